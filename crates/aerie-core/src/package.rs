@@ -425,14 +425,10 @@ pub fn read_archive(
         let file_limit = PACKAGE_FILES
             .iter()
             .find(|(known, _)| *known == name)
-            .and_then(|(_, limit)| *limit)
-            .unwrap_or(limits.max_uncompressed);
+            .and_then(|(_, limit)| *limit);
         let declared = entry.size();
-        if declared > file_limit {
-            return Err(PackageError::FileTooLarge {
-                path: name,
-                limit: file_limit,
-            });
+        if let Some(limit) = file_limit.filter(|limit| declared > *limit) {
+            return Err(PackageError::FileTooLarge { path: name, limit });
         }
         if declared > budget {
             return Err(limit_error());

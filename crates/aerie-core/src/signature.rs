@@ -129,27 +129,37 @@ pub struct SecretKey(minisign::SecretKey);
 impl SecretKey {
     /// Reads a minisign secret key file; `password` decrypts an encrypted one.
     pub fn parse(text: &str, password: Option<String>) -> Result<SecretKey, SignatureError> {
+        use base64::Engine as _;
         let malformed = |reason: String| SignatureError::MalformedKey {
             which: "secret",
             reason,
         };
-        let boxed =
-            minisign::SecretKeyBox::from_string(text).map_err(|err| malformed(err.to_string()))?;
-        let key = match password {
-            Some(password) => boxed.into_secret_key(Some(password)),
-            None => boxed.into_unencrypted_secret_key(),
-        }
-        .map_err(|err| match err.kind() {
-            minisign::ErrorKind::KDF | minisign::ErrorKind::EncryptedKey => {
-                SignatureError::Encrypted(err.to_string())
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
+            .ok_or_else(|| malformed("it is empty".to_string()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(line)
+            .map_err(|err| malformed(err.to_string()))?;
+        let encrypted = minisign::SecretKey::from_bytes(&bytes)
+            .map_err(|err| malformed(err.to_string()))?
+            .is_encrypted();
+        let boxed = minisign::SecretKeyBox::from_string(text)
+            .map_err(|err| malformed(err.to_string()))?;
+        let key = match (encrypted, password) {
+            (true, None) => {
+                return Err(SignatureError::Encrypted(
+                    "give its password to use it".to_string(),
+                ));
             }
-            _ => malformed(err.to_string()),
-        })?;
-        if key.is_encrypted() {
-            return Err(SignatureError::Encrypted(
-                "give its password to use it".to_string(),
-            ));
-        }
+            (true, Some(password)) => boxed
+                .into_secret_key(Some(password))
+                .map_err(|err| SignatureError::Encrypted(err.to_string()))?,
+            (false, _) => boxed
+                .into_unencrypted_secret_key()
+                .map_err(|err| malformed(err.to_string()))?,
+        };
         Ok(SecretKey(key))
     }
 
