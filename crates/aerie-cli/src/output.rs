@@ -50,9 +50,9 @@ impl Table {
             .collect();
         let mut out = String::new();
         for row in &self.rows {
-            let mut line = String::from(" ");
+            let mut line = String::new();
             for (column, cell) in row.iter().enumerate() {
-                let _ = write!(line, " {cell:width$}", width = widths[column]);
+                let _ = write!(line, "  {cell:width$}", width = widths[column]);
             }
             out.push_str(line.trim_end());
             out.push('\n');
@@ -101,6 +101,6 @@ mod tests {
         let mut table = Table::default();
         table.row(["a".into(), "long value".into(), "x".into()]);
         table.row(["longer".into(), "b".into(), "y".into()]);
-        assert_eq!(table.render(), "  a      long value x\n  longer b          y\n");
+        assert_eq!(table.render(), "  a       long value  x\n  longer  b           y\n");
     }
 }
