@@ -21,7 +21,7 @@ use crate::output::human_size;
 
 const TARGET: &str = "wasm32-wasip2";
 
-pub fn run(dir: &Path, output: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+pub fn run(dir: &Path, profile: &str, output: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     let dir = std::fs::canonicalize(dir)
         .with_context(|| format!("cannot find the plugin project {}", dir.display()))?;
     let manifest_path = dir.join(MANIFEST_FILE);
@@ -57,7 +57,7 @@ pub fn run(dir: &Path, output: Option<PathBuf>, json: bool) -> anyhow::Result<()
         );
     }
 
-    let component = compile(&metadata, package)?;
+    let component = compile(&metadata, package, profile)?;
     let mut files = vec![
         PackageFile {
             name: MANIFEST_FILE.to_string(),
@@ -128,9 +128,10 @@ fn check_target_installed() -> anyhow::Result<()> {
 fn compile(
     metadata: &cargo_metadata::Metadata,
     package: &cargo_metadata::Package,
+    profile: &str,
 ) -> anyhow::Result<Vec<u8>> {
     let mut child = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
-        .args(["build", "--release", "--target", TARGET])
+        .args(["build", "--profile", profile, "--target", TARGET])
         .arg("--manifest-path")
         .arg(&package.manifest_path)
         .args(["--package", &package.name])

@@ -96,6 +96,9 @@ struct BuildArgs {
     /// Where to write the package [default: TARGET_DIR/aerie/NAMESPACE-NAME-VERSION.aerie].
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// The cargo profile to build with.
+    #[arg(long, default_value = "release")]
+    profile: String,
     /// Print only the package's path, digest and size as JSON.
     #[arg(long)]
     json: bool,
@@ -174,7 +177,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(PluginCommand::New(args)) => {
             new::run(&args.name, args.template, args.path, args.sdk_path)
         }
-        Command::Plugin(PluginCommand::Build(args)) => build::run(&args.path, args.output, args.json),
+        Command::Plugin(PluginCommand::Build(args)) => {
+            build::run(&args.path, &args.profile, args.output, args.json)
+        }
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&args.package, args.json),
         Command::Plugin(PluginCommand::Sign(args)) => keys::sign(&args.package, &args.key, args.output),
         Command::Plugin(PluginCommand::Verify(args)) => {

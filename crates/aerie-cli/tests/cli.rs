@@ -1,0 +1,496 @@
+//! The `aerie` command line, end to end: real plugin projects built for `wasm32-wasip2`, real
+//! packages, real keys, and the `minisign` tool for interoperability.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The repository root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Where this test binary's plugin builds go. Not the workspace's own target directory: the
+/// `cargo test` running us holds its lock.
+fn plugin_target_dir() -> PathBuf {
+    repo().join("target/test-plugin-builds")
+}
+
+/// An `aerie` invocation. Its output is checked by `success` or `failure`, which print the
+/// command, its status, stdout and stderr when the expectation is not met.
+struct Aerie {
+    command: Command,
+    display: String,
+}
+
+fn aerie(args: &[&str]) -> Aerie {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aerie"));
+    command.args(args).env("CARGO_TARGET_DIR", plugin_target_dir());
+    command.env_remove("AERIE_KEY_PASSWORD");
+    Aerie {
+        command,
+        display: format!("aerie {}", args.join(" ")),
+    }
+}
+
+impl Aerie {
+    fn current_dir(mut self, dir: &Path) -> Aerie {
+        self.command.current_dir(dir);
+        self
+    }
+
+    fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Aerie {
+        self.command.env(key, value);
+        self
+    }
+
+    fn output(mut self) -> (String, Output) {
+        let output = self.command.output().expect("aerie runs");
+        (self.display, output)
+    }
+
+    /// Runs the command, expecting success; returns stdout.
+    fn success(self) -> String {
+        let (display, output) = self.output();
+        if !output.status.success() {
+            panic!("{}", explain(&display, &output, "expected success"));
+        }
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs the command, expecting failure; returns stderr.
+    fn failure(self) -> String {
+        let (display, output) = self.output();
+        if output.status.success() {
+            panic!("{}", explain(&display, &output, "expected failure"));
+        }
+        assert_eq!(output.status.code(), Some(1), "{}", explain(&display, &output, "exit code"));
+        String::from_utf8(output.stderr).unwrap()
+    }
+}
+
+fn explain(display: &str, output: &Output, expectation: &str) -> String {
+    format!(
+        "{expectation}: `{display}` exited with {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("aerie-cli-test").tempdir().unwrap()
+}
+
+/// Builds every example plugin once per test run; returns name → package path.
+fn example_packages() -> &'static BTreeMap<String, PathBuf> {
+    static PACKAGES: OnceLock<BTreeMap<String, PathBuf>> = OnceLock::new();
+    PACKAGES.get_or_init(|| {
+        let out = plugin_target_dir().join("packages");
+        let mut packages = BTreeMap::new();
+        for plugin in ["hello", "counter", "greeter", "greeter-client", "outbound", "spin", "hog", "crash"] {
+            let package = out.join(format!("{plugin}.aerie"));
+            let project = repo().join("plugins").join(plugin);
+            aerie(&["plugin", "build", "--profile", "plugin", "--path", project.to_str().unwrap(), "--output", package.to_str().unwrap()])
+                .success();
+            packages.insert(plugin.to_string(), package);
+        }
+        packages
+    })
+}
+
+fn package(plugin: &str) -> &'static Path {
+    &example_packages()[plugin]
+}
+
+fn inspect_json(package: &Path) -> Value {
+    serde_json::from_str(&aerie(&["plugin", "inspect", "--json", package.to_str().unwrap()]).success())
+        .unwrap()
+}
+
+/// The import names of an inspected package whose `needs` is the given permission.
+fn imports_needing(report: &Value, permission: &str) -> Vec<String> {
+    report["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|import| import["needs"]["permission"] == permission)
+        .map(|import| import["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn entries(report: &Value) -> Vec<String> {
+    report["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|export| export["entry"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn help_introduces_the_commands() {
+    let help = aerie(&["--help"]).success();
+    for line in [
+        "aerie plugin new acme/hello     create a plugin project",
+        "aerie plugin build              build it into a package",
+        "plugin  Create, build, inspect, sign and verify plugin packages",
+        "key     Manage signing keys",
+    ] {
+        assert!(help.contains(line), "missing {line:?} in:\n{help}");
+    }
+    let build_help = aerie(&["plugin", "build", "--help"]).success();
+    assert!(build_help.contains("runs cargo for wasm32-wasip2"), "{build_help}");
+}
+
+#[test]
+fn every_example_plugin_builds_into_a_valid_package() {
+    let expectations: &[(&str, &str, &[&str], &[&str])] = &[
+        // plugin, name, entry points, permissions its imports need
+        ("hello", "examples/hello", &["http"], &[]),
+        ("counter", "examples/counter", &["http", "lifecycle"], &["key-value"]),
+        ("greeter", "examples/greeter", &["service", "lifecycle"], &[]),
+        ("greeter-client", "examples/greeter-client", &["http"], &["secrets", "services"]),
+        ("outbound", "examples/outbound", &["http"], &["outbound"]),
+        ("spin", "testing/spin", &["http"], &[]),
+        ("hog", "testing/hog", &["http"], &[]),
+        ("crash", "testing/crash", &["http"], &[]),
+    ];
+    for (plugin, name, expected_entries, permissions) in expectations {
+        let report = inspect_json(package(plugin));
+        assert_eq!(report["name"], *name);
+        let mut found = entries(&report);
+        found.sort();
+        let mut expected: Vec<String> = expected_entries.iter().map(|e| e.to_string()).collect();
+        expected.sort();
+        assert_eq!(found, expected, "{plugin} exports");
+        for permission in ["outbound", "key-value", "secrets", "services"] {
+            let needed = !imports_needing(&report, permission).is_empty();
+            assert_eq!(needed, permissions.contains(&permission), "{plugin} needs {permission}");
+        }
+        let digest = report["digest"].as_str().unwrap();
+        assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+    }
+    let counter = inspect_json(package("counter"));
+    assert_eq!(
+        imports_needing(&counter, "key-value"),
+        ["wasi:keyvalue/store@0.2.0-draft", "wasi:keyvalue/atomics@0.2.0-draft"]
+    );
+}
+
+#[test]
+fn inspect_shows_files_imports_with_permissions_and_exports() {
+    let text = aerie(&["plugin", "inspect", package("greeter-client").to_str().unwrap()]).success();
+    let digest = inspect_json(package("greeter-client"))["digest"].as_str().unwrap().to_string();
+    let expected_lines = [
+        "examples/greeter-client 0.1.0: Greets over HTTP by calling the examples/greeter service",
+        &format!("  digest      {digest}"),
+        "  aerie:plugin/secrets@0.1.0         needs permissions.secrets",
+        "  aerie:plugin/services@0.1.0        needs permissions.services",
+        "  wasi:http/incoming-handler@0.2.12  HTTP endpoints",
+        "  secrets   access-token",
+        "  services  examples/greeter",
+        "  /private  GET  public",
+        "  examples/greeter  ^0.1",
+    ];
+    // Compare with runs of spaces collapsed: column widths are not the point here.
+    let squeeze = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    for line in expected_lines {
+        assert!(
+            text.lines().any(|l| squeeze(l) == squeeze(line) && l.starts_with("  ") == line.starts_with("  ")),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    for heading in ["files", "imports", "exports", "permissions", "routes", "dependencies"] {
+        assert!(text.lines().any(|l| l == heading), "missing section {heading}:\n{text}");
+    }
+    assert!(text.contains("  aerie.toml "), "{text}");
+    assert!(text.contains("  plugin.wasm "), "{text}");
+}
+
+#[test]
+fn the_same_sources_build_the_same_digest_in_another_checkout() {
+    let original = inspect_json(package("hello"))["digest"].clone();
+    // A second checkout holding just what `hello` is built from.
+    let copy = temp_dir();
+    copy_tree(&repo().join("crates/aerie-sdk"), &copy.path().join("crates/aerie-sdk"));
+    copy_tree(&repo().join("plugins/hello"), &copy.path().join("plugins/hello"));
+    copy_tree(&repo().join("wit"), &copy.path().join("wit"));
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        fs::copy(repo().join(file), copy.path().join(file)).unwrap();
+    }
+    let package = copy.path().join("hello.aerie");
+    aerie(&["plugin", "build", "--profile", "plugin", "--path", "plugins/hello", "--output", package.to_str().unwrap()])
+        .current_dir(copy.path())
+        .env("CARGO_TARGET_DIR", copy.path().join("target"))
+        .success();
+    assert_eq!(inspect_json(&package)["digest"], original);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn each_template_builds_as_generated() {
+    let dir = temp_dir();
+    for (template, entry) in [("http", "http"), ("service", "service"), ("minimal", "lifecycle")] {
+        let project = dir.path().join(template);
+        let name = format!("acme/{template}-plugin");
+        aerie(&["plugin", "new", &name, "--template", template, "--path", project.to_str().unwrap()])
+            .success();
+        let built = aerie(&["plugin", "build", "--json"])
+            .current_dir(&project)
+            .env("CARGO_TARGET_DIR", dir.path().join("target"))
+            .success();
+        let summary: Value = serde_json::from_str(&built).unwrap();
+        assert_eq!(summary["name"], name.as_str());
+        let report = inspect_json(Path::new(summary["path"].as_str().unwrap()));
+        assert_eq!(report["digest"], summary["digest"]);
+        assert!(entries(&report).contains(&entry.to_string()), "{template}: {report}");
+    }
+    // Using a capability the manifest does not grant fails the build, naming the interface.
+    let http = dir.path().join("http");
+    let mut lib = fs::read_to_string(http.join("src/lib.rs")).unwrap();
+    lib = lib.replace(
+        "let config: Config = aerie_sdk::config::get()?;",
+        "let config: Config = aerie_sdk::config::get()?;\n        aerie_sdk::kv::Store::open()?.increment(\"calls\", 1)?;",
+    );
+    fs::write(http.join("src/lib.rs"), lib).unwrap();
+    let err = aerie(&["plugin", "build"])
+        .current_dir(&http)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .failure();
+    assert!(
+        err.contains("error: the built package would be refused\n  caused by: plugin.wasm imports `wasi:keyvalue/store@0.2.0-draft`, which needs `permissions.keyvalue` in aerie.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn new_refuses_bad_names_and_occupied_directories() {
+    let dir = temp_dir();
+    let err = aerie(&["plugin", "new", "Acme/Hello"]).current_dir(dir.path()).failure();
+    assert_eq!(
+        err,
+        "error: \"Acme/Hello\" is not a plugin name: the namespace contains 'A'; only lowercase letters, digits and `-` are allowed (names are lowercase)\n"
+    );
+    fs::create_dir(dir.path().join("taken")).unwrap();
+    fs::write(dir.path().join("taken/file"), "x").unwrap();
+    let err = aerie(&["plugin", "new", "acme/taken"]).current_dir(dir.path()).failure();
+    assert_eq!(err, "error: taken already exists and is not empty\n");
+    assert!(!dir.path().join("taken/Cargo.toml").exists());
+}
+
+#[test]
+fn build_reports_manifest_problems_before_compiling() {
+    let dir = temp_dir();
+    let project = dir.path().join("broken");
+    aerie(&["plugin", "new", "acme/broken", "--path", project.to_str().unwrap()]).success();
+    let manifest = fs::read_to_string(project.join("aerie.toml")).unwrap();
+    fs::write(
+        project.join("aerie.toml"),
+        manifest
+            .replace("version = \"0.1.0\"", "version = \"one\"")
+            .replace("license = ", "licence = "),
+    )
+    .unwrap();
+    let err = aerie(&["plugin", "build"]).current_dir(&project).failure();
+    insta::assert_snapshot!(err, @r#"
+    error: invalid aerie.toml (3 problems):
+      plugin.licence: unknown field; did you mean `license`?
+      plugin.version: "one" is not a semantic version (like 1.2.3): unexpected character 'o' while parsing major version number
+      plugin.license: is required
+    "#);
+    // Nothing was compiled.
+    assert!(!plugin_target_dir().join("wasm32-wasip2/release/broken.wasm").exists());
+
+    let err = aerie(&["plugin", "build", "--path", dir.path().to_str().unwrap()]).failure();
+    assert!(err.contains("a plugin project has an aerie.toml beside its Cargo.toml"), "{err}");
+}
+
+#[test]
+fn keys_are_generated_private_and_never_overwritten() {
+    let dir = temp_dir();
+    let out = aerie(&["key", "generate"]).current_dir(dir.path()).success();
+    assert!(out.starts_with("Generated key "), "{out}");
+    let secret = dir.path().join("aerie.key");
+    let public = fs::read_to_string(dir.path().join("aerie.pub")).unwrap();
+    assert!(public.starts_with("untrusted comment: aerie public key "));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let err = aerie(&["key", "generate"]).current_dir(dir.path()).failure();
+    assert_eq!(err, "error: aerie.key already exists; pass --force to replace it\n");
+    aerie(&["key", "generate", "--force"]).current_dir(dir.path()).success();
+    assert_ne!(fs::read_to_string(dir.path().join("aerie.pub")).unwrap(), public);
+}
+
+/// A copy of the hello package in a fresh directory, with a key pair beside it.
+fn signing_setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = temp_dir();
+    let copy = dir.path().join("hello.aerie");
+    fs::copy(package("hello"), &copy).unwrap();
+    aerie(&["key", "generate"]).current_dir(dir.path()).success();
+    (dir, copy)
+}
+
+#[test]
+fn a_signed_package_verifies_with_the_public_key() {
+    let (dir, package) = signing_setup();
+    let path = package.to_str().unwrap();
+    let out = aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
+    assert!(out.contains("Signed examples/hello 0.1.0 (sha256:"), "{out}");
+    assert!(dir.path().join("hello.aerie.minisig").exists());
+    let out = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
+        .current_dir(dir.path())
+        .success();
+    assert!(out.starts_with("Signature OK: examples/hello 0.1.0 (sha256:"), "{out}");
+}
+
+#[test]
+fn verification_fails_for_the_wrong_key() {
+    let (dir, package) = signing_setup();
+    let path = package.to_str().unwrap();
+    aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
+    aerie(&["key", "generate", "--output", "other"]).current_dir(dir.path()).success();
+    let err = aerie(&["plugin", "verify", path, "--public-key", "other.pub"])
+        .current_dir(dir.path())
+        .failure();
+    assert!(err.contains("failed verification\n  caused by: the package was signed by key "), "{err}");
+}
+
+#[test]
+fn verification_fails_for_a_tampered_package() {
+    let (dir, package) = signing_setup();
+    let path = package.to_str().unwrap();
+    aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
+    // Swap in another valid package under the signed one's name.
+    fs::copy(self::package("counter"), &package).unwrap();
+    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
+        .current_dir(dir.path())
+        .failure();
+    assert!(
+        err.ends_with("failed verification\n  caused by: the signature does not match the package: the package was changed after signing\n"),
+        "{err}"
+    );
+    // A damaged archive is not even a package.
+    let mut bytes = fs::read(&package).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    fs::write(&package, bytes).unwrap();
+    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
+        .current_dir(dir.path())
+        .failure();
+    assert!(err.contains("is not a valid package"), "{err}");
+}
+
+#[test]
+fn verification_fails_for_a_malformed_signature_file() {
+    let (dir, package) = signing_setup();
+    let path = package.to_str().unwrap();
+    fs::write(dir.path().join("hello.aerie.minisig"), "untrusted comment: x\nnot base64\n").unwrap();
+    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
+        .current_dir(dir.path())
+        .failure();
+    assert!(err.contains("caused by: the signature is malformed: "), "{err}");
+    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub", "--signature", "missing.minisig"])
+        .current_dir(dir.path())
+        .failure();
+    assert!(err.starts_with("error: cannot read the signature missing.minisig"), "{err}");
+    fs::write(dir.path().join("huge.minisig"), vec![b'a'; 100_000]).unwrap();
+    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub", "--signature", "huge.minisig"])
+        .current_dir(dir.path())
+        .failure();
+    assert!(err.contains("a signature is at most 65536"), "{err}");
+}
+
+#[test]
+fn an_encrypted_key_signs_with_its_password() {
+    let (dir, package) = signing_setup();
+    let path = package.to_str().unwrap();
+    aerie(&["key", "generate", "--encrypt", "--output", "locked"])
+        .current_dir(dir.path())
+        .env("AERIE_KEY_PASSWORD", "s3cret")
+        .success();
+    let err = aerie(&["plugin", "sign", path, "--key", "locked.key"])
+        .current_dir(dir.path())
+        .env("AERIE_KEY_PASSWORD", "wrong")
+        .failure();
+    assert!(err.contains("cannot use the secret key locked.key\n  caused by: the secret key is encrypted"), "{err}");
+    aerie(&["plugin", "sign", path, "--key", "locked.key"])
+        .current_dir(dir.path())
+        .env("AERIE_KEY_PASSWORD", "s3cret")
+        .success();
+    aerie(&["plugin", "verify", path, "--public-key", "locked.pub"]).current_dir(dir.path()).success();
+}
+
+#[test]
+fn minisign_verifies_aerie_signatures_and_aerie_verifies_minisign_signatures() {
+    let (dir, package) = signing_setup();
+    let path = package.to_str().unwrap();
+    aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
+    let minisign = |args: &[&str]| {
+        let output = Command::new("minisign")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("the minisign tool is installed (the test command installs it)");
+        assert!(output.status.success(), "{}", explain(&format!("minisign {}", args.join(" ")), &output, "expected success"));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let out = minisign(&["-V", "-m", path, "-p", "aerie.pub"]);
+    assert!(out.contains("Signature and comment signature verified"), "{out}");
+    assert!(out.contains("Trusted comment: aerie-package examples/hello@0.1.0 sha256:"), "{out}");
+
+    // The other way: a key and signature made by minisign itself.
+    minisign(&["-G", "-W", "-p", "mini.pub", "-s", "mini.key"]);
+    minisign(&["-S", "-s", "mini.key", "-m", path, "-x", "mini.minisig"]);
+    let out = aerie(&["plugin", "verify", path, "--public-key", "mini.pub", "--signature", "mini.minisig"])
+        .current_dir(dir.path())
+        .success();
+    assert!(out.starts_with("Signature OK"), "{out}");
+}
+
+#[test]
+fn inspect_refuses_bad_files_with_a_precise_error() {
+    let dir = temp_dir();
+    let random = dir.path().join("random.aerie");
+    fs::write(&random, (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>()).unwrap();
+    let err = aerie(&["plugin", "inspect", random.to_str().unwrap()]).failure();
+    assert_eq!(
+        err,
+        format!(
+            "error: {} is not a valid package\n  caused by: the package is not a gzip-compressed tar archive\n",
+            random.display()
+        )
+    );
+    // Over the size limit: refused from its size alone (a sparse file, never read).
+    let huge = dir.path().join("huge.aerie");
+    fs::File::create(&huge).unwrap().set_len(51 * 1024 * 1024).unwrap();
+    let err = aerie(&["plugin", "inspect", huge.to_str().unwrap()]).failure();
+    assert!(err.contains("the package is 53477376 bytes; the limit is 52428800 bytes"), "{err}");
+    let err = aerie(&["plugin", "inspect", "no-such-file.aerie"]).current_dir(dir.path()).failure();
+    assert!(err.starts_with("error: cannot read no-such-file.aerie"), "{err}");
+    // A truncated package.
+    let bytes = fs::read(package("hello")).unwrap();
+    let truncated = dir.path().join("truncated.aerie");
+    fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let err = aerie(&["plugin", "inspect", truncated.to_str().unwrap()]).failure();
+    assert!(err.ends_with("caused by: the package archive is truncated\n"), "{err}");
+}
