@@ -85,12 +85,16 @@ pub fn run(dir: &Path, profile: &str, output: Option<PathBuf>, json: bool) -> an
 
     let plugin = &manifest.plugin;
     let output = output.unwrap_or_else(|| {
-        metadata.target_directory.as_std_path().join("aerie").join(format!(
-            "{}-{}-{}.aerie",
-            plugin.name.namespace(),
-            plugin.name.name(),
-            plugin.version
-        ))
+        metadata
+            .target_directory
+            .as_std_path()
+            .join("aerie")
+            .join(format!(
+                "{}-{}-{}.aerie",
+                plugin.name.namespace(),
+                plugin.name.name(),
+                plugin.version
+            ))
     });
     write_atomically(&output, &archive)?;
 
@@ -118,7 +122,11 @@ fn check_target_installed() -> anyhow::Result<()> {
         .output()
         .context("cannot run rustc; is Rust installed?")?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if !Path::new(&sysroot).join("lib/rustlib").join(TARGET).exists() {
+    if !Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TARGET)
+        .exists()
+    {
         bail!("the {TARGET} target is not installed: run `rustup target add {TARGET}`");
     }
     Ok(())
@@ -144,23 +152,22 @@ fn compile(
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut component: Option<Utf8PathBuf> = None;
     for message in Message::parse_stream(BufReader::new(stdout)) {
-        if let Message::CompilerArtifact(artifact) = message.context("reading cargo's output")? {
-            if artifact.package_id == package.id {
-                component = artifact
-                    .filenames
-                    .into_iter()
-                    .find(|file| file.extension() == Some("wasm"))
-                    .or(component);
-            }
+        if let Message::CompilerArtifact(artifact) = message.context("reading cargo's output")?
+            && artifact.package_id == package.id
+        {
+            component = artifact
+                .filenames
+                .into_iter()
+                .find(|file| file.extension() == Some("wasm"))
+                .or(component);
         }
     }
     let status = child.wait().context("waiting for cargo")?;
     if !status.success() {
         bail!("cargo build failed for {}", package.name);
     }
-    let component = component.with_context(|| {
-        format!("cargo built {} but produced no .wasm file", package.name)
-    })?;
+    let component = component
+        .with_context(|| format!("cargo built {} but produced no .wasm file", package.name))?;
     std::fs::read(&component).with_context(|| format!("cannot read {component}"))
 }
 
@@ -173,16 +180,26 @@ fn reproducible_rustflags(metadata: &cargo_metadata::Metadata) -> String {
             .map(|flags| flags.split_whitespace().map(String::from).collect())
             .unwrap_or_default(),
     };
-    let cargo_home = std::env::var("CARGO_HOME").map(PathBuf::from).ok().or_else(|| {
-        std::env::var("HOME")
-            .ok()
-            .map(|home| PathBuf::from(home).join(".cargo"))
-    });
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .ok()
+        .or_else(|| {
+            std::env::var("HOME")
+                .ok()
+                .map(|home| PathBuf::from(home).join(".cargo"))
+        });
     if let Some(cargo_home) = cargo_home {
-        flags.push(format!("--remap-path-prefix={}=/cargo", cargo_home.display()));
+        flags.push(format!(
+            "--remap-path-prefix={}=/cargo",
+            cargo_home.display()
+        ));
     }
     // Every local package (the plugin, its workspace, path dependencies such as the SDK).
-    for package in metadata.packages.iter().filter(|package| package.source.is_none()) {
+    for package in metadata
+        .packages
+        .iter()
+        .filter(|package| package.source.is_none())
+    {
         if let Some(dir) = package.manifest_path.parent() {
             flags.push(format!("--remap-path-prefix={dir}=/build/{}", package.name));
         }
@@ -192,7 +209,10 @@ fn reproducible_rustflags(metadata: &cargo_metadata::Metadata) -> String {
 
 /// Writes `bytes` to `path` through a temporary file, so no partial package is ever seen.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }

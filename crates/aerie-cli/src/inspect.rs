@@ -48,7 +48,10 @@ pub fn run(path: &Path, json: bool) -> anyhow::Result<()> {
 fn render(package: &Package) -> String {
     let manifest = &package.manifest;
     let plugin = &manifest.plugin;
-    let mut out = format!("{} {}: {}\n", plugin.name, plugin.version, plugin.description);
+    let mut out = format!(
+        "{} {}: {}\n",
+        plugin.name, plugin.version, plugin.description
+    );
 
     let mut about = Table::default();
     about.row(["digest".into(), package.digest.to_string()]);
@@ -61,7 +64,10 @@ fn render(package: &Package) -> String {
     if !plugin.authors.is_empty() {
         about.row(["authors".into(), plugin.authors.join(", ")]);
     }
-    for (label, url) in [("homepage", &plugin.homepage), ("repository", &plugin.repository)] {
+    for (label, url) in [
+        ("homepage", &plugin.homepage),
+        ("repository", &plugin.repository),
+    ] {
         if let Some(url) = url {
             about.row([label.into(), url.clone()]);
         }
@@ -103,7 +109,13 @@ fn render(package: &Package) -> String {
     if !permissions.outbound.is_empty() {
         granted.row([
             "outbound".into(),
-            list(permissions.outbound.iter().map(ToString::to_string).collect()),
+            list(
+                permissions
+                    .outbound
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
         ]);
     }
     if !permissions.secrets.is_empty() {
@@ -112,7 +124,13 @@ fn render(package: &Package) -> String {
     if !permissions.services.is_empty() {
         granted.row([
             "services".into(),
-            list(permissions.services.iter().map(ToString::to_string).collect()),
+            list(
+                permissions
+                    .services
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
         ]);
     }
     if permissions.keyvalue {

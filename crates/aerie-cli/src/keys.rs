@@ -19,7 +19,10 @@ pub fn generate(output: &Path, encrypt: bool, force: bool) -> anyhow::Result<()>
     if !force {
         for path in [&secret_path, &public_path] {
             if path.exists() {
-                bail!("{} already exists; pass --force to replace it", path.display());
+                bail!(
+                    "{} already exists; pass --force to replace it",
+                    path.display()
+                );
             }
         }
     }

@@ -26,7 +26,14 @@ mod output;
 ///   aerie key generate              make a signing key
 ///   aerie plugin sign FILE --key aerie.key
 #[derive(Parser)]
-#[command(name = "aerie", version, about, long_about, verbatim_doc_comment, max_term_width = 100)]
+#[command(
+    name = "aerie",
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -157,10 +164,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // A closed pipe (`aerie plugin inspect x | head`) is not an error worth reporting.
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::BrokenPipe {
-                    return ExitCode::SUCCESS;
-                }
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
             }
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "error: {err}");
@@ -181,7 +188,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             build::run(&args.path, &args.profile, args.output, args.json)
         }
         Command::Plugin(PluginCommand::Inspect(args)) => inspect::run(&args.package, args.json),
-        Command::Plugin(PluginCommand::Sign(args)) => keys::sign(&args.package, &args.key, args.output),
+        Command::Plugin(PluginCommand::Sign(args)) => {
+            keys::sign(&args.package, &args.key, args.output)
+        }
         Command::Plugin(PluginCommand::Verify(args)) => {
             keys::verify(&args.package, &args.public_key, args.signature)
         }

@@ -78,7 +78,12 @@ pub fn run(
         fs::write(&target, fill(contents))
             .with_context(|| format!("cannot write {}", target.display()))?;
     }
-    println!("Created {} ({:?} template) in {}", name, template, dir.display());
+    println!(
+        "Created {} ({:?} template) in {}",
+        name,
+        template,
+        dir.display()
+    );
     println!("Next:");
     println!("  cd {}", dir.display());
     println!("  aerie plugin build");
@@ -95,7 +100,10 @@ fn sdk_dependency(sdk_path: Option<PathBuf>) -> anyhow::Result<String> {
         Some(path) => {
             let path = absolute(&path)?;
             if !path.join("Cargo.toml").exists() {
-                bail!("{} is not the aerie-sdk crate: it has no Cargo.toml", path.display());
+                bail!(
+                    "{} is not the aerie-sdk crate: it has no Cargo.toml",
+                    path.display()
+                );
             }
             let path = path.to_str().context("the SDK path is not valid UTF-8")?;
             Ok(format!("{{ path = {} }}", serde_json::to_string(path)?))

@@ -19,7 +19,10 @@ pub fn human_size(bytes: u64) -> String {
     if bytes < 1024 {
         format!("{exact} bytes")
     } else {
-        format!("{} ({exact} bytes)", bytesize::ByteSize::b(bytes).display().iec())
+        format!(
+            "{} ({exact} bytes)",
+            bytesize::ByteSize::b(bytes).display().iec()
+        )
     }
 }
 
@@ -101,6 +104,9 @@ mod tests {
         let mut table = Table::default();
         table.row(["a".into(), "long value".into(), "x".into()]);
         table.row(["longer".into(), "b".into(), "y".into()]);
-        assert_eq!(table.render(), "  a       long value  x\n  longer  b           y\n");
+        assert_eq!(
+            table.render(),
+            "  a       long value  x\n  longer  b           y\n"
+        );
     }
 }

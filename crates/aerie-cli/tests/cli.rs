@@ -11,7 +11,10 @@ use serde_json::Value;
 
 /// The repository root.
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Where this test binary's plugin builds go. Not the workspace's own target directory: the
@@ -29,7 +32,9 @@ struct Aerie {
 
 fn aerie(args: &[&str]) -> Aerie {
     let mut command = Command::new(env!("CARGO_BIN_EXE_aerie"));
-    command.args(args).env("CARGO_TARGET_DIR", plugin_target_dir());
+    command
+        .args(args)
+        .env("CARGO_TARGET_DIR", plugin_target_dir());
     command.env_remove("AERIE_KEY_PASSWORD");
     Aerie {
         command,
@@ -68,7 +73,12 @@ impl Aerie {
         if output.status.success() {
             panic!("{}", explain(&display, &output, "expected failure"));
         }
-        assert_eq!(output.status.code(), Some(1), "{}", explain(&display, &output, "exit code"));
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{}",
+            explain(&display, &output, "exit code")
+        );
         String::from_utf8(output.stderr).unwrap()
     }
 }
@@ -83,7 +93,10 @@ fn explain(display: &str, output: &Output, expectation: &str) -> String {
 }
 
 fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("aerie-cli-test").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("aerie-cli-test")
+        .tempdir()
+        .unwrap()
 }
 
 /// Builds every example plugin once per test run; returns name → package path.
@@ -92,11 +105,29 @@ fn example_packages() -> &'static BTreeMap<String, PathBuf> {
     PACKAGES.get_or_init(|| {
         let out = plugin_target_dir().join("packages");
         let mut packages = BTreeMap::new();
-        for plugin in ["hello", "counter", "greeter", "greeter-client", "outbound", "spin", "hog", "crash"] {
+        for plugin in [
+            "hello",
+            "counter",
+            "greeter",
+            "greeter-client",
+            "outbound",
+            "spin",
+            "hog",
+            "crash",
+        ] {
             let package = out.join(format!("{plugin}.aerie"));
             let project = repo().join("plugins").join(plugin);
-            aerie(&["plugin", "build", "--profile", "plugin", "--path", project.to_str().unwrap(), "--output", package.to_str().unwrap()])
-                .success();
+            aerie(&[
+                "plugin",
+                "build",
+                "--profile",
+                "plugin",
+                "--path",
+                project.to_str().unwrap(),
+                "--output",
+                package.to_str().unwrap(),
+            ])
+            .success();
             packages.insert(plugin.to_string(), package);
         }
         packages
@@ -108,8 +139,10 @@ fn package(plugin: &str) -> &'static Path {
 }
 
 fn inspect_json(package: &Path) -> Value {
-    serde_json::from_str(&aerie(&["plugin", "inspect", "--json", package.to_str().unwrap()]).success())
-        .unwrap()
+    serde_json::from_str(
+        &aerie(&["plugin", "inspect", "--json", package.to_str().unwrap()]).success(),
+    )
+    .unwrap()
 }
 
 /// The import names of an inspected package whose `needs` is the given permission.
@@ -144,7 +177,10 @@ fn help_introduces_the_commands() {
         assert!(help.contains(line), "missing {line:?} in:\n{help}");
     }
     let build_help = aerie(&["plugin", "build", "--help"]).success();
-    assert!(build_help.contains("runs cargo for wasm32-wasip2"), "{build_help}");
+    assert!(
+        build_help.contains("runs cargo for wasm32-wasip2"),
+        "{build_help}"
+    );
 }
 
 #[test]
@@ -152,9 +188,24 @@ fn every_example_plugin_builds_into_a_valid_package() {
     let expectations: &[(&str, &str, &[&str], &[&str])] = &[
         // plugin, name, entry points, permissions its imports need
         ("hello", "examples/hello", &["http"], &[]),
-        ("counter", "examples/counter", &["http", "lifecycle"], &["key-value"]),
-        ("greeter", "examples/greeter", &["service", "lifecycle"], &[]),
-        ("greeter-client", "examples/greeter-client", &["http"], &["secrets", "services"]),
+        (
+            "counter",
+            "examples/counter",
+            &["http", "lifecycle"],
+            &["key-value"],
+        ),
+        (
+            "greeter",
+            "examples/greeter",
+            &["service", "lifecycle"],
+            &[],
+        ),
+        (
+            "greeter-client",
+            "examples/greeter-client",
+            &["http"],
+            &["secrets", "services"],
+        ),
         ("outbound", "examples/outbound", &["http"], &["outbound"]),
         ("spin", "testing/spin", &["http"], &[]),
         ("hog", "testing/hog", &["http"], &[]),
@@ -170,22 +221,40 @@ fn every_example_plugin_builds_into_a_valid_package() {
         assert_eq!(found, expected, "{plugin} exports");
         for permission in ["outbound", "key-value", "secrets", "services"] {
             let needed = !imports_needing(&report, permission).is_empty();
-            assert_eq!(needed, permissions.contains(&permission), "{plugin} needs {permission}");
+            assert_eq!(
+                needed,
+                permissions.contains(&permission),
+                "{plugin} needs {permission}"
+            );
         }
         let digest = report["digest"].as_str().unwrap();
-        assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+        assert!(
+            digest.starts_with("sha256:") && digest.len() == 71,
+            "{digest}"
+        );
     }
     let counter = inspect_json(package("counter"));
     assert_eq!(
         imports_needing(&counter, "key-value"),
-        ["wasi:keyvalue/store@0.2.0-draft", "wasi:keyvalue/atomics@0.2.0-draft"]
+        [
+            "wasi:keyvalue/store@0.2.0-draft",
+            "wasi:keyvalue/atomics@0.2.0-draft"
+        ]
     );
 }
 
 #[test]
 fn inspect_shows_files_imports_with_permissions_and_exports() {
-    let text = aerie(&["plugin", "inspect", package("greeter-client").to_str().unwrap()]).success();
-    let digest = inspect_json(package("greeter-client"))["digest"].as_str().unwrap().to_string();
+    let text = aerie(&[
+        "plugin",
+        "inspect",
+        package("greeter-client").to_str().unwrap(),
+    ])
+    .success();
+    let digest = inspect_json(package("greeter-client"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let expected_lines = [
         "examples/greeter-client 0.1.0: Greets over HTTP by calling the examples/greeter service",
         &format!("  digest      {digest}"),
@@ -201,12 +270,24 @@ fn inspect_shows_files_imports_with_permissions_and_exports() {
     let squeeze = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
     for line in expected_lines {
         assert!(
-            text.lines().any(|l| squeeze(l) == squeeze(line) && l.starts_with("  ") == line.starts_with("  ")),
+            text.lines()
+                .any(|l| squeeze(l) == squeeze(line)
+                    && l.starts_with("  ") == line.starts_with("  ")),
             "missing {line:?} in:\n{text}"
         );
     }
-    for heading in ["files", "imports", "exports", "permissions", "routes", "dependencies"] {
-        assert!(text.lines().any(|l| l == heading), "missing section {heading}:\n{text}");
+    for heading in [
+        "files",
+        "imports",
+        "exports",
+        "permissions",
+        "routes",
+        "dependencies",
+    ] {
+        assert!(
+            text.lines().any(|l| l == heading),
+            "missing section {heading}:\n{text}"
+        );
     }
     assert!(text.contains("  aerie.toml "), "{text}");
     assert!(text.contains("  plugin.wasm "), "{text}");
@@ -217,17 +298,32 @@ fn the_same_sources_build_the_same_digest_in_another_checkout() {
     let original = inspect_json(package("hello"))["digest"].clone();
     // A second checkout holding just what `hello` is built from.
     let copy = temp_dir();
-    copy_tree(&repo().join("crates/aerie-sdk"), &copy.path().join("crates/aerie-sdk"));
-    copy_tree(&repo().join("plugins/hello"), &copy.path().join("plugins/hello"));
+    copy_tree(
+        &repo().join("crates/aerie-sdk"),
+        &copy.path().join("crates/aerie-sdk"),
+    );
+    copy_tree(
+        &repo().join("plugins/hello"),
+        &copy.path().join("plugins/hello"),
+    );
     copy_tree(&repo().join("wit"), &copy.path().join("wit"));
     for file in ["Cargo.toml", "Cargo.lock"] {
         fs::copy(repo().join(file), copy.path().join(file)).unwrap();
     }
     let package = copy.path().join("hello.aerie");
-    aerie(&["plugin", "build", "--profile", "plugin", "--path", "plugins/hello", "--output", package.to_str().unwrap()])
-        .current_dir(copy.path())
-        .env("CARGO_TARGET_DIR", copy.path().join("target"))
-        .success();
+    aerie(&[
+        "plugin",
+        "build",
+        "--profile",
+        "plugin",
+        "--path",
+        "plugins/hello",
+        "--output",
+        package.to_str().unwrap(),
+    ])
+    .current_dir(copy.path())
+    .env("CARGO_TARGET_DIR", copy.path().join("target"))
+    .success();
     assert_eq!(inspect_json(&package)["digest"], original);
 }
 
@@ -247,11 +343,23 @@ fn copy_tree(from: &Path, to: &Path) {
 #[test]
 fn each_template_builds_as_generated() {
     let dir = temp_dir();
-    for (template, entry) in [("http", "http"), ("service", "service"), ("minimal", "lifecycle")] {
+    for (template, entry) in [
+        ("http", "http"),
+        ("service", "service"),
+        ("minimal", "lifecycle"),
+    ] {
         let project = dir.path().join(template);
         let name = format!("acme/{template}-plugin");
-        aerie(&["plugin", "new", &name, "--template", template, "--path", project.to_str().unwrap()])
-            .success();
+        aerie(&[
+            "plugin",
+            "new",
+            &name,
+            "--template",
+            template,
+            "--path",
+            project.to_str().unwrap(),
+        ])
+        .success();
         let built = aerie(&["plugin", "build", "--json"])
             .current_dir(&project)
             .env("CARGO_TARGET_DIR", dir.path().join("target"))
@@ -260,7 +368,10 @@ fn each_template_builds_as_generated() {
         assert_eq!(summary["name"], name.as_str());
         let report = inspect_json(Path::new(summary["path"].as_str().unwrap()));
         assert_eq!(report["digest"], summary["digest"]);
-        assert!(entries(&report).contains(&entry.to_string()), "{template}: {report}");
+        assert!(
+            entries(&report).contains(&entry.to_string()),
+            "{template}: {report}"
+        );
     }
     // Using a capability the manifest does not grant fails the build, naming the interface.
     let http = dir.path().join("http");
@@ -283,14 +394,18 @@ fn each_template_builds_as_generated() {
 #[test]
 fn new_refuses_bad_names_and_occupied_directories() {
     let dir = temp_dir();
-    let err = aerie(&["plugin", "new", "Acme/Hello"]).current_dir(dir.path()).failure();
+    let err = aerie(&["plugin", "new", "Acme/Hello"])
+        .current_dir(dir.path())
+        .failure();
     assert_eq!(
         err,
         "error: \"Acme/Hello\" is not a plugin name: the namespace contains 'A'; only lowercase letters, digits and `-` are allowed (names are lowercase)\n"
     );
     fs::create_dir(dir.path().join("taken")).unwrap();
     fs::write(dir.path().join("taken/file"), "x").unwrap();
-    let err = aerie(&["plugin", "new", "acme/taken"]).current_dir(dir.path()).failure();
+    let err = aerie(&["plugin", "new", "acme/taken"])
+        .current_dir(dir.path())
+        .failure();
     assert_eq!(err, "error: taken already exists and is not empty\n");
     assert!(!dir.path().join("taken/Cargo.toml").exists());
 }
@@ -299,7 +414,14 @@ fn new_refuses_bad_names_and_occupied_directories() {
 fn build_reports_manifest_problems_before_compiling() {
     let dir = temp_dir();
     let project = dir.path().join("broken");
-    aerie(&["plugin", "new", "acme/broken", "--path", project.to_str().unwrap()]).success();
+    aerie(&[
+        "plugin",
+        "new",
+        "acme/broken",
+        "--path",
+        project.to_str().unwrap(),
+    ])
+    .success();
     let manifest = fs::read_to_string(project.join("aerie.toml")).unwrap();
     fs::write(
         project.join("aerie.toml"),
@@ -316,16 +438,25 @@ fn build_reports_manifest_problems_before_compiling() {
       plugin.license: is required
     "#);
     // Nothing was compiled.
-    assert!(!plugin_target_dir().join("wasm32-wasip2/release/broken.wasm").exists());
+    assert!(
+        !plugin_target_dir()
+            .join("wasm32-wasip2/release/broken.wasm")
+            .exists()
+    );
 
     let err = aerie(&["plugin", "build", "--path", dir.path().to_str().unwrap()]).failure();
-    assert!(err.contains("a plugin project has an aerie.toml beside its Cargo.toml"), "{err}");
+    assert!(
+        err.contains("a plugin project has an aerie.toml beside its Cargo.toml"),
+        "{err}"
+    );
 }
 
 #[test]
 fn keys_are_generated_private_and_never_overwritten() {
     let dir = temp_dir();
-    let out = aerie(&["key", "generate"]).current_dir(dir.path()).success();
+    let out = aerie(&["key", "generate"])
+        .current_dir(dir.path())
+        .success();
     assert!(out.starts_with("Generated key "), "{out}");
     let secret = dir.path().join("aerie.key");
     let public = fs::read_to_string(dir.path().join("aerie.pub")).unwrap();
@@ -333,12 +464,25 @@ fn keys_are_generated_private_and_never_overwritten() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
-    let err = aerie(&["key", "generate"]).current_dir(dir.path()).failure();
-    assert_eq!(err, "error: aerie.key already exists; pass --force to replace it\n");
-    aerie(&["key", "generate", "--force"]).current_dir(dir.path()).success();
-    assert_ne!(fs::read_to_string(dir.path().join("aerie.pub")).unwrap(), public);
+    let err = aerie(&["key", "generate"])
+        .current_dir(dir.path())
+        .failure();
+    assert_eq!(
+        err,
+        "error: aerie.key already exists; pass --force to replace it\n"
+    );
+    aerie(&["key", "generate", "--force"])
+        .current_dir(dir.path())
+        .success();
+    assert_ne!(
+        fs::read_to_string(dir.path().join("aerie.pub")).unwrap(),
+        public
+    );
 }
 
 /// A copy of the hello package in a fresh directory, with a key pair beside it.
@@ -346,7 +490,9 @@ fn signing_setup() -> (tempfile::TempDir, PathBuf) {
     let dir = temp_dir();
     let copy = dir.path().join("hello.aerie");
     fs::copy(package("hello"), &copy).unwrap();
-    aerie(&["key", "generate"]).current_dir(dir.path()).success();
+    aerie(&["key", "generate"])
+        .current_dir(dir.path())
+        .success();
     (dir, copy)
 }
 
@@ -354,32 +500,49 @@ fn signing_setup() -> (tempfile::TempDir, PathBuf) {
 fn a_signed_package_verifies_with_the_public_key() {
     let (dir, package) = signing_setup();
     let path = package.to_str().unwrap();
-    let out = aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
-    assert!(out.contains("Signed examples/hello 0.1.0 (sha256:"), "{out}");
+    let out = aerie(&["plugin", "sign", path, "--key", "aerie.key"])
+        .current_dir(dir.path())
+        .success();
+    assert!(
+        out.contains("Signed examples/hello 0.1.0 (sha256:"),
+        "{out}"
+    );
     assert!(dir.path().join("hello.aerie.minisig").exists());
     let out = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
         .current_dir(dir.path())
         .success();
-    assert!(out.starts_with("Signature OK: examples/hello 0.1.0 (sha256:"), "{out}");
+    assert!(
+        out.starts_with("Signature OK: examples/hello 0.1.0 (sha256:"),
+        "{out}"
+    );
 }
 
 #[test]
 fn verification_fails_for_the_wrong_key() {
     let (dir, package) = signing_setup();
     let path = package.to_str().unwrap();
-    aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
-    aerie(&["key", "generate", "--output", "other"]).current_dir(dir.path()).success();
+    aerie(&["plugin", "sign", path, "--key", "aerie.key"])
+        .current_dir(dir.path())
+        .success();
+    aerie(&["key", "generate", "--output", "other"])
+        .current_dir(dir.path())
+        .success();
     let err = aerie(&["plugin", "verify", path, "--public-key", "other.pub"])
         .current_dir(dir.path())
         .failure();
-    assert!(err.contains("failed verification\n  caused by: the package was signed by key "), "{err}");
+    assert!(
+        err.contains("failed verification\n  caused by: the package was signed by key "),
+        "{err}"
+    );
 }
 
 #[test]
 fn verification_fails_for_a_tampered_package() {
     let (dir, package) = signing_setup();
     let path = package.to_str().unwrap();
-    aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
+    aerie(&["plugin", "sign", path, "--key", "aerie.key"])
+        .current_dir(dir.path())
+        .success();
     // Swap in another valid package under the signed one's name.
     fs::copy(self::package("counter"), &package).unwrap();
     let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
@@ -404,19 +567,45 @@ fn verification_fails_for_a_tampered_package() {
 fn verification_fails_for_a_malformed_signature_file() {
     let (dir, package) = signing_setup();
     let path = package.to_str().unwrap();
-    fs::write(dir.path().join("hello.aerie.minisig"), "untrusted comment: x\nnot base64\n").unwrap();
+    fs::write(
+        dir.path().join("hello.aerie.minisig"),
+        "untrusted comment: x\nnot base64\n",
+    )
+    .unwrap();
     let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
         .current_dir(dir.path())
         .failure();
-    assert!(err.contains("caused by: the signature is malformed: "), "{err}");
-    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub", "--signature", "missing.minisig"])
-        .current_dir(dir.path())
-        .failure();
-    assert!(err.starts_with("error: cannot read the signature missing.minisig"), "{err}");
+    assert!(
+        err.contains("caused by: the signature is malformed: "),
+        "{err}"
+    );
+    let err = aerie(&[
+        "plugin",
+        "verify",
+        path,
+        "--public-key",
+        "aerie.pub",
+        "--signature",
+        "missing.minisig",
+    ])
+    .current_dir(dir.path())
+    .failure();
+    assert!(
+        err.starts_with("error: cannot read the signature missing.minisig"),
+        "{err}"
+    );
     fs::write(dir.path().join("huge.minisig"), vec![b'a'; 100_000]).unwrap();
-    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub", "--signature", "huge.minisig"])
-        .current_dir(dir.path())
-        .failure();
+    let err = aerie(&[
+        "plugin",
+        "verify",
+        path,
+        "--public-key",
+        "aerie.pub",
+        "--signature",
+        "huge.minisig",
+    ])
+    .current_dir(dir.path())
+    .failure();
     assert!(err.contains("a signature is at most 65536"), "{err}");
 }
 
@@ -432,38 +621,69 @@ fn an_encrypted_key_signs_with_its_password() {
         .current_dir(dir.path())
         .env("AERIE_KEY_PASSWORD", "wrong")
         .failure();
-    assert!(err.contains("cannot use the secret key locked.key\n  caused by: the secret key is encrypted"), "{err}");
+    assert!(
+        err.contains(
+            "cannot use the secret key locked.key\n  caused by: the secret key is encrypted"
+        ),
+        "{err}"
+    );
     aerie(&["plugin", "sign", path, "--key", "locked.key"])
         .current_dir(dir.path())
         .env("AERIE_KEY_PASSWORD", "s3cret")
         .success();
-    aerie(&["plugin", "verify", path, "--public-key", "locked.pub"]).current_dir(dir.path()).success();
+    aerie(&["plugin", "verify", path, "--public-key", "locked.pub"])
+        .current_dir(dir.path())
+        .success();
 }
 
 #[test]
 fn minisign_verifies_aerie_signatures_and_aerie_verifies_minisign_signatures() {
     let (dir, package) = signing_setup();
     let path = package.to_str().unwrap();
-    aerie(&["plugin", "sign", path, "--key", "aerie.key"]).current_dir(dir.path()).success();
+    aerie(&["plugin", "sign", path, "--key", "aerie.key"])
+        .current_dir(dir.path())
+        .success();
     let minisign = |args: &[&str]| {
         let output = Command::new("minisign")
             .args(args)
             .current_dir(dir.path())
             .output()
             .expect("the minisign tool is installed (the test command installs it)");
-        assert!(output.status.success(), "{}", explain(&format!("minisign {}", args.join(" ")), &output, "expected success"));
+        assert!(
+            output.status.success(),
+            "{}",
+            explain(
+                &format!("minisign {}", args.join(" ")),
+                &output,
+                "expected success"
+            )
+        );
         String::from_utf8(output.stdout).unwrap()
     };
     let out = minisign(&["-V", "-m", path, "-p", "aerie.pub"]);
-    assert!(out.contains("Signature and comment signature verified"), "{out}");
-    assert!(out.contains("Trusted comment: aerie-package examples/hello@0.1.0 sha256:"), "{out}");
+    assert!(
+        out.contains("Signature and comment signature verified"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Trusted comment: aerie-package examples/hello@0.1.0 sha256:"),
+        "{out}"
+    );
 
     // The other way: a key and signature made by minisign itself.
     minisign(&["-G", "-W", "-p", "mini.pub", "-s", "mini.key"]);
     minisign(&["-S", "-s", "mini.key", "-m", path, "-x", "mini.minisig"]);
-    let out = aerie(&["plugin", "verify", path, "--public-key", "mini.pub", "--signature", "mini.minisig"])
-        .current_dir(dir.path())
-        .success();
+    let out = aerie(&[
+        "plugin",
+        "verify",
+        path,
+        "--public-key",
+        "mini.pub",
+        "--signature",
+        "mini.minisig",
+    ])
+    .current_dir(dir.path())
+    .success();
     assert!(out.starts_with("Signature OK"), "{out}");
 }
 
@@ -471,7 +691,13 @@ fn minisign_verifies_aerie_signatures_and_aerie_verifies_minisign_signatures() {
 fn inspect_refuses_bad_files_with_a_precise_error() {
     let dir = temp_dir();
     let random = dir.path().join("random.aerie");
-    fs::write(&random, (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect::<Vec<_>>()).unwrap();
+    fs::write(
+        &random,
+        (0..5000u32)
+            .map(|i| (i * 7919 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     let err = aerie(&["plugin", "inspect", random.to_str().unwrap()]).failure();
     assert_eq!(
         err,
@@ -482,15 +708,29 @@ fn inspect_refuses_bad_files_with_a_precise_error() {
     );
     // Over the size limit: refused from its size alone (a sparse file, never read).
     let huge = dir.path().join("huge.aerie");
-    fs::File::create(&huge).unwrap().set_len(51 * 1024 * 1024).unwrap();
+    fs::File::create(&huge)
+        .unwrap()
+        .set_len(51 * 1024 * 1024)
+        .unwrap();
     let err = aerie(&["plugin", "inspect", huge.to_str().unwrap()]).failure();
-    assert!(err.contains("the package is 53477376 bytes; the limit is 52428800 bytes"), "{err}");
-    let err = aerie(&["plugin", "inspect", "no-such-file.aerie"]).current_dir(dir.path()).failure();
-    assert!(err.starts_with("error: cannot read no-such-file.aerie"), "{err}");
+    assert!(
+        err.contains("the package is 53477376 bytes; the limit is 52428800 bytes"),
+        "{err}"
+    );
+    let err = aerie(&["plugin", "inspect", "no-such-file.aerie"])
+        .current_dir(dir.path())
+        .failure();
+    assert!(
+        err.starts_with("error: cannot read no-such-file.aerie"),
+        "{err}"
+    );
     // A truncated package.
     let bytes = fs::read(package("hello")).unwrap();
     let truncated = dir.path().join("truncated.aerie");
     fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
     let err = aerie(&["plugin", "inspect", truncated.to_str().unwrap()]).failure();
-    assert!(err.ends_with("caused by: the package archive is truncated\n"), "{err}");
+    assert!(
+        err.ends_with("caused by: the package archive is truncated\n"),
+        "{err}"
+    );
 }

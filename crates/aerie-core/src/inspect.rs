@@ -450,13 +450,13 @@ pub fn check_against_manifest(
 ) -> Result<(), InspectError> {
     let granted = manifest.granted_permissions();
     for import in &info.imports {
-        if let Need::Permission(permission) = import.needs {
-            if !granted.contains(&permission) {
-                return Err(InspectError::NotPermitted {
-                    name: import.name.clone(),
-                    permission,
-                });
-            }
+        if let Need::Permission(permission) = import.needs
+            && !granted.contains(&permission)
+        {
+            return Err(InspectError::NotPermitted {
+                name: import.name.clone(),
+                permission,
+            });
         }
     }
     let entries = info.entries();

@@ -408,14 +408,14 @@ pub fn read_archive(
     };
     let mut archive = tar::Archive::new(budgeted);
     let mut files: Vec<PackageFile> = Vec::new();
-    let entries = archive.entries().map_err(|err| classify(err))?;
+    let entries = archive.entries().map_err(&classify)?;
     for (count, entry) in entries.enumerate() {
         if count >= limits.max_entries {
             return Err(PackageError::TooManyEntries {
                 limit: limits.max_entries,
             });
         }
-        let mut entry = entry.map_err(|err| classify(err))?;
+        let mut entry = entry.map_err(&classify)?;
         let Some(name) = check_entry(&entry)? else {
             continue;
         };
@@ -434,9 +434,7 @@ pub fn read_archive(
             return Err(limit_error());
         }
         let mut contents = Vec::with_capacity(declared.min(1024 * 1024) as usize);
-        entry
-            .read_to_end(&mut contents)
-            .map_err(|err| classify(err))?;
+        entry.read_to_end(&mut contents).map_err(&classify)?;
         if contents.len() as u64 != declared {
             return Err(PackageError::Truncated);
         }
@@ -453,7 +451,7 @@ pub fn read_archive(
         inner: &mut decoder,
         budget: Rc::clone(&tracker),
     };
-    io::copy(&mut rest, &mut io::sink()).map_err(|err| classify(err))?;
+    io::copy(&mut rest, &mut io::sink()).map_err(classify)?;
     if !decoder.into_inner().is_empty() {
         return Err(PackageError::Corrupt(
             "unexpected data after the end of the gzip stream".to_string(),

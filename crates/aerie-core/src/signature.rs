@@ -145,8 +145,8 @@ impl SecretKey {
         let encrypted = minisign::SecretKey::from_bytes(&bytes)
             .map_err(|err| malformed(err.to_string()))?
             .is_encrypted();
-        let boxed = minisign::SecretKeyBox::from_string(text)
-            .map_err(|err| malformed(err.to_string()))?;
+        let boxed =
+            minisign::SecretKeyBox::from_string(text).map_err(|err| malformed(err.to_string()))?;
         let key = match (encrypted, password) {
             (true, None) => {
                 return Err(SignatureError::Encrypted(

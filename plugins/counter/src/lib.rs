@@ -17,7 +17,10 @@ impl aerie_sdk::Http for Counter {
         let store = Store::open()?;
         match (request.method(), request.path()) {
             (Method::Get, "/") => {
-                let count = store.get(COUNT)?.map(|bytes| decode_count(&bytes)).unwrap_or(0);
+                let count = store
+                    .get(COUNT)?
+                    .map(|bytes| decode_count(&bytes))
+                    .unwrap_or(0);
                 Ok(Response::json(200, &serde_json::json!({ "count": count })))
             }
             (Method::Post, "/") => {

@@ -49,7 +49,9 @@ impl aerie_sdk::Http for GreeterClient {
                     .header("authorization")
                     .and_then(|value| value.strip_prefix("Bearer "));
                 if presented != Some(token.as_str()) {
-                    return Err(Error::unauthorized("present the access token as a bearer token"));
+                    return Err(Error::unauthorized(
+                        "present the access token as a bearer token",
+                    ));
                 }
                 Ok(Response::text(200, "Welcome, token holder.\n"))
             }

@@ -35,8 +35,8 @@ impl aerie_sdk::Service for Greeter {
                 if request.name.trim().is_empty() {
                     return Err(ServiceError::BadRequest("name is empty".to_string()));
                 }
-                let config: Config =
-                    aerie_sdk::config::get().map_err(|err| ServiceError::Failed(err.to_string()))?;
+                let config: Config = aerie_sdk::config::get()
+                    .map_err(|err| ServiceError::Failed(err.to_string()))?;
                 Ok(GreetResponse {
                     message: format!("{}, {}!", config.greeting, request.name),
                 })

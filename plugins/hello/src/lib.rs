@@ -25,7 +25,10 @@ impl aerie_sdk::Http for Hello {
             "" => "world",
             name => name,
         };
-        Ok(Response::text(200, format!("{}, {name}!\n", config.greeting)))
+        Ok(Response::text(
+            200,
+            format!("{}, {name}!\n", config.greeting),
+        ))
     }
 }
 

@@ -82,7 +82,10 @@ fn raw_archive(entries: &[RawEntry<'_>]) -> Vec<u8> {
 }
 
 fn valid_raw_entries() -> Vec<RawEntry<'static>> {
-    vec![raw(MANIFEST_FILE, MANIFEST.as_bytes()), raw(COMPONENT_FILE, &component())]
+    vec![
+        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
+        raw(COMPONENT_FILE, &component()),
+    ]
 }
 
 fn refused(bytes: &[u8]) -> PackageError {
@@ -99,7 +102,11 @@ fn a_written_package_reads_back() {
     assert_eq!(package.readme(), Some("# Hello\n"));
     assert_eq!(package.component_bytes(), component().as_slice());
     // Files come back in the canonical order, whatever order they were given in.
-    let names: Vec<String> = package.file_summaries().into_iter().map(|f| f.name).collect();
+    let names: Vec<String> = package
+        .file_summaries()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
     assert_eq!(names, [MANIFEST_FILE, COMPONENT_FILE, "README.md"]);
 }
 
@@ -117,10 +124,16 @@ fn writing_is_deterministic() {
 fn writing_refuses_unknown_and_repeated_files() {
     let mut files = valid_files();
     files.push(file("notes.txt", "x"));
-    assert_eq!(write_package(&files).unwrap_err().code(), "package_unexpected_file");
+    assert_eq!(
+        write_package(&files).unwrap_err().code(),
+        "package_unexpected_file"
+    );
     let mut files = valid_files();
     files.push(file("README.md", "again"));
-    assert_eq!(write_package(&files).unwrap_err().code(), "package_duplicate_entry");
+    assert_eq!(
+        write_package(&files).unwrap_err().code(),
+        "package_duplicate_entry"
+    );
 }
 
 #[test]
@@ -134,7 +147,10 @@ fn an_archive_over_the_size_limit_is_refused_before_reading() {
     assert_eq!(err.code(), "package_too_large");
     assert_eq!(
         err.to_string(),
-        format!("the package is {} bytes; the limit is 100 bytes", bytes.len())
+        format!(
+            "the package is {} bytes; the limit is 100 bytes",
+            bytes.len()
+        )
     );
     // The default limit is 50 MiB.
     let big = vec![0x1f; 50 * 1024 * 1024 + 1];
@@ -151,7 +167,11 @@ fn a_gzip_bomb_is_stopped_by_the_expansion_ratio() {
         header.set_size(64 << 20);
         header.set_mode(0o644);
         builder
-            .append_data(&mut header, COMPONENT_FILE, std::io::repeat(0).take(64 << 20))
+            .append_data(
+                &mut header,
+                COMPONENT_FILE,
+                std::io::repeat(0).take(64 << 20),
+            )
             .unwrap();
         builder.finish().unwrap();
     }
@@ -169,11 +189,19 @@ fn the_uncompressed_total_is_bounded() {
         ..PackageLimits::default()
     };
     // Incompressible content, so only the total limit can apply.
-    let noise: Vec<u8> = (0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let bytes = raw_archive(&[raw(MANIFEST_FILE, MANIFEST.as_bytes()), raw(COMPONENT_FILE, &noise)]);
+    let noise: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let bytes = raw_archive(&[
+        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
+        raw(COMPONENT_FILE, &noise),
+    ]);
     let err = read_package(&bytes, &limits).unwrap_err();
     assert_eq!(err.code(), "package_uncompressed_too_large");
-    assert_eq!(err.to_string(), "the package decompresses to more than 4096 bytes");
+    assert_eq!(
+        err.to_string(),
+        "the package decompresses to more than 4096 bytes"
+    );
 }
 
 #[test]
@@ -247,7 +275,10 @@ fn duplicate_entries_are_refused() {
     // `./aerie.toml` is the same file as `aerie.toml`.
     let mut entries = valid_raw_entries();
     entries.push(raw("./aerie.toml", MANIFEST.as_bytes()));
-    assert_eq!(refused(&raw_archive(&entries)).code(), "package_duplicate_entry");
+    assert_eq!(
+        refused(&raw_archive(&entries)).code(),
+        "package_duplicate_entry"
+    );
 }
 
 #[test]
@@ -262,7 +293,10 @@ fn unexpected_files_and_directories_are_refused() {
         data: b"",
         link: None,
     });
-    assert_eq!(refused(&raw_archive(&entries)).code(), "package_unexpected_file");
+    assert_eq!(
+        refused(&raw_archive(&entries)).code(),
+        "package_unexpected_file"
+    );
 }
 
 #[test]
@@ -293,7 +327,10 @@ fn missing_required_files_are_named() {
 #[test]
 fn a_core_module_is_not_a_component() {
     let module = wat::parse_str("(module (func (export \"run\")))").unwrap();
-    let err = refused(&raw_archive(&[raw(MANIFEST_FILE, MANIFEST.as_bytes()), raw(COMPONENT_FILE, &module)]));
+    let err = refused(&raw_archive(&[
+        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
+        raw(COMPONENT_FILE, &module),
+    ]));
     assert_eq!(err.code(), "component_core_module");
     insta::assert_snapshot!(err, @"plugin.wasm is a core WebAssembly module, not a component: build it for the wasm32-wasip2 target, or wrap it with `wasm-tools component new`");
 }
@@ -319,13 +356,19 @@ fn random_bytes_are_not_a_package() {
     encoder.write_all(&noise).unwrap();
     let gzipped_noise = encoder.finish().unwrap();
     let code = refused(&gzipped_noise).code();
-    assert!(matches!(code, "package_corrupt" | "package_truncated"), "{code}");
+    assert!(
+        matches!(code, "package_corrupt" | "package_truncated"),
+        "{code}"
+    );
     assert_eq!(refused(b"").code(), "package_not_gzip");
 }
 
 #[test]
 fn random_bytes_as_the_component_are_not_wasm() {
-    let err = refused(&raw_archive(&[raw(MANIFEST_FILE, MANIFEST.as_bytes()), raw(COMPONENT_FILE, b"MZ\x90\x00 not wasm")]));
+    let err = refused(&raw_archive(&[
+        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
+        raw(COMPONENT_FILE, b"MZ\x90\x00 not wasm"),
+    ]));
     assert_eq!(err.code(), "component_not_wasm");
 }
 
@@ -335,7 +378,10 @@ fn every_truncation_of_a_package_is_refused_without_panicking() {
     for len in 0..bytes.len() {
         let err = refused(&bytes[..len]);
         assert!(
-            matches!(err.code(), "package_truncated" | "package_corrupt" | "package_not_gzip"),
+            matches!(
+                err.code(),
+                "package_truncated" | "package_corrupt" | "package_not_gzip"
+            ),
             "at {len} bytes: {err}"
         );
     }
@@ -391,9 +437,16 @@ fn text_files_must_be_utf8_and_icons_images() {
 #[test]
 fn an_invalid_manifest_inside_a_package_is_reported_with_its_problems() {
     let bad = MANIFEST.replace("acme/hello", "Acme/Hello");
-    let err = refused(&raw_archive(&[raw(MANIFEST_FILE, bad.as_bytes()), raw(COMPONENT_FILE, &component())]));
+    let err = refused(&raw_archive(&[
+        raw(MANIFEST_FILE, bad.as_bytes()),
+        raw(COMPONENT_FILE, &component()),
+    ]));
     assert_eq!(err.code(), "manifest_invalid");
-    assert!(err.to_string().starts_with("invalid aerie.toml: plugin.name:"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("invalid aerie.toml: plugin.name:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -406,12 +459,21 @@ fn imports_must_be_covered_by_permissions() {
         )"#,
     )
     .unwrap();
-    let bytes = raw_archive(&[raw(MANIFEST_FILE, MANIFEST.as_bytes()), raw(COMPONENT_FILE, &component)]);
+    let bytes = raw_archive(&[
+        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
+        raw(COMPONENT_FILE, &component),
+    ]);
     let err = refused(&bytes);
     assert_eq!(err.code(), "component_import_not_permitted");
     insta::assert_snapshot!(err, @"plugin.wasm imports `wasi:keyvalue/store@0.2.0-draft`, which needs `permissions.keyvalue` in aerie.toml");
-    let granted = MANIFEST.replace("[[provides.routes]]", "[permissions]\nkeyvalue = true\n\n[[provides.routes]]");
-    let bytes = raw_archive(&[raw(MANIFEST_FILE, granted.as_bytes()), raw(COMPONENT_FILE, &component)]);
+    let granted = MANIFEST.replace(
+        "[[provides.routes]]",
+        "[permissions]\nkeyvalue = true\n\n[[provides.routes]]",
+    );
+    let bytes = raw_archive(&[
+        raw(MANIFEST_FILE, granted.as_bytes()),
+        raw(COMPONENT_FILE, &component),
+    ]);
     assert!(read_package(&bytes, &PackageLimits::default()).is_ok());
 }
 
@@ -425,16 +487,31 @@ fn unknown_imports_are_named() {
         )"#,
     )
     .unwrap();
-    let bytes = raw_archive(&[raw(MANIFEST_FILE, MANIFEST.as_bytes()), raw(COMPONENT_FILE, &component)]);
+    let bytes = raw_archive(&[
+        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
+        raw(COMPONENT_FILE, &component),
+    ]);
     insta::assert_snapshot!(refused(&bytes), @"plugin.wasm imports `acme:spy/keylogger@1.0.0`, which Aerie does not provide");
 }
 
 #[test]
 fn provides_must_match_the_exports() {
-    let no_routes = MANIFEST.replace("[[provides.routes]]\npath = \"/*\"\nguard = \"public\"\n", "");
-    let bytes = raw_archive(&[raw(MANIFEST_FILE, no_routes.as_bytes()), raw(COMPONENT_FILE, &component())]);
+    let no_routes = MANIFEST.replace(
+        "[[provides.routes]]\npath = \"/*\"\nguard = \"public\"\n",
+        "",
+    );
+    let bytes = raw_archive(&[
+        raw(MANIFEST_FILE, no_routes.as_bytes()),
+        raw(COMPONENT_FILE, &component()),
+    ]);
     insta::assert_snapshot!(refused(&bytes), @"plugin.wasm exports wasi:http/incoming-handler, but aerie.toml declares no [[provides.routes]]");
-    let with_service = MANIFEST.replace("[[provides.routes]]", "[provides]\nservices = [\"greet\"]\n\n[[provides.routes]]");
-    let bytes = raw_archive(&[raw(MANIFEST_FILE, with_service.as_bytes()), raw(COMPONENT_FILE, &component())]);
+    let with_service = MANIFEST.replace(
+        "[[provides.routes]]",
+        "[provides]\nservices = [\"greet\"]\n\n[[provides.routes]]",
+    );
+    let bytes = raw_archive(&[
+        raw(MANIFEST_FILE, with_service.as_bytes()),
+        raw(COMPONENT_FILE, &component()),
+    ]);
     insta::assert_snapshot!(refused(&bytes), @"aerie.toml declares provides.services, but plugin.wasm does not export aerie:plugin/service");
 }

@@ -75,13 +75,21 @@ fn a_tampered_package_is_refused() {
 fn a_signature_for_another_name_or_version_is_refused() {
     let (public, secret) = keys();
     let signature = sign_package(ARCHIVE, &name(), &version(), &secret).unwrap();
-    let err = verify_package(ARCHIVE, &name(), &Version::new(2, 0, 0), &signature, &public)
-        .unwrap_err();
+    let err = verify_package(
+        ARCHIVE,
+        &name(),
+        &Version::new(2, 0, 0),
+        &signature,
+        &public,
+    )
+    .unwrap_err();
     assert_eq!(err.code(), "signature_other_package");
     let digest = Digest::of(ARCHIVE);
     assert_eq!(
         err.to_string(),
-        format!("the signature is for acme/hello@1.0.0 {digest}, not for acme/hello@2.0.0 {digest}")
+        format!(
+            "the signature is for acme/hello@1.0.0 {digest}, not for acme/hello@2.0.0 {digest}"
+        )
     );
 }
 
@@ -90,7 +98,8 @@ fn an_edited_trusted_comment_breaks_the_signature() {
     let (public, secret) = keys();
     let signature = sign_package(ARCHIVE, &name(), &version(), &secret).unwrap();
     let forged = signature.replace("acme/hello@1.0.0", "acme/hello@9.0.0");
-    let err = verify_package(ARCHIVE, &name(), &Version::new(9, 0, 0), &forged, &public).unwrap_err();
+    let err =
+        verify_package(ARCHIVE, &name(), &Version::new(9, 0, 0), &forged, &public).unwrap_err();
     assert_eq!(err, SignatureError::Tampered);
 }
 
@@ -104,8 +113,20 @@ fn malformed_signatures_are_refused_without_panicking() {
         "not a signature".to_string(),
         "untrusted comment: x\n!!!not base64!!!\ntrusted comment: y\nAAAA\n".to_string(),
         lines[..2].join("\n"),
-        format!("{}\n{}\n{}\n{}", lines[0], &lines[1][..20], lines[2], lines[3]),
-        format!("{}\n{}\n{}\n{}", lines[0], lines[1], lines[2], &lines[3][..10]),
+        format!(
+            "{}\n{}\n{}\n{}",
+            lines[0],
+            &lines[1][..20],
+            lines[2],
+            lines[3]
+        ),
+        format!(
+            "{}\n{}\n{}\n{}",
+            lines[0],
+            lines[1],
+            lines[2],
+            &lines[3][..10]
+        ),
         "x".repeat(100_000),
     ];
     for case in &cases {
@@ -117,12 +138,20 @@ fn malformed_signatures_are_refused_without_panicking() {
     }
     let err = verify_package(ARCHIVE, &name(), &version(), "garbage", &public).unwrap_err();
     assert_eq!(err.code(), "signature_malformed");
-    assert!(err.to_string().starts_with("the signature is malformed: "), "{err}");
+    assert!(
+        err.to_string().starts_with("the signature is malformed: "),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_keys_are_refused() {
-    for text in ["", "untrusted comment: only a comment", "RWQnot-a-key", "RW"] {
+    for text in [
+        "",
+        "untrusted comment: only a comment",
+        "RWQnot-a-key",
+        "RW",
+    ] {
         let err = PublicKey::parse(text).unwrap_err();
         assert_eq!(err.code(), "signature_key_malformed", "{text:?}");
     }
@@ -145,5 +174,8 @@ fn an_encrypted_secret_key_needs_its_password() {
 #[test]
 fn the_secret_key_is_never_printed() {
     let (_, secret) = keys();
-    assert_eq!(format!("{secret:?}"), format!("SecretKey({})", secret.key_id()));
+    assert_eq!(
+        format!("{secret:?}"),
+        format!("SecretKey({})", secret.key_id())
+    );
 }
