@@ -105,18 +105,14 @@ fn example_packages() -> &'static BTreeMap<String, PathBuf> {
     PACKAGES.get_or_init(|| {
         let out = plugin_target_dir().join("packages");
         let mut packages = BTreeMap::new();
-        for plugin in [
-            "hello",
-            "counter",
-            "greeter",
-            "greeter-client",
-            "outbound",
-            "spin",
-            "hog",
-            "crash",
-        ] {
+        let mut plugins: Vec<String> = fs::read_dir(repo().join("plugins"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        plugins.sort();
+        for plugin in plugins {
             let package = out.join(format!("{plugin}.aerie"));
-            let project = repo().join("plugins").join(plugin);
+            let project = repo().join("plugins").join(&plugin);
             aerie(&[
                 "plugin",
                 "build",
@@ -128,7 +124,7 @@ fn example_packages() -> &'static BTreeMap<String, PathBuf> {
                 package.to_str().unwrap(),
             ])
             .success();
-            packages.insert(plugin.to_string(), package);
+            packages.insert(plugin, package);
         }
         packages
     })
@@ -207,10 +203,20 @@ fn every_example_plugin_builds_into_a_valid_package() {
             &["secrets", "services"],
         ),
         ("outbound", "examples/outbound", &["http"], &["outbound"]),
+        ("wasi-proxy", "examples/wasi-proxy", &["http"], &[]),
         ("spin", "testing/spin", &["http"], &[]),
         ("hog", "testing/hog", &["http"], &[]),
         ("crash", "testing/crash", &["http"], &[]),
     ];
+    let expected_plugins: Vec<&str> = expectations.iter().map(|(plugin, ..)| *plugin).collect();
+    let mut built: Vec<&str> = example_packages().keys().map(String::as_str).collect();
+    built.sort();
+    let mut expected_sorted = expected_plugins.clone();
+    expected_sorted.sort();
+    assert_eq!(
+        built, expected_sorted,
+        "every plugin under plugins/ has expectations here"
+    );
     for (plugin, name, expected_entries, permissions) in expectations {
         let report = inspect_json(package(plugin));
         assert_eq!(report["name"], *name);
