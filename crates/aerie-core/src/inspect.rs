@@ -9,7 +9,10 @@ use std::fmt;
 
 use semver::Version;
 use serde::Serialize;
-use wasmparser::{Parser, Payload, Validator, WasmFeatures};
+use wasmparser::{
+    FuncToValidate, FuncValidatorAllocations, FunctionBody, Parser, Payload, ValidPayload,
+    Validator, ValidatorResources, WasmFeatures,
+};
 
 use crate::PLUGIN_API_VERSION;
 use crate::manifest::Manifest;
@@ -395,51 +398,119 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
     if !Parser::is_component(bytes) {
         return Err(InspectError::NotWasm);
     }
+    let invalid = |err: wasmparser::BinaryReaderError| InspectError::Invalid(err.to_string());
     let features = WasmFeatures::default() | WasmFeatures::COMPONENT_MODEL;
-    Validator::new_with_features(features)
-        .validate_all(bytes)
-        .map_err(|err| InspectError::Invalid(err.to_string()))?;
-
-    let mut imports = Vec::new();
-    let mut exports = Vec::new();
-    // Only the outermost component's imports and exports matter; nested modules and
-    // components are implementation details.
+    let mut validator = Validator::new_with_features(features);
+    let mut function_bodies = Vec::new();
+    // (name, is an instance) of the outermost component's imports and exports; nested modules
+    // and components are implementation details.
+    let mut imports: Vec<(String, bool)> = Vec::new();
+    let mut exports: Vec<(String, bool)> = Vec::new();
     let mut depth = 0usize;
     for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(|err| InspectError::Invalid(err.to_string()))?;
+        let payload = payload.map_err(invalid)?;
+        if let ValidPayload::Func(function, body) = validator.payload(&payload).map_err(invalid)? {
+            function_bodies.push((function, body));
+        }
         match payload {
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(section) if depth == 0 => {
                 for import in section {
-                    let import = import.map_err(|err| InspectError::Invalid(err.to_string()))?;
-                    let name = import.name.full_name().into_owned();
-                    if !matches!(import.ty, wasmparser::ComponentTypeRef::Instance(_)) {
-                        return Err(InspectError::NotAnInterface(name));
-                    }
-                    let needs = classify_import(&name)?;
-                    imports.push(Import { name, needs });
+                    let import = import.map_err(invalid)?;
+                    let is_instance =
+                        matches!(import.ty, wasmparser::ComponentTypeRef::Instance(_));
+                    imports.push((import.name.full_name().into_owned(), is_instance));
                 }
             }
             Payload::ComponentExportSection(section) if depth == 0 => {
                 for export in section {
-                    let export = export.map_err(|err| InspectError::Invalid(err.to_string()))?;
-                    let name = export.name.full_name().into_owned();
-                    let entry = match export.kind {
-                        wasmparser::ComponentExternalKind::Instance => classify_export(&name),
-                        _ => None,
-                    };
-                    exports.push(Export { name, entry });
+                    let export = export.map_err(invalid)?;
+                    let is_instance = export.kind == wasmparser::ComponentExternalKind::Instance;
+                    exports.push((export.name.full_name().into_owned(), is_instance));
                 }
             }
             _ => {}
         }
     }
+    validate_function_bodies(function_bodies)?;
+
+    let imports = imports
+        .into_iter()
+        .map(|(name, is_instance)| {
+            if !is_instance {
+                return Err(InspectError::NotAnInterface(name));
+            }
+            let needs = classify_import(&name)?;
+            Ok(Import { name, needs })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let exports = exports
+        .into_iter()
+        .map(|(name, is_instance)| Export {
+            entry: if is_instance {
+                classify_export(&name)
+            } else {
+                None
+            },
+            name,
+        })
+        .collect();
     let info = ComponentInfo { imports, exports };
     if info.entries().is_empty() {
         return Err(InspectError::NoEntryPoint);
     }
     Ok(info)
+}
+
+/// Validates function bodies on all cores: they are most of a component's bytes, and each is
+/// independent of the others once the module's sections are known. The error reported is the
+/// one in the earliest function, whatever thread finds it.
+fn validate_function_bodies(
+    bodies: Vec<(FuncToValidate<ValidatorResources>, FunctionBody<'_>)>,
+) -> Result<(), InspectError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get())
+        .min(bodies.len().div_ceil(256))
+        .max(1);
+    let chunk_len = bodies.len().div_ceil(threads).max(1);
+    let mut chunks: Vec<Vec<(usize, FuncToValidate<ValidatorResources>, FunctionBody<'_>)>> =
+        Vec::new();
+    for (index, (function, body)) in bodies.into_iter().enumerate() {
+        if index % chunk_len == 0 {
+            chunks.push(Vec::with_capacity(chunk_len));
+        }
+        chunks
+            .last_mut()
+            .expect("pushed above")
+            .push((index, function, body));
+    }
+    let validate_chunk =
+        |chunk: Vec<(usize, FuncToValidate<ValidatorResources>, FunctionBody<'_>)>| {
+            let mut allocations = FuncValidatorAllocations::default();
+            for (index, function, body) in chunk {
+                let mut validator = function.into_validator(allocations);
+                if let Err(err) = validator.validate(&body) {
+                    return Err((index, err.to_string()));
+                }
+                allocations = validator.into_allocations();
+            }
+            Ok(())
+        };
+    let first_error = std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || validate_chunk(chunk)))
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|worker| worker.join().expect("validation does not panic").err())
+            .min_by_key(|(index, _)| *index)
+    });
+    match first_error {
+        Some((_, message)) => Err(InspectError::Invalid(message)),
+        None => Ok(()),
+    }
 }
 
 /// Checks that the manifest grants every permission the imports need and that its
@@ -647,6 +718,31 @@ mod tests {
         assert_eq!(
             info.needed_permissions(),
             BTreeSet::from([Permission::Outbound])
+        );
+    }
+
+    #[test]
+    fn an_invalid_function_body_is_found_among_many_and_the_earliest_is_reported() {
+        let valid = "(func (result i32) (i32.const 1))".repeat(600);
+        let component = wat::parse_str(format!(
+            r#"(component
+                (core module {valid} (func (result i32) (i64.const 1)) {valid}
+                    (func (result i32) (f32.const 1)))
+                (instance $i)
+                (export "aerie:plugin/lifecycle@0.1.0" (instance $i))
+            )"#
+        ))
+        .unwrap();
+        // The single-threaded validator's verdict is the reference.
+        let expected = Validator::new_with_features(WasmFeatures::default())
+            .validate_all(&component)
+            .err()
+            .expect("the component is invalid")
+            .to_string();
+        assert!(expected.contains("type mismatch"), "{expected}");
+        assert_eq!(
+            inspect_component(&component),
+            Err(InspectError::Invalid(expected))
         );
     }
 
