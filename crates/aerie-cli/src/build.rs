@@ -15,7 +15,8 @@ use aerie_core::package::{
     write_package,
 };
 use anyhow::{Context as _, bail};
-use cargo_metadata::{Message, MetadataCommand, camino::Utf8PathBuf};
+use cargo_metadata::camino::{Utf8Path, Utf8PathBuf};
+use cargo_metadata::{Message, MetadataCommand};
 
 use crate::output::human_size;
 
@@ -33,12 +34,13 @@ pub fn run(dir: &Path, profile: &str, output: Option<PathBuf>, json: bool) -> an
     })?;
     // Report manifest mistakes before spending a build on them.
     let manifest = Manifest::parse(&manifest_text)?;
-    check_target_installed()?;
 
     let cargo_toml = dir.join("Cargo.toml");
+    // Without dependencies: resolving the whole graph costs more than the rest of a no-op
+    // build, and the local packages are the members and their path dependencies.
     let metadata = MetadataCommand::new()
         .manifest_path(&cargo_toml)
-        .other_options(vec!["--filter-platform".to_string(), TARGET.to_string()])
+        .no_deps()
         .exec()
         .with_context(|| format!("cannot read the cargo project at {}", dir.display()))?;
     let package = metadata
@@ -164,6 +166,7 @@ fn compile(
     }
     let status = child.wait().context("waiting for cargo")?;
     if !status.success() {
+        check_target_installed()?;
         bail!("cargo build failed for {}", package.name);
     }
     let component = component
@@ -194,15 +197,22 @@ fn reproducible_rustflags(metadata: &cargo_metadata::Metadata) -> String {
             cargo_home.display()
         ));
     }
-    // Every local package (the plugin, its workspace, path dependencies such as the SDK).
-    for package in metadata
-        .packages
-        .iter()
-        .filter(|package| package.source.is_none())
-    {
+    // Every local package: the workspace's members and their path dependencies (the SDK).
+    let mut local: Vec<(&str, &Utf8Path)> = Vec::new();
+    for package in &metadata.packages {
         if let Some(dir) = package.manifest_path.parent() {
-            flags.push(format!("--remap-path-prefix={dir}=/build/{}", package.name));
+            local.push((&package.name, dir));
         }
+        for dependency in &package.dependencies {
+            if let Some(dir) = &dependency.path {
+                local.push((&dependency.name, dir));
+            }
+        }
+    }
+    local.sort();
+    local.dedup();
+    for (name, dir) in local {
+        flags.push(format!("--remap-path-prefix={dir}=/build/{name}"));
     }
     flags.join("\x1f")
 }
