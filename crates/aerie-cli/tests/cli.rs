@@ -302,19 +302,19 @@ fn inspect_shows_files_imports_with_permissions_and_exports() {
 #[test]
 fn the_same_sources_build_the_same_digest_in_another_checkout() {
     let original = inspect_json(package("hello"))["digest"].clone();
-    // A second checkout holding just what `hello` is built from.
+    // A second checkout: the repository's files, without build output or history.
     let copy = temp_dir();
-    copy_tree(
-        &repo().join("crates/aerie-sdk"),
-        &copy.path().join("crates/aerie-sdk"),
-    );
-    copy_tree(
-        &repo().join("plugins/hello"),
-        &copy.path().join("plugins/hello"),
-    );
-    copy_tree(&repo().join("wit"), &copy.path().join("wit"));
-    for file in ["Cargo.toml", "Cargo.lock"] {
-        fs::copy(repo().join(file), copy.path().join(file)).unwrap();
+    for entry in fs::read_dir(repo()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &copy.path().join(&name));
+        } else {
+            fs::copy(entry.path(), copy.path().join(&name)).unwrap();
+        }
     }
     let package = copy.path().join("hello.aerie");
     aerie(&[

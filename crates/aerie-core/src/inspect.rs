@@ -763,6 +763,29 @@ mod tests {
     }
 
     #[test]
+    fn mutated_components_are_refused_or_read_but_never_panic() {
+        let component = wat::parse_str(
+            r#"(component
+                (import "wasi:http/types@0.2.12" (instance))
+                (core module (func (export "f") (param i32) (result i32) local.get 0))
+                (instance $h)
+                (export "wasi:http/incoming-handler@0.2.12" (instance $h))
+            )"#,
+        )
+        .unwrap();
+        let mut random = crate::test_support::XorShift(0x853c_49e6_748f_ea9b);
+        for _ in 0..3000 {
+            let mut mutated = component.clone();
+            for _ in 0..3 {
+                // Past the 8-byte header, which only selects "not a component".
+                let at = 8 + random.below(mutated.len() - 8);
+                mutated[at] = random.next() as u8;
+            }
+            let _ = inspect_component(&mutated);
+        }
+    }
+
+    #[test]
     fn a_component_without_entry_points_is_refused() {
         let component = wat::parse_str("(component)").unwrap();
         assert_eq!(

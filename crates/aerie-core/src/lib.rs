@@ -19,5 +19,8 @@ pub mod name;
 pub mod package;
 pub mod signature;
 
+#[cfg(test)]
+mod test_support;
+
 /// The version of the `aerie:plugin` WIT package this build of Aerie implements.
 pub const PLUGIN_API_VERSION: semver::Version = semver::Version::new(0, 1, 0);

@@ -402,3 +402,27 @@ fn the_error_message_lists_every_problem() {
       plugin.version: "x" is not a semantic version (like 1.2.3): unexpected character 'x' while parsing major version number
     "#);
 }
+
+#[test]
+fn mutated_manifests_are_refused_or_parsed_but_never_panic() {
+    let mut random = crate::test_support::XorShift(0x2545_f491_4f6c_dd1d);
+    let alphabet: Vec<char> = "[]{}=\"'.,#\n 0aZé\\-_*/:@".chars().collect();
+    for _ in 0..3000 {
+        let mut text: Vec<char> = VALID.chars().collect();
+        for _ in 0..1 + random.below(6) {
+            let at = random.below(text.len());
+            let replacement = alphabet[random.below(alphabet.len())];
+            match random.below(3) {
+                0 => text[at] = replacement,
+                1 => {
+                    text.remove(at);
+                }
+                _ => text.insert(at, replacement),
+            }
+        }
+        let text: String = text.into_iter().collect();
+        if let Err(err) = Manifest::parse(&text) {
+            assert!(!err.problems.is_empty());
+        }
+    }
+}

@@ -1,6 +1,7 @@
-use std::io::Write;
+use std::io::{Read, Write};
 
 use super::*;
+use crate::test_support::XorShift;
 
 const MANIFEST: &str = r#"
 [plugin]
@@ -337,15 +338,8 @@ fn a_core_module_is_not_a_component() {
 
 #[test]
 fn random_bytes_are_not_a_package() {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..4096)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
+    let mut random = XorShift(0x2545_f491_4f6c_dd1d);
+    let noise: Vec<u8> = (0..4096).map(|_| random.next() as u8).collect();
     insta::assert_snapshot!(refused(&noise), @"the package is not a gzip-compressed tar archive");
     // Gzip magic followed by noise is corrupt, not a panic.
     let mut fake = vec![0x1f, 0x8b];
@@ -514,4 +508,30 @@ fn provides_must_match_the_exports() {
         raw(COMPONENT_FILE, &component()),
     ]);
     insta::assert_snapshot!(refused(&bytes), @"aerie.toml declares provides.services, but plugin.wasm does not export aerie:plugin/service");
+}
+
+#[test]
+fn mutated_archives_are_refused_or_read_but_never_panic() {
+    // Mutate the tar stream under the gzip layer, so that tar headers, names, sizes and file
+    // contents are what breaks, not only the gzip checksum.
+    let mut tar_bytes = Vec::new();
+    flate2::read::GzDecoder::new(write_package(&valid_files()).unwrap().as_slice())
+        .read_to_end(&mut tar_bytes)
+        .unwrap();
+    let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
+    for round in 0..1500 {
+        let mut mutated = tar_bytes.clone();
+        for _ in 0..1 + random.below(4) {
+            let at = random.below(mutated.len());
+            mutated[at] = random.next() as u8;
+        }
+        if round % 5 == 0 {
+            mutated.truncate(random.below(mutated.len()));
+        }
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(&mutated).unwrap();
+        let archive = encoder.finish().unwrap();
+        // Either outcome is fine; a panic fails the test.
+        let _ = read_package(&archive, &PackageLimits::default());
+    }
 }
