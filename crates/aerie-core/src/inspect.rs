@@ -346,8 +346,9 @@ fn compatible(provided: &Version, wanted: &Version) -> bool {
     same_line && wanted <= provided
 }
 
-/// Classifies one imported interface name.
-fn classify_import(name: &str) -> Result<Need, InspectError> {
+/// What an import of the interface `name` (like `wasi:http/types@0.2.3`) needs, or why the
+/// host cannot provide it.
+pub fn classify_import(name: &str) -> Result<Need, InspectError> {
     let interface =
         InterfaceName::parse(name).ok_or_else(|| InspectError::UnknownImport(name.to_string()))?;
     let known = vocabulary().into_iter().find(|known| {
@@ -369,8 +370,8 @@ fn classify_import(name: &str) -> Result<Need, InspectError> {
     Ok(known.needs)
 }
 
-/// Classifies one exported interface name: the entry point it serves, if any.
-fn classify_export(name: &str) -> Option<Entry> {
+/// The entry point an export of the interface `name` serves, if Aerie calls it.
+pub fn classify_export(name: &str) -> Option<Entry> {
     let interface = InterfaceName::parse(name)?;
     let wasi = Version::new(0, 2, 12);
     match (interface.package.as_str(), interface.interface.as_str()) {

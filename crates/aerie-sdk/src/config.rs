@@ -83,14 +83,6 @@ impl<'de> IntoDeserializer<'de, de::value::Error> for ConfigValue {
     }
 }
 
-impl ConfigValue {
-    fn json<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, de::value::Error> {
-        let value: serde_json::Value = serde_json::from_str(&self.0)
-            .map_err(|_| de::Error::custom(format!("`{}` is not a valid JSON value", self.0)))?;
-        de::Deserializer::deserialize_any(value, visitor).map_err(de::Error::custom)
-    }
-}
-
 impl<'de> de::Deserializer<'de> for ConfigValue {
     type Error = de::value::Error;
 
@@ -148,12 +140,8 @@ impl<'de> de::Deserializer<'de> for ConfigValue {
         }
     }
 
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.json(visitor)
-    }
-
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 bytes byte_buf unit unit_struct seq
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 bytes byte_buf unit unit_struct seq
         tuple tuple_struct map struct identifier ignored_any
     }
 }
@@ -233,7 +221,7 @@ mod tests {
         let err = from_pairs::<Retries>(pairs(&[("retries", "many")])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid config: `many` is not a valid JSON value"
+            r#"invalid config: invalid type: string "many", expected u32"#
         );
         let err = from_pairs::<Retries>(pairs(&[])).unwrap_err();
         assert_eq!(err.to_string(), "invalid config: missing field `retries`");

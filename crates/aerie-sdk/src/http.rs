@@ -152,6 +152,9 @@ impl Request {
     }
 
     /// Sets a JSON body and its content type.
+    ///
+    /// Panics if `value`'s `Serialize` implementation fails (for example, a map with
+    /// non-string keys), which is a bug in the plugin.
     pub fn with_json(self, value: &impl serde::Serialize) -> Request {
         let body = serde_json::to_vec(value).expect("a Serialize value renders as JSON");
         self.with_header("content-type", "application/json")
@@ -247,6 +250,9 @@ impl Response {
     }
 
     /// An `application/json` response.
+    ///
+    /// Panics if `value`'s `Serialize` implementation fails (for example, a map with
+    /// non-string keys), which is a bug in the plugin.
     pub fn json(status: u16, value: &impl serde::Serialize) -> Response {
         let body = serde_json::to_vec(value).expect("a Serialize value renders as JSON");
         Response::new(status)

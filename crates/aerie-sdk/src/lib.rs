@@ -56,8 +56,31 @@ pub mod __private {
 /// Name the type, a colon, then the exports it implements, in any order:
 /// `http`, `service`, `lifecycle`.
 ///
-/// ```ignore
+/// ```no_run
+/// use aerie_sdk::service::ServiceError;
+///
+/// struct Greeter;
+///
+/// impl aerie_sdk::Service for Greeter {
+///     fn handle(name: &str, request: &[u8]) -> Result<Vec<u8>, ServiceError> {
+///         match name {
+///             "echo" => Ok(request.to_vec()),
+///             _ => Err(ServiceError::UnknownService),
+///         }
+///     }
+/// }
+///
+/// // Every hook has a default.
+/// impl aerie_sdk::Lifecycle for Greeter {}
+///
 /// aerie_sdk::export!(Greeter: service, lifecycle);
+/// ```
+///
+/// An export that does not exist is a compile error:
+///
+/// ```compile_fail
+/// struct Plugin;
+/// aerie_sdk::export!(Plugin: grpc);
 /// ```
 ///
 /// Call it once per plugin crate. The component exports exactly what is named, so the
