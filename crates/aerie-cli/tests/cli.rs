@@ -491,32 +491,54 @@ fn keys_are_generated_private_and_never_overwritten() {
     );
 }
 
-/// A copy of the hello package in a fresh directory, with a key pair beside it.
-fn signing_setup() -> (tempfile::TempDir, PathBuf) {
-    let dir = temp_dir();
-    let copy = dir.path().join("hello.aerie");
-    fs::copy(package("hello"), &copy).unwrap();
-    aerie(&["key", "generate"])
-        .current_dir(dir.path())
-        .success();
-    (dir, copy)
+/// A directory holding a copy of the hello package (`hello.aerie`) and a key pair
+/// (`aerie.key`, `aerie.pub`); commands run inside it.
+struct SigningDir {
+    dir: tempfile::TempDir,
+}
+
+impl SigningDir {
+    fn new() -> SigningDir {
+        let dir = temp_dir();
+        fs::copy(package("hello"), dir.path().join("hello.aerie")).unwrap();
+        let signing = SigningDir { dir };
+        signing.aerie(&["key", "generate"]).success();
+        signing
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn aerie(&self, args: &[&str]) -> Aerie {
+        aerie(args).current_dir(self.dir.path())
+    }
+
+    fn sign(&self, key: &str) -> Aerie {
+        self.aerie(&["plugin", "sign", "hello.aerie", "--key", key])
+    }
+
+    fn verify(&self, public_key: &str) -> Aerie {
+        self.aerie(&[
+            "plugin",
+            "verify",
+            "hello.aerie",
+            "--public-key",
+            public_key,
+        ])
+    }
 }
 
 #[test]
 fn a_signed_package_verifies_with_the_public_key() {
-    let (dir, package) = signing_setup();
-    let path = package.to_str().unwrap();
-    let out = aerie(&["plugin", "sign", path, "--key", "aerie.key"])
-        .current_dir(dir.path())
-        .success();
+    let signing = SigningDir::new();
+    let out = signing.sign("aerie.key").success();
     assert!(
         out.contains("Signed examples/hello 0.1.0 (sha256:"),
         "{out}"
     );
-    assert!(dir.path().join("hello.aerie.minisig").exists());
-    let out = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
-        .current_dir(dir.path())
-        .success();
+    assert!(signing.path("hello.aerie.minisig").exists());
+    let out = signing.verify("aerie.pub").success();
     assert!(
         out.starts_with("Signature OK: examples/hello 0.1.0 (sha256:"),
         "{out}"
@@ -525,17 +547,12 @@ fn a_signed_package_verifies_with_the_public_key() {
 
 #[test]
 fn verification_fails_for_the_wrong_key() {
-    let (dir, package) = signing_setup();
-    let path = package.to_str().unwrap();
-    aerie(&["plugin", "sign", path, "--key", "aerie.key"])
-        .current_dir(dir.path())
+    let signing = SigningDir::new();
+    signing.sign("aerie.key").success();
+    signing
+        .aerie(&["key", "generate", "--output", "other"])
         .success();
-    aerie(&["key", "generate", "--output", "other"])
-        .current_dir(dir.path())
-        .success();
-    let err = aerie(&["plugin", "verify", path, "--public-key", "other.pub"])
-        .current_dir(dir.path())
-        .failure();
+    let err = signing.verify("other.pub").failure();
     assert!(
         err.contains("failed verification\n  caused by: the package was signed by key "),
         "{err}"
@@ -544,87 +561,67 @@ fn verification_fails_for_the_wrong_key() {
 
 #[test]
 fn verification_fails_for_a_tampered_package() {
-    let (dir, package) = signing_setup();
-    let path = package.to_str().unwrap();
-    aerie(&["plugin", "sign", path, "--key", "aerie.key"])
-        .current_dir(dir.path())
-        .success();
+    let signing = SigningDir::new();
+    signing.sign("aerie.key").success();
     // Swap in another valid package under the signed one's name.
-    fs::copy(self::package("counter"), &package).unwrap();
-    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
-        .current_dir(dir.path())
-        .failure();
+    fs::copy(package("counter"), signing.path("hello.aerie")).unwrap();
+    let err = signing.verify("aerie.pub").failure();
     assert!(
         err.ends_with("failed verification\n  caused by: the signature does not match the package: the package was changed after signing\n"),
         "{err}"
     );
     // A damaged archive is not even a package.
-    let mut bytes = fs::read(&package).unwrap();
+    let mut bytes = fs::read(signing.path("hello.aerie")).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;
-    fs::write(&package, bytes).unwrap();
-    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
-        .current_dir(dir.path())
-        .failure();
+    fs::write(signing.path("hello.aerie"), bytes).unwrap();
+    let err = signing.verify("aerie.pub").failure();
     assert!(err.contains("is not a valid package"), "{err}");
 }
 
 #[test]
 fn verification_fails_for_a_malformed_signature_file() {
-    let (dir, package) = signing_setup();
-    let path = package.to_str().unwrap();
+    let signing = SigningDir::new();
     fs::write(
-        dir.path().join("hello.aerie.minisig"),
+        signing.path("hello.aerie.minisig"),
         "untrusted comment: x\nnot base64\n",
     )
     .unwrap();
-    let err = aerie(&["plugin", "verify", path, "--public-key", "aerie.pub"])
-        .current_dir(dir.path())
-        .failure();
+    let err = signing.verify("aerie.pub").failure();
     assert!(
         err.contains("caused by: the signature is malformed: "),
         "{err}"
     );
-    let err = aerie(&[
-        "plugin",
-        "verify",
-        path,
-        "--public-key",
-        "aerie.pub",
-        "--signature",
-        "missing.minisig",
-    ])
-    .current_dir(dir.path())
-    .failure();
+    let with_signature = |file: &str| {
+        signing.aerie(&[
+            "plugin",
+            "verify",
+            "hello.aerie",
+            "--public-key",
+            "aerie.pub",
+            "--signature",
+            file,
+        ])
+    };
+    let err = with_signature("missing.minisig").failure();
     assert!(
         err.starts_with("error: cannot read the signature missing.minisig"),
         "{err}"
     );
-    fs::write(dir.path().join("huge.minisig"), vec![b'a'; 100_000]).unwrap();
-    let err = aerie(&[
-        "plugin",
-        "verify",
-        path,
-        "--public-key",
-        "aerie.pub",
-        "--signature",
-        "huge.minisig",
-    ])
-    .current_dir(dir.path())
-    .failure();
+    fs::write(signing.path("huge.minisig"), vec![b'a'; 100_000]).unwrap();
+    let err = with_signature("huge.minisig").failure();
     assert!(err.contains("a signature is at most 65536"), "{err}");
 }
 
 #[test]
 fn an_encrypted_key_signs_with_its_password() {
-    let (dir, package) = signing_setup();
-    let path = package.to_str().unwrap();
-    aerie(&["key", "generate", "--encrypt", "--output", "locked"])
-        .current_dir(dir.path())
+    let signing = SigningDir::new();
+    signing
+        .aerie(&["key", "generate", "--encrypt", "--output", "locked"])
         .env("AERIE_KEY_PASSWORD", "s3cret")
         .success();
-    let err = aerie(&["plugin", "sign", path, "--key", "locked.key"])
-        .current_dir(dir.path())
+    let err = signing
+        .sign("locked.key")
         .env("AERIE_KEY_PASSWORD", "wrong")
         .failure();
     assert!(
@@ -633,40 +630,32 @@ fn an_encrypted_key_signs_with_its_password() {
         ),
         "{err}"
     );
-    aerie(&["plugin", "sign", path, "--key", "locked.key"])
-        .current_dir(dir.path())
+    signing
+        .sign("locked.key")
         .env("AERIE_KEY_PASSWORD", "s3cret")
         .success();
-    aerie(&["plugin", "verify", path, "--public-key", "locked.pub"])
-        .current_dir(dir.path())
-        .success();
+    signing.verify("locked.pub").success();
 }
 
 #[test]
 fn minisign_verifies_aerie_signatures_and_aerie_verifies_minisign_signatures() {
-    let (dir, package) = signing_setup();
-    let path = package.to_str().unwrap();
-    aerie(&["plugin", "sign", path, "--key", "aerie.key"])
-        .current_dir(dir.path())
-        .success();
+    let signing = SigningDir::new();
+    signing.sign("aerie.key").success();
     let minisign = |args: &[&str]| {
         let output = Command::new("minisign")
             .args(args)
-            .current_dir(dir.path())
+            .current_dir(signing.dir.path())
             .output()
             .expect("the minisign tool is installed (the test command installs it)");
+        let display = format!("minisign {}", args.join(" "));
         assert!(
             output.status.success(),
             "{}",
-            explain(
-                &format!("minisign {}", args.join(" ")),
-                &output,
-                "expected success"
-            )
+            explain(&display, &output, "expected success")
         );
         String::from_utf8(output.stdout).unwrap()
     };
-    let out = minisign(&["-V", "-m", path, "-p", "aerie.pub"]);
+    let out = minisign(&["-V", "-m", "hello.aerie", "-p", "aerie.pub"]);
     assert!(
         out.contains("Signature and comment signature verified"),
         "{out}"
@@ -676,20 +665,10 @@ fn minisign_verifies_aerie_signatures_and_aerie_verifies_minisign_signatures() {
         "{out}"
     );
 
-    // The other way: a key and signature made by minisign itself.
+    // The other way: a key and a signature made by minisign itself.
     minisign(&["-G", "-W", "-p", "mini.pub", "-s", "mini.key"]);
-    minisign(&["-S", "-s", "mini.key", "-m", path, "-x", "mini.minisig"]);
-    let out = aerie(&[
-        "plugin",
-        "verify",
-        path,
-        "--public-key",
-        "mini.pub",
-        "--signature",
-        "mini.minisig",
-    ])
-    .current_dir(dir.path())
-    .success();
+    minisign(&["-S", "-s", "mini.key", "-m", "hello.aerie"]);
+    let out = signing.verify("mini.pub").success();
     assert!(out.starts_with("Signature OK"), "{out}");
 }
 

@@ -87,11 +87,7 @@ impl PublicKey {
             which: "public",
             reason,
         };
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
-            .ok_or_else(|| malformed("it is empty".to_string()))?;
+        let line = key_line(text).ok_or_else(|| malformed("it is empty".to_string()))?;
         minisign::PublicKey::from_base64(line)
             .map(PublicKey)
             .map_err(|err| malformed(err.to_string()))
@@ -134,11 +130,7 @@ impl SecretKey {
             which: "secret",
             reason,
         };
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
-            .ok_or_else(|| malformed("it is empty".to_string()))?;
+        let line = key_line(text).ok_or_else(|| malformed("it is empty".to_string()))?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(line)
             .map_err(|err| malformed(err.to_string()))?;
@@ -294,6 +286,13 @@ pub fn verify_package(
         key_id: signed_by,
         trusted_comment: comment,
     })
+}
+
+/// The base64 line of a minisign key file: the first line that is not its comment.
+fn key_line(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with("untrusted comment:"))
 }
 
 fn key_id(keynum: &[u8]) -> String {

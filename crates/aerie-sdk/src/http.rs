@@ -139,18 +139,6 @@ impl Request {
         Request::new(Method::Post, url)
     }
 
-    /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Request {
-        self.headers.push((name.to_ascii_lowercase(), value.into()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
-        self.body = body.into();
-        self
-    }
-
     /// Sets a JSON body and its content type.
     ///
     /// Panics if `value`'s `Serialize` implementation fails (for example, a map with
@@ -185,21 +173,6 @@ impl Request {
         })
     }
 
-    /// The first value of the header `name` (case-insensitive), if it is valid UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        header_value(&self.headers, name)
-    }
-
-    /// All headers.
-    pub fn headers(&self) -> &Headers {
-        &self.headers
-    }
-
-    /// The body bytes.
-    pub fn body(&self) -> &[u8] {
-        &self.body
-    }
-
     /// The body parsed as JSON; a body that does not parse is a `400 Bad Request`.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body)
@@ -223,6 +196,46 @@ impl Request {
         })
     }
 }
+
+/// The header and body methods requests and responses share.
+macro_rules! message_methods {
+    ($message:ident) => {
+        impl $message {
+            /// Adds a header.
+            pub fn with_header(mut self, name: &str, value: impl Into<Vec<u8>>) -> $message {
+                self.headers.push((name.to_ascii_lowercase(), value.into()));
+                self
+            }
+
+            /// Sets the body.
+            pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> $message {
+                self.body = body.into();
+                self
+            }
+
+            /// The first value of the header `name` (case-insensitive), if it is valid UTF-8.
+            pub fn header(&self, name: &str) -> Option<&str> {
+                self.headers
+                    .iter()
+                    .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .and_then(|(_, value)| std::str::from_utf8(value).ok())
+            }
+
+            /// All headers.
+            pub fn headers(&self) -> &Headers {
+                &self.headers
+            }
+
+            /// The body bytes.
+            pub fn body(&self) -> &[u8] {
+                &self.body
+            }
+        }
+    };
+}
+
+message_methods!(Request);
+message_methods!(Response);
 
 /// A response: one the plugin answers with, or one it received from [`send`].
 #[derive(Clone, Debug)]
@@ -260,36 +273,9 @@ impl Response {
             .with_body(body)
     }
 
-    /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Response {
-        self.headers.push((name.to_ascii_lowercase(), value.into()));
-        self
-    }
-
-    /// Sets the body.
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Response {
-        self.body = body.into();
-        self
-    }
-
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
-    }
-
-    /// The first value of the header `name` (case-insensitive), if it is valid UTF-8.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        header_value(&self.headers, name)
-    }
-
-    /// All headers.
-    pub fn headers(&self) -> &Headers {
-        &self.headers
-    }
-
-    /// The body bytes.
-    pub fn body(&self) -> &[u8] {
-        &self.body
     }
 
     /// The body as text, replacing invalid UTF-8.
@@ -485,13 +471,6 @@ impl<'a> OutboundUrl<'a> {
             path_with_query: if path.is_empty() { "/" } else { path },
         })
     }
-}
-
-fn header_value<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .and_then(|(_, value)| std::str::from_utf8(value).ok())
 }
 
 fn fields_to_headers(fields: &Fields) -> Headers {

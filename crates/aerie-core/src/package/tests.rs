@@ -443,48 +443,42 @@ fn an_invalid_manifest_inside_a_package_is_reported_with_its_problems() {
     );
 }
 
-#[test]
-fn imports_must_be_covered_by_permissions() {
-    let component = wat::parse_str(
+/// A package with the test manifest (or `manifest`) and an HTTP handler component that
+/// imports the interface `import`.
+fn package_importing(import: &str, manifest: &str) -> Vec<u8> {
+    let component = wat::parse_str(format!(
         r#"(component
-            (import "wasi:keyvalue/store@0.2.0-draft" (instance))
+            (import "{import}" (instance))
             (instance $handler)
             (export "wasi:http/incoming-handler@0.2.12" (instance $handler))
-        )"#,
-    )
+        )"#
+    ))
     .unwrap();
-    let bytes = raw_archive(&[
-        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
+    raw_archive(&[
+        raw(MANIFEST_FILE, manifest.as_bytes()),
         raw(COMPONENT_FILE, &component),
-    ]);
-    let err = refused(&bytes);
+    ])
+}
+
+#[test]
+fn imports_must_be_covered_by_permissions() {
+    let err = refused(&package_importing(
+        "wasi:keyvalue/store@0.2.0-draft",
+        MANIFEST,
+    ));
     assert_eq!(err.code(), "component_import_not_permitted");
     insta::assert_snapshot!(err, @"plugin.wasm imports `wasi:keyvalue/store@0.2.0-draft`, which needs `permissions.keyvalue` in aerie.toml");
     let granted = MANIFEST.replace(
         "[[provides.routes]]",
         "[permissions]\nkeyvalue = true\n\n[[provides.routes]]",
     );
-    let bytes = raw_archive(&[
-        raw(MANIFEST_FILE, granted.as_bytes()),
-        raw(COMPONENT_FILE, &component),
-    ]);
+    let bytes = package_importing("wasi:keyvalue/store@0.2.0-draft", &granted);
     assert!(read_package(&bytes, &PackageLimits::default()).is_ok());
 }
 
 #[test]
 fn unknown_imports_are_named() {
-    let component = wat::parse_str(
-        r#"(component
-            (import "acme:spy/keylogger@1.0.0" (instance))
-            (instance $handler)
-            (export "wasi:http/incoming-handler@0.2.12" (instance $handler))
-        )"#,
-    )
-    .unwrap();
-    let bytes = raw_archive(&[
-        raw(MANIFEST_FILE, MANIFEST.as_bytes()),
-        raw(COMPONENT_FILE, &component),
-    ]);
+    let bytes = package_importing("acme:spy/keylogger@1.0.0", MANIFEST);
     insta::assert_snapshot!(refused(&bytes), @"plugin.wasm imports `acme:spy/keylogger@1.0.0`, which Aerie does not provide");
 }
 
