@@ -1,0 +1,207 @@
+//! Aerie's metadata store, on SQLite (the embedded default) or PostgreSQL.
+//!
+//! This is the only crate that contains SQL. It offers typed functions, one per question or
+//! state change; every state change runs in one transaction that also appends its row to the
+//! audit log, so no change can land without its record.
+//!
+//! Both back ends run the same queries through `sqlx`'s `Any` driver; only the migrations are
+//! written per dialect. Times are Unix milliseconds, flags are integers.
+//!
+//! On SQLite, write transactions are serialised by a lock in this process, so they never fail
+//! with "database is locked" halfway through; reads run concurrently (WAL mode).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor as _, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+mod accounts;
+mod audit;
+mod namespaces;
+mod plugins;
+
+pub use accounts::{ApiToken, NewToken, User};
+pub use audit::{Actor, AuditEntry, AuditQuery};
+pub use namespaces::{Namespace, PublisherKey, Role};
+pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};
+
+/// Which database engine a [`Database`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, in a file beside the data directory.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule would be broken; the text says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The URL names no supported database.
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl DbError {
+    /// Whether the error is a uniqueness violation reported by the database itself.
+    fn is_unique_violation(err: &sqlx::Error) -> bool {
+        matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+    }
+}
+
+/// The result of a database operation.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// A connection pool to the metadata store.
+#[derive(Clone)]
+pub struct Database {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time: writers queue here instead of failing.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl Database {
+    /// Connects to `url` (`sqlite://PATH` creates the file if needed; `postgres://...`) and
+    /// runs the migrations.
+    pub async fn connect(url: &str) -> DbResult<Database> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_string()));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let separator = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyPoolOptions::new().max_connections(match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        });
+        let options = match backend {
+            Backend::Sqlite => options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    connection
+                        .execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options,
+        };
+        let pool = options.connect(&url).await?;
+        let database = Database {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        };
+        database.migrate().await?;
+        Ok(database)
+    }
+
+    async fn migrate(&self) -> DbResult<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine this database runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction, queueing behind other writers on SQLite.
+    async fn write(&self) -> DbResult<WriteTransaction> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
+            None => None,
+        };
+        let transaction = self.pool.begin().await?;
+        Ok(WriteTransaction {
+            transaction,
+            _guard: guard,
+        })
+    }
+}
+
+/// A write transaction, holding SQLite's writer lock until it ends.
+struct WriteTransaction {
+    transaction: Transaction<'static, Any>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    async fn commit(self) -> DbResult<()> {
+        self.transaction.commit().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = Transaction<'static, Any>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.transaction
+    }
+}
+
+impl std::ops::DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.transaction
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// Reads a stored JSON list of strings.
+fn json_list(text: &str) -> DbResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|err| DbError::Corrupt(format!("{text:?}: {err}")))
+}

@@ -1,0 +1,549 @@
+//! One contract, two back ends: every test here runs against SQLite and against a real
+//! PostgreSQL server.
+
+use aerie_db::{Actor, AuditQuery, Database, DbError, NewToken, NewVersion, PublishOutcome, Role};
+
+/// A fresh SQLite database in a temporary directory, kept alive with the database.
+async fn sqlite() -> (Database, Option<tempfile::TempDir>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("aerie.db").display());
+    (Database::connect(&url).await.unwrap(), Some(dir))
+}
+
+async fn postgres() -> (Database, Option<tempfile::TempDir>) {
+    let url = aerie_test_support::postgres().fresh_database();
+    (Database::connect(&url).await.unwrap(), None)
+}
+
+/// Runs each named test against both back ends.
+macro_rules! contract {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let (database, _dir) = super::sqlite().await;
+                    super::$test(database).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let (database, _dir) = super::postgres().await;
+                    super::$test(database).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    user_names_are_unique,
+    sessions_expire_and_end,
+    tokens_are_found_by_hash_and_revoked,
+    namespaces_keep_at_least_one_owner,
+    keys_are_registered_once_and_revoked,
+    publishing_the_same_bytes_twice_returns_the_existing_version,
+    other_bytes_for_a_published_version_conflict,
+    concurrent_publishes_of_one_version_create_it_once,
+    yank_and_deprecate_change_only_their_flags,
+    downloads_add_up_per_day,
+    every_change_writes_an_audit_row,
+);
+
+fn actor(user_id: i64) -> Actor {
+    Actor {
+        user_id: Some(user_id),
+        token_id: None,
+        ip: Some("127.0.0.1".into()),
+    }
+}
+
+async fn user(database: &Database, name: &str) -> i64 {
+    database
+        .create_user(&Actor::system(), name, None, "$argon2id$fake", false)
+        .await
+        .unwrap()
+        .id
+}
+
+fn new_version(namespace_id: i64, version: &str, digest: &str, publisher_id: i64) -> NewVersion {
+    NewVersion {
+        namespace_id,
+        namespace: "acme".into(),
+        name: "hello".into(),
+        version: version.into(),
+        digest: digest.into(),
+        size: 1234,
+        manifest: "{}".into(),
+        readme: Some("# Hello".into()),
+        signature: None,
+        signing_key_id: None,
+        publisher_id,
+    }
+}
+
+async fn user_names_are_unique(database: Database) {
+    let ada = database
+        .create_user(
+            &Actor::system(),
+            "ada",
+            Some("ada@example.com"),
+            "hash",
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(ada.is_admin);
+    let err = database
+        .create_user(&Actor::system(), "ada", None, "other", false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DbError::Conflict(ref message) if message == "the user name `ada` is taken"),
+        "{err}"
+    );
+    assert_eq!(database.user_by_name("ada").await.unwrap(), Some(ada));
+    assert_eq!(database.user_by_name("bob").await.unwrap(), None);
+    assert_eq!(database.count_users().await.unwrap(), 1);
+}
+
+async fn sessions_expire_and_end(database: Database) {
+    let ada = user(&database, "ada").await;
+    let far = aerie_db::now_millis() + 60_000;
+    database.create_session(ada, b"live", far).await.unwrap();
+    database.create_session(ada, b"stale", 1).await.unwrap();
+    assert_eq!(
+        database.session_user(b"live").await.unwrap().unwrap().id,
+        ada
+    );
+    assert_eq!(database.session_user(b"stale").await.unwrap(), None);
+    assert_eq!(database.session_user(b"unknown").await.unwrap(), None);
+    database.delete_session(b"live").await.unwrap();
+    assert_eq!(database.session_user(b"live").await.unwrap(), None);
+}
+
+async fn tokens_are_found_by_hash_and_revoked(database: Database) {
+    let ada = user(&database, "ada").await;
+    let bob = user(&database, "bob").await;
+    let token = NewToken {
+        user_id: ada,
+        name: "ci".into(),
+        hash: vec![1; 32],
+        prefix: "aerie_ab".into(),
+        scopes: vec!["publish".into(), "yank".into()],
+        namespaces: Some(vec!["acme".into()]),
+        expires_at: Some(42),
+    };
+    let created = database.create_token(&actor(ada), &token).await.unwrap();
+    let err = database
+        .create_token(
+            &actor(ada),
+            &NewToken {
+                hash: vec![2; 32],
+                ..token.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::Conflict(_)), "{err}");
+    let (found, owner) = database.token_by_hash(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(found, created);
+    assert_eq!(found.scopes, ["publish", "yank"]);
+    assert_eq!(found.namespaces.as_deref(), Some(&["acme".to_string()][..]));
+    assert_eq!(owner.username, "ada");
+    database.touch_token(&found).await.unwrap();
+    let (touched, _) = database.token_by_hash(&[1; 32]).await.unwrap().unwrap();
+    assert!(touched.last_used_at.is_some());
+    // Only the owner can revoke it.
+    let err = database
+        .revoke_token(&actor(bob), bob, created.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::NotFound("token")), "{err}");
+    database
+        .revoke_token(&actor(ada), ada, created.id)
+        .await
+        .unwrap();
+    let tokens = database.tokens_of(ada).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].revoked_at.is_some());
+    assert!(database.tokens_of(bob).await.unwrap().is_empty());
+}
+
+async fn namespaces_keep_at_least_one_owner(database: Database) {
+    let ada = user(&database, "ada").await;
+    let bob = user(&database, "bob").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, true)
+        .await
+        .unwrap();
+    let err = database
+        .create_namespace(&actor(bob), "acme", bob, true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::Conflict(_)), "{err}");
+    assert_eq!(
+        database.role_in(acme.id, ada).await.unwrap(),
+        Some(Role::Owner)
+    );
+    assert_eq!(database.role_in(acme.id, bob).await.unwrap(), None);
+    let err = database
+        .set_member(&actor(ada), &acme, ada, Some(Role::Maintainer))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DbError::Conflict(ref m) if m == "the namespace `acme` needs at least one owner"),
+        "{err}"
+    );
+    database
+        .set_member(&actor(ada), &acme, bob, Some(Role::Owner))
+        .await
+        .unwrap();
+    database
+        .set_member(&actor(bob), &acme, ada, Some(Role::Maintainer))
+        .await
+        .unwrap();
+    assert_eq!(
+        database.members(acme.id).await.unwrap(),
+        [
+            ("bob".to_string(), Role::Owner),
+            ("ada".to_string(), Role::Maintainer)
+        ]
+    );
+    database
+        .set_member(&actor(bob), &acme, ada, None)
+        .await
+        .unwrap();
+    assert_eq!(database.role_in(acme.id, ada).await.unwrap(), None);
+    let listed = database.namespaces_of(bob).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].1, Role::Owner);
+    database
+        .set_require_signature(&actor(bob), &acme, false)
+        .await
+        .unwrap();
+    assert!(
+        !database
+            .namespace("acme")
+            .await
+            .unwrap()
+            .unwrap()
+            .require_signature
+    );
+}
+
+async fn keys_are_registered_once_and_revoked(database: Database) {
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, true)
+        .await
+        .unwrap();
+    database
+        .add_key(&actor(ada), &acme, "0123456789ABCDEF", "RWQ...", ada)
+        .await
+        .unwrap();
+    let err = database
+        .add_key(&actor(ada), &acme, "0123456789ABCDEF", "RWQ...", ada)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::Conflict(_)), "{err}");
+    database
+        .revoke_key(&actor(ada), &acme, "0123456789ABCDEF")
+        .await
+        .unwrap();
+    let keys = database.keys(acme.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].added_by, "ada");
+    assert!(keys[0].revoked_at.is_some());
+    let err = database
+        .revoke_key(&actor(ada), &acme, "FFFF")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DbError::NotFound("key")), "{err}");
+}
+
+async fn publishing_the_same_bytes_twice_returns_the_existing_version(database: Database) {
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, false)
+        .await
+        .unwrap();
+    let created = match database
+        .publish_version(
+            &actor(ada),
+            &new_version(acme.id, "1.0.0", "sha256:aa", ada),
+        )
+        .await
+        .unwrap()
+    {
+        PublishOutcome::Created(record) => record,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(created.namespace, "acme");
+    assert_eq!(created.publisher, "ada");
+    assert_eq!(created.readme.as_deref(), Some("# Hello"));
+    let again = database
+        .publish_version(
+            &actor(ada),
+            &new_version(acme.id, "1.0.0", "sha256:aa", ada),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, PublishOutcome::Existing(created.clone()));
+    assert_eq!(
+        database.version_by_digest("sha256:aa").await.unwrap(),
+        Some(created)
+    );
+    let plugin = database.plugin("acme", "hello").await.unwrap().unwrap();
+    assert_eq!(plugin.downloads, 0);
+}
+
+async fn other_bytes_for_a_published_version_conflict(database: Database) {
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, false)
+        .await
+        .unwrap();
+    database
+        .publish_version(
+            &actor(ada),
+            &new_version(acme.id, "1.0.0", "sha256:aa", ada),
+        )
+        .await
+        .unwrap();
+    let err = database
+        .publish_version(
+            &actor(ada),
+            &new_version(acme.id, "1.0.0", "sha256:bb", ada),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DbError::Conflict(ref m) if m.contains("versions are immutable")),
+        "{err}"
+    );
+    let versions = database.versions("acme", "hello").await.unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].digest, "sha256:aa");
+}
+
+async fn concurrent_publishes_of_one_version_create_it_once(database: Database) {
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, false)
+        .await
+        .unwrap();
+    let attempts: Vec<_> = (0..16)
+        .map(|i| {
+            let database = database.clone();
+            // Half the racers bring the same bytes, half other bytes.
+            let digest = if i % 2 == 0 { "sha256:aa" } else { "sha256:bb" };
+            let new = new_version(acme.id, "2.0.0", digest, ada);
+            tokio::spawn(async move { database.publish_version(&actor(ada), &new).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut existing = 0;
+    let mut conflicts = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(PublishOutcome::Created(record)) => created.push(record),
+            Ok(PublishOutcome::Existing(_)) => existing += 1,
+            Err(DbError::Conflict(_)) => conflicts += 1,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one publish wins");
+    // The 7 other racers with the winner's bytes get it back; the 8 with other bytes conflict.
+    assert_eq!((existing, conflicts), (7, 8));
+    assert_eq!(database.versions("acme", "hello").await.unwrap(), created);
+}
+
+async fn yank_and_deprecate_change_only_their_flags(database: Database) {
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, false)
+        .await
+        .unwrap();
+    database
+        .publish_version(
+            &actor(ada),
+            &new_version(acme.id, "1.0.0", "sha256:aa", ada),
+        )
+        .await
+        .unwrap();
+    let version = database
+        .version("acme", "hello", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    database
+        .set_yanked(&actor(ada), &version, true)
+        .await
+        .unwrap();
+    database
+        .set_deprecated(&actor(ada), &version, Some("use 2.x"))
+        .await
+        .unwrap();
+    let changed = database
+        .version("acme", "hello", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(changed.yanked);
+    assert_eq!(changed.deprecated.as_deref(), Some("use 2.x"));
+    assert_eq!(changed.digest, version.digest);
+    database
+        .set_yanked(&actor(ada), &version, false)
+        .await
+        .unwrap();
+    database
+        .set_deprecated(&actor(ada), &version, None)
+        .await
+        .unwrap();
+    let restored = database
+        .version("acme", "hello", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(restored, version);
+}
+
+async fn downloads_add_up_per_day(database: Database) {
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, false)
+        .await
+        .unwrap();
+    for (version, digest) in [("1.0.0", "sha256:aa"), ("1.1.0", "sha256:bb")] {
+        database
+            .publish_version(&actor(ada), &new_version(acme.id, version, digest, ada))
+            .await
+            .unwrap();
+    }
+    let one = database
+        .version("acme", "hello", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    let two = database
+        .version("acme", "hello", "1.1.0")
+        .await
+        .unwrap()
+        .unwrap();
+    database
+        .add_downloads(&[(one.id, 20000, 3), (two.id, 20000, 1)])
+        .await
+        .unwrap();
+    database
+        .add_downloads(&[(one.id, 20000, 2), (one.id, 20001, 5)])
+        .await
+        .unwrap();
+    let days: Vec<(i64, String, i64)> = database
+        .downloads(one.plugin_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|day| (day.day, day.version, day.count))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (20000, "1.0.0".to_string(), 5),
+            (20000, "1.1.0".to_string(), 1),
+            (20001, "1.0.0".to_string(), 5)
+        ]
+    );
+    assert_eq!(
+        database
+            .plugin("acme", "hello")
+            .await
+            .unwrap()
+            .unwrap()
+            .downloads,
+        11
+    );
+    let mut digests = database.referenced_digests().await.unwrap();
+    digests.sort();
+    assert_eq!(digests, ["sha256:aa", "sha256:bb"]);
+}
+
+async fn every_change_writes_an_audit_row(database: Database) {
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, false)
+        .await
+        .unwrap();
+    database
+        .publish_version(
+            &actor(ada),
+            &new_version(acme.id, "1.0.0", "sha256:aa", ada),
+        )
+        .await
+        .unwrap();
+    let version = database
+        .version("acme", "hello", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    database
+        .set_yanked(&actor(ada), &version, true)
+        .await
+        .unwrap();
+    let all = database
+        .audit_entries(&AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = all.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "version.yank",
+            "version.publish",
+            "namespace.create",
+            "user.create"
+        ]
+    );
+    assert_eq!(all[0].actor.as_deref(), Some("ada"));
+    assert_eq!(all[0].ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(all[0].target, "plugin:acme/hello@1.0.0");
+    assert_eq!(all[1].details["digest"], "sha256:aa");
+    let filtered = database
+        .audit_entries(&AuditQuery {
+            target_prefix: Some("plugin:acme/".into()),
+            action: Some("version.publish".into()),
+            before_id: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    let paged = database
+        .audit_entries(&AuditQuery {
+            before_id: Some(all[1].id),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(paged.len(), 2);
+    // A failed change leaves no row.
+    let _ = database
+        .create_namespace(&actor(ada), "acme", ada, false)
+        .await
+        .unwrap_err();
+    let after = database
+        .audit_entries(&AuditQuery {
+            limit: 100,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.len(), all.len());
+}
