@@ -1,11 +1,12 @@
 //! Real services for tests, started on 127.0.0.1 and gone when the test process ends.
 //!
 //! [`postgres`] starts one PostgreSQL server per test process (with `initdb` in a temporary
-//! directory) and hands each test a fresh database of its own. The server is started through a
-//! shell that stops it as soon as the test process's end of a pipe closes, so it never
-//! outlives the tests, whatever way they end.
+//! directory) and hands each test a fresh database of its own; [`s3`] starts one S3-compatible
+//! server (moto's server mode) and hands each test a fresh bucket. Servers are started through
+//! a shell that stops them as soon as the test process's end of a pipe closes, so they never
+//! outlive the tests, whatever way they end.
 
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -130,6 +131,75 @@ impl PostgresServer {
             std::thread::sleep(Duration::from_millis(100));
         }
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// An S3-compatible server for this test process.
+pub struct S3Server {
+    port: u16,
+    _server: Mutex<Child>,
+}
+
+/// The test process's S3-compatible server (moto), started on first use.
+///
+/// Panics with instructions if moto is not installed: the test command installs it.
+pub fn s3() -> &'static S3Server {
+    static SERVER: OnceLock<S3Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let port = free_port();
+        let script = format!(
+            "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & server=$!; read _; \
+             kill $server; wait $server"
+        );
+        let server = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start; scripts/test installs it (pip install 'moto[server]')"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        S3Server {
+            port,
+            _server: Mutex::new(server),
+        }
+    })
+}
+
+impl S3Server {
+    /// The endpoint URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates an empty bucket and returns its name.
+    pub fn fresh_bucket(&self) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        // moto accepts an unsigned request to create a bucket.
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("moto answers");
+        write!(
+            stream,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .expect("the request is sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("moto answers");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "creating bucket {name}: {response}"
+        );
+        name
     }
 }
 
