@@ -19,6 +19,8 @@ pub struct Namespace {
     pub name: String,
     /// Whether every version published here must carry a signature by a registered key.
     pub require_signature: bool,
+    /// Whether only members (and tokens allowed to read private plugins) see it.
+    pub private: bool,
     /// Creation time.
     pub created_at: i64,
 }
@@ -28,7 +30,8 @@ fn namespace_from_row(row: &AnyRow) -> DbResult<Namespace> {
         id: row.try_get(0)?,
         name: row.try_get(1)?,
         require_signature: row.try_get::<i64, _>(2)? != 0,
-        created_at: row.try_get(3)?,
+        private: row.try_get::<i64, _>(3)? != 0,
+        created_at: row.try_get(4)?,
     })
 }
 
@@ -103,15 +106,17 @@ impl Database {
         name: &str,
         owner_id: i64,
         require_signature: bool,
+        private: bool,
     ) -> DbResult<Namespace> {
         let mut transaction = self.write().await?;
         let created_at = now_millis();
         let inserted = sqlx::query(
-            "INSERT INTO namespaces (name, require_signature, created_at) VALUES ($1, $2, $3) \
-             RETURNING id",
+            "INSERT INTO namespaces (name, require_signature, private, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(name)
         .bind(i64::from(require_signature))
+        .bind(i64::from(private))
         .bind(created_at)
         .fetch_one(&mut **transaction)
         .await;
@@ -137,7 +142,7 @@ impl Database {
             actor,
             "namespace.create",
             &format!("namespace:{name}"),
-            json!({ "owner_id": owner_id, "require_signature": require_signature }),
+            json!({ "owner_id": owner_id, "require_signature": require_signature, "private": private }),
         )
         .await?;
         transaction.commit().await?;
@@ -145,6 +150,7 @@ impl Database {
             id,
             name: name.to_string(),
             require_signature,
+            private,
             created_at,
         })
     }
@@ -152,7 +158,7 @@ impl Database {
     /// The namespace called `name`.
     pub async fn namespace(&self, name: &str) -> DbResult<Option<Namespace>> {
         let row = sqlx::query(
-            "SELECT id, name, require_signature, created_at FROM namespaces WHERE name = $1",
+            "SELECT id, name, require_signature, private, created_at FROM namespaces WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -163,7 +169,7 @@ impl Database {
     /// The namespaces `user_id` belongs to, with the role held in each.
     pub async fn namespaces_of(&self, user_id: i64) -> DbResult<Vec<(Namespace, Role)>> {
         let rows = sqlx::query(
-            "SELECT n.id, n.name, n.require_signature, n.created_at, m.role \
+            "SELECT n.id, n.name, n.require_signature, n.private, n.created_at, m.role \
              FROM namespaces n JOIN namespace_members m ON m.namespace_id = n.id \
              WHERE m.user_id = $1 ORDER BY n.name",
         )
@@ -174,7 +180,7 @@ impl Database {
             .map(|row| {
                 Ok((
                     namespace_from_row(row)?,
-                    row.try_get::<String, _>(4)?.parse()?,
+                    row.try_get::<String, _>(5)?.parse()?,
                 ))
             })
             .collect()
@@ -270,28 +276,39 @@ impl Database {
         transaction.commit().await
     }
 
-    /// Sets whether the namespace requires signed versions.
-    pub async fn set_require_signature(
+    /// Changes the namespace's settings: signature policy and visibility.
+    pub async fn update_namespace(
         &self,
         actor: &Actor,
         namespace: &Namespace,
         require_signature: bool,
+        private: bool,
     ) -> DbResult<()> {
         let mut transaction = self.write().await?;
-        sqlx::query("UPDATE namespaces SET require_signature = $1 WHERE id = $2")
+        sqlx::query("UPDATE namespaces SET require_signature = $1, private = $2 WHERE id = $3")
             .bind(i64::from(require_signature))
+            .bind(i64::from(private))
             .bind(namespace.id)
             .execute(&mut **transaction)
             .await?;
         record(
             &mut transaction,
             actor,
-            "namespace.signature_policy",
+            "namespace.update",
             &format!("namespace:{}", namespace.name),
-            json!({ "require_signature": require_signature }),
+            json!({ "require_signature": require_signature, "private": private }),
         )
         .await?;
         transaction.commit().await
+    }
+
+    /// The names of the plugins in the namespace, sorted.
+    pub async fn plugins_in(&self, namespace_id: i64) -> DbResult<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM plugins WHERE namespace_id = $1 ORDER BY name")
+            .bind(namespace_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
     }
 
     /// Registers a publisher key on the namespace.

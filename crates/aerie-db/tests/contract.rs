@@ -177,11 +177,11 @@ async fn namespaces_keep_at_least_one_owner(database: Database) {
     let ada = user(&database, "ada").await;
     let bob = user(&database, "bob").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, true)
+        .create_namespace(&actor(ada), "acme", ada, true, false)
         .await
         .unwrap();
     let err = database
-        .create_namespace(&actor(bob), "acme", bob, true)
+        .create_namespace(&actor(bob), "acme", bob, true, false)
         .await
         .unwrap_err();
     assert!(matches!(err, DbError::Conflict(_)), "{err}");
@@ -222,23 +222,18 @@ async fn namespaces_keep_at_least_one_owner(database: Database) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].1, Role::Owner);
     database
-        .set_require_signature(&actor(bob), &acme, false)
+        .update_namespace(&actor(bob), &acme, false, true)
         .await
         .unwrap();
-    assert!(
-        !database
-            .namespace("acme")
-            .await
-            .unwrap()
-            .unwrap()
-            .require_signature
-    );
+    let updated = database.namespace("acme").await.unwrap().unwrap();
+    assert!(!updated.require_signature);
+    assert!(updated.private);
 }
 
 async fn keys_are_registered_once_and_revoked(database: Database) {
     let ada = user(&database, "ada").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, true)
+        .create_namespace(&actor(ada), "acme", ada, true, false)
         .await
         .unwrap();
     database
@@ -268,7 +263,7 @@ async fn keys_are_registered_once_and_revoked(database: Database) {
 async fn publishing_the_same_bytes_twice_returns_the_existing_version(database: Database) {
     let ada = user(&database, "ada").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, false)
+        .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap();
     let created = match database
@@ -299,12 +294,14 @@ async fn publishing_the_same_bytes_twice_returns_the_existing_version(database: 
     );
     let plugin = database.plugin("acme", "hello").await.unwrap().unwrap();
     assert_eq!(plugin.downloads, 0);
+    assert_eq!(database.plugins_in(acme.id).await.unwrap(), ["hello"]);
+    assert_eq!(database.plugins_in(acme.id).await.unwrap(), ["hello"]);
 }
 
 async fn other_bytes_for_a_published_version_conflict(database: Database) {
     let ada = user(&database, "ada").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, false)
+        .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap();
     database
@@ -333,7 +330,7 @@ async fn other_bytes_for_a_published_version_conflict(database: Database) {
 async fn concurrent_publishes_of_one_version_create_it_once(database: Database) {
     let ada = user(&database, "ada").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, false)
+        .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap();
     let attempts: Vec<_> = (0..16)
@@ -365,7 +362,7 @@ async fn concurrent_publishes_of_one_version_create_it_once(database: Database) 
 async fn yank_and_deprecate_change_only_their_flags(database: Database) {
     let ada = user(&database, "ada").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, false)
+        .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap();
     database
@@ -415,7 +412,7 @@ async fn yank_and_deprecate_change_only_their_flags(database: Database) {
 async fn downloads_add_up_per_day(database: Database) {
     let ada = user(&database, "ada").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, false)
+        .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap();
     for (version, digest) in [("1.0.0", "sha256:aa"), ("1.1.0", "sha256:bb")] {
@@ -474,7 +471,7 @@ async fn downloads_add_up_per_day(database: Database) {
 async fn every_change_writes_an_audit_row(database: Database) {
     let ada = user(&database, "ada").await;
     let acme = database
-        .create_namespace(&actor(ada), "acme", ada, false)
+        .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap();
     database
@@ -535,7 +532,7 @@ async fn every_change_writes_an_audit_row(database: Database) {
     assert_eq!(paged.len(), 2);
     // A failed change leaves no row.
     let _ = database
-        .create_namespace(&actor(ada), "acme", ada, false)
+        .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap_err();
     let after = database

@@ -37,6 +37,7 @@ CREATE TABLE namespaces (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     require_signature INTEGER NOT NULL DEFAULT 1,
+    private INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 );
 

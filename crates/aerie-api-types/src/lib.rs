@@ -1,0 +1,332 @@
+//! Aerie's HTTP API on the wire: every request and response body, with the doc comments that
+//! become its OpenAPI document. The server and the client both use these types, so they cannot
+//! drift apart.
+//!
+//! This crate defines formats only: no behaviour, no I/O.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// One error: a stable code for programs, a message for people.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, like `package_unsafe_path` or `token_expired`.
+    pub code: String,
+    /// What happened, in a sentence.
+    pub message: String,
+    /// Structured details, for errors with several parts (such as manifest problems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+/// A new account.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignupRequest {
+    /// Login name: 1–64 characters of lowercase letters, digits and `-`.
+    pub username: String,
+    /// At least 10 characters.
+    pub password: String,
+    /// Contact address.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// A sign-in.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A user, as others see them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserView {
+    /// Login name.
+    pub username: String,
+    /// Whether the user administers the server.
+    pub is_admin: bool,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+}
+
+/// The signed-in caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MeView {
+    /// The user.
+    pub user: UserView,
+    /// The namespaces the user belongs to.
+    pub namespaces: Vec<Membership>,
+    /// The scopes of the token used, when the caller used one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_scopes: Option<Vec<String>>,
+}
+
+/// A user's role in a namespace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    /// The namespace.
+    pub namespace: String,
+    /// `owner`, `maintainer` or `member`.
+    pub role: String,
+}
+
+/// A new API token.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    /// A label, unique among the user's tokens.
+    pub name: String,
+    /// What it may do: `publish`, `yank`, `read-private`, `download`, `admin`.
+    pub scopes: Vec<String>,
+    /// Limit it to these namespaces; all the user's namespaces when absent.
+    #[serde(default)]
+    pub namespaces: Option<Vec<String>>,
+    /// Days until it expires; it never expires when absent.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// An API token's record. The secret is never shown again after creation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenView {
+    /// Its id, for revoking it.
+    pub id: i64,
+    /// Its label.
+    pub name: String,
+    /// The secret's first characters, to recognise it.
+    pub prefix: String,
+    /// What it may do.
+    pub scopes: Vec<String>,
+    /// The namespaces it is limited to, if any.
+    pub namespaces: Option<Vec<String>>,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Expiry time, RFC 3339, if it expires.
+    pub expires_at: Option<String>,
+    /// Last use, RFC 3339 (to the minute).
+    pub last_used_at: Option<String>,
+    /// Revocation time, RFC 3339, if revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// A token just created: the only time its secret is shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    /// The secret, to send as `Authorization: Bearer ...`.
+    pub token: String,
+    /// Its record.
+    pub info: TokenView,
+}
+
+/// A new namespace.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateNamespaceRequest {
+    /// Its name: 1–64 characters of lowercase letters, digits and `-`.
+    pub name: String,
+    /// Require a signature by a registered key on every version (default: the server's policy).
+    #[serde(default)]
+    pub require_signature: Option<bool>,
+    /// Only members and `read-private`/`download` tokens see a private namespace's plugins.
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// Changes to a namespace's settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateNamespaceRequest {
+    /// Require signed versions.
+    #[serde(default)]
+    pub require_signature: Option<bool>,
+    /// Hide the namespace from non-members.
+    #[serde(default)]
+    pub private: Option<bool>,
+}
+
+/// A namespace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NamespaceView {
+    /// Its name.
+    pub name: String,
+    /// Whether versions must be signed by a registered key.
+    pub require_signature: bool,
+    /// Whether only members see it.
+    pub private: bool,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Members and their roles (shown to members only).
+    pub members: Vec<MemberView>,
+    /// The plugins it holds.
+    pub plugins: Vec<String>,
+}
+
+/// A namespace member.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MemberView {
+    /// The user.
+    pub username: String,
+    /// `owner`, `maintainer` or `member`.
+    pub role: String,
+}
+
+/// A role to give a member.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SetMemberRequest {
+    /// `owner`, `maintainer` or `member`.
+    pub role: String,
+}
+
+/// A publisher key to register.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddKeyRequest {
+    /// A minisign public key: the `.pub` file, or only its base64 line.
+    pub public_key: String,
+}
+
+/// A publisher key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyView {
+    /// minisign's key id.
+    pub key_id: String,
+    /// The base64 key line.
+    pub public_key: String,
+    /// Who registered it.
+    pub added_by: String,
+    /// When, RFC 3339.
+    pub created_at: String,
+    /// When it was revoked, RFC 3339.
+    pub revoked_at: Option<String>,
+}
+
+/// A published version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionView {
+    /// `namespace/name`.
+    pub name: String,
+    /// The version.
+    pub version: String,
+    /// The package digest, `sha256:...`: also its download ETag.
+    pub digest: String,
+    /// Package size in bytes.
+    pub size: i64,
+    /// Publication time, RFC 3339.
+    pub published_at: String,
+    /// Who published it.
+    pub publisher: String,
+    /// Hidden from new resolutions; still downloadable by exact version.
+    pub yanked: bool,
+    /// The deprecation message, if deprecated.
+    pub deprecated: Option<String>,
+    /// The key that signed it, if signed.
+    pub signing_key_id: Option<String>,
+    /// The validated manifest.
+    #[schema(value_type = Object)]
+    pub manifest: serde_json::Value,
+    /// Where to download the package.
+    pub download_url: String,
+    /// Where to download the signature, if signed.
+    pub signature_url: Option<String>,
+}
+
+/// One line of a plugin's version list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionSummary {
+    /// The version.
+    pub version: String,
+    /// Package digest.
+    pub digest: String,
+    /// Package size in bytes.
+    pub size: i64,
+    /// Publication time, RFC 3339.
+    pub published_at: String,
+    /// Yanked.
+    pub yanked: bool,
+    /// Deprecation message.
+    pub deprecated: Option<String>,
+}
+
+/// A plugin and its versions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginView {
+    /// `namespace/name`.
+    pub name: String,
+    /// The latest version: the highest that is not yanked (prereleases only if nothing else).
+    pub latest: Option<String>,
+    /// The latest version's description.
+    pub description: Option<String>,
+    /// First publication, RFC 3339.
+    pub created_at: String,
+    /// Last publication, RFC 3339.
+    pub updated_at: String,
+    /// Downloads of every version.
+    pub downloads: i64,
+    /// Every version, newest first.
+    pub versions: Vec<VersionSummary>,
+}
+
+/// The result of a publish.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PublishResponse {
+    /// `false` when the same bytes were already published as this version.
+    pub created: bool,
+    /// The version.
+    pub version: VersionView,
+}
+
+/// A deprecation.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeprecateRequest {
+    /// Why, and what to use instead.
+    pub message: String,
+}
+
+/// Downloads of a plugin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StatsView {
+    /// `namespace/name`.
+    pub name: String,
+    /// Downloads of every version.
+    pub total: i64,
+    /// Per day and version, oldest first.
+    pub days: Vec<DownloadDayView>,
+}
+
+/// Downloads of one version on one day.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DownloadDayView {
+    /// The day, `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// The version.
+    pub version: String,
+    /// Downloads.
+    pub count: i64,
+}
+
+/// One audit log entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntryView {
+    /// Entry id; page with `before=ID`.
+    pub id: i64,
+    /// When, RFC 3339.
+    pub at: String,
+    /// Who, if a user.
+    pub actor: Option<String>,
+    /// The token used, if any.
+    pub token_id: Option<i64>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// What, like `version.publish`.
+    pub action: String,
+    /// To what, like `plugin:acme/hello@1.0.0`.
+    pub target: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
