@@ -69,12 +69,22 @@ impl FromStr for PluginName {
     }
 }
 
+/// Checks a single name, such as a namespace or a user name, by the rules of one part of a
+/// plugin name; `what` names it in the message.
+pub fn check_name(what: &str, text: &str) -> Result<(), NameError> {
+    check_rules(text, |rule| {
+        NameError(format!("{text:?} is not a valid {what}: it {rule}"))
+    })
+}
+
 fn check_part(full: &str, which: &str, part: &str) -> Result<(), NameError> {
-    let fail = |rule: &str| {
-        Err(NameError(format!(
-            "{full:?} is not a plugin name: the {which} {rule}"
-        )))
-    };
+    check_rules(part, |rule| {
+        NameError(format!("{full:?} is not a plugin name: the {which} {rule}"))
+    })
+}
+
+fn check_rules(part: &str, error: impl Fn(&str) -> NameError) -> Result<(), NameError> {
+    let fail = |rule: &str| Err(error(rule));
     if part.is_empty() {
         return fail("is empty");
     }
@@ -163,6 +173,19 @@ mod tests {
         assert_eq!(name.to_string(), "acme/hello-world2");
         let longest = format!("{}/{}", "a".repeat(64), "b".repeat(64));
         assert!(longest.parse::<PluginName>().is_ok());
+    }
+
+    #[test]
+    fn single_names_follow_the_same_rules() {
+        assert!(check_name("namespace", "acme-corp").is_ok());
+        assert_eq!(
+            check_name("user name", "Ada").unwrap_err().to_string(),
+            r#""Ada" is not a valid user name: it contains 'A'; only lowercase letters, digits and `-` are allowed (names are lowercase)"#
+        );
+        assert_eq!(
+            check_name("namespace", "").unwrap_err().to_string(),
+            r#""" is not a valid namespace: it is empty"#
+        );
     }
 
     #[test]

@@ -227,6 +227,19 @@ pub fn sign_package(
     Ok(signature.into_string())
 }
 
+/// The id of the key that made a signature, read without verifying it, to find the key to
+/// verify it with.
+pub fn signature_key_id(signature: &str) -> Result<String, SignatureError> {
+    if signature.len() > 64 * 1024 {
+        return Err(SignatureError::Malformed(
+            "it is larger than 64 KiB".to_string(),
+        ));
+    }
+    let signature = minisign::SignatureBox::from_string(signature)
+        .map_err(|err| SignatureError::Malformed(err.to_string()))?;
+    Ok(key_id(signature.keynum()))
+}
+
 /// What a valid signature says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedSignature {

@@ -6,6 +6,8 @@
 //! a shell that stops them as soon as the test process's end of a pipe closes, so they never
 //! outlive the tests, whatever way they end.
 
+pub mod archive;
+
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

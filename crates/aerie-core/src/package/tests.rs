@@ -1,5 +1,7 @@
 use std::io::{Read, Write};
 
+use aerie_test_support::archive::{RawEntry, http_component, raw_archive};
+
 use super::*;
 use crate::test_support::XorShift;
 
@@ -19,13 +21,7 @@ guard = "public"
 
 /// A component that exports an HTTP handler and imports nothing: enough for inspection.
 fn component() -> Vec<u8> {
-    wat::parse_str(
-        r#"(component
-            (instance $handler)
-            (export "wasi:http/incoming-handler@0.2.12" (instance $handler))
-        )"#,
-    )
-    .unwrap()
+    http_component(&[])
 }
 
 fn file(name: &str, bytes: impl Into<Vec<u8>>) -> PackageFile {
@@ -43,46 +39,11 @@ fn valid_files() -> Vec<PackageFile> {
     ]
 }
 
-/// One raw tar entry, written without the tar crate's own path checks.
-struct RawEntry<'a> {
-    name: &'a [u8],
-    kind: tar::EntryType,
-    data: &'a [u8],
-    link: Option<&'a [u8]>,
+fn raw(name: &str, data: &[u8]) -> RawEntry {
+    RawEntry::file(name, data)
 }
 
-fn raw(name: &str, data: &[u8]) -> RawEntry<'static> {
-    RawEntry {
-        name: name.as_bytes().to_vec().leak(),
-        kind: tar::EntryType::Regular,
-        data: data.to_vec().leak(),
-        link: None,
-    }
-}
-
-fn raw_archive(entries: &[RawEntry<'_>]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
-    {
-        let mut builder = tar::Builder::new(&mut encoder);
-        for entry in entries {
-            let mut header = tar::Header::new_gnu();
-            let name = &mut header.as_old_mut().name;
-            name[..entry.name.len()].copy_from_slice(entry.name);
-            if let Some(link) = entry.link {
-                header.as_old_mut().linkname[..link.len()].copy_from_slice(link);
-            }
-            header.set_entry_type(entry.kind);
-            header.set_size(entry.data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append(&header, entry.data).unwrap();
-        }
-        builder.finish().unwrap();
-    }
-    encoder.finish().unwrap()
-}
-
-fn valid_raw_entries() -> Vec<RawEntry<'static>> {
+fn valid_raw_entries() -> Vec<RawEntry> {
     vec![
         raw(MANIFEST_FILE, MANIFEST.as_bytes()),
         raw(COMPONENT_FILE, &component()),
@@ -227,23 +188,21 @@ fn absolute_paths_are_refused() {
 #[test]
 fn links_are_refused() {
     let mut entries = valid_raw_entries();
-    entries.push(RawEntry {
-        name: b"README.md",
-        kind: tar::EntryType::Symlink,
-        data: b"",
-        link: Some(b"/etc/passwd"),
-    });
+    entries.push(RawEntry::link(
+        "README.md",
+        tar::EntryType::Symlink,
+        "/etc/passwd",
+    ));
     let err = refused(&raw_archive(&entries));
     assert_eq!(err.code(), "package_link_entry");
     insta::assert_snapshot!(err, @r#"the package entry "README.md" is a symbolic link; packages hold only regular files"#);
 
     let mut entries = valid_raw_entries();
-    entries.push(RawEntry {
-        name: b"LICENSE",
-        kind: tar::EntryType::Link,
-        data: b"",
-        link: Some(b"aerie.toml"),
-    });
+    entries.push(RawEntry::link(
+        "LICENSE",
+        tar::EntryType::Link,
+        "aerie.toml",
+    ));
     insta::assert_snapshot!(refused(&raw_archive(&entries)), @r#"the package entry "LICENSE" is a hard link; packages hold only regular files"#);
 }
 
@@ -254,12 +213,7 @@ fn devices_and_fifos_are_refused() {
         (tar::EntryType::Block, "block device"),
         (tar::EntryType::Fifo, "FIFO"),
     ] {
-        let entry = RawEntry {
-            name: b"README.md",
-            kind,
-            data: b"",
-            link: None,
-        };
+        let entry = RawEntry::special("README.md", kind);
         let err = refused(&raw_archive(&[entry]));
         assert_eq!(err.code(), "package_special_entry");
         assert!(err.to_string().contains(word), "{err}");
@@ -288,12 +242,7 @@ fn unexpected_files_and_directories_are_refused() {
     entries.push(raw("run.sh", b"#!/bin/sh"));
     insta::assert_snapshot!(refused(&raw_archive(&entries)), @r#"the package holds "run.sh", which is not a package file; a package holds aerie.toml, plugin.wasm and optionally README.md, CHANGELOG.md, LICENSE, icon.png, icon.svg"#);
     let mut entries = valid_raw_entries();
-    entries.push(RawEntry {
-        name: b"docs/",
-        kind: tar::EntryType::Directory,
-        data: b"",
-        link: None,
-    });
+    entries.push(RawEntry::directory("docs/"));
     assert_eq!(
         refused(&raw_archive(&entries)).code(),
         "package_unexpected_file"
@@ -303,12 +252,7 @@ fn unexpected_files_and_directories_are_refused() {
 #[test]
 fn a_root_directory_entry_and_dot_slash_names_are_accepted() {
     let entries = vec![
-        RawEntry {
-            name: b"./",
-            kind: tar::EntryType::Directory,
-            data: b"",
-            link: None,
-        },
+        RawEntry::directory("./"),
         raw("./aerie.toml", MANIFEST.as_bytes()),
         raw("./plugin.wasm", &component()),
     ];
@@ -400,14 +344,7 @@ fn a_flipped_byte_fails_the_gzip_checksum() {
 
 #[test]
 fn too_many_entries_are_refused() {
-    let entries: Vec<RawEntry<'_>> = (0..40)
-        .map(|_| RawEntry {
-            name: b"./",
-            kind: tar::EntryType::Directory,
-            data: b"",
-            link: None,
-        })
-        .collect();
+    let entries: Vec<RawEntry> = (0..40).map(|_| RawEntry::directory("./")).collect();
     insta::assert_snapshot!(refused(&raw_archive(&entries)), @"the package has more than 32 entries");
 }
 
@@ -446,17 +383,9 @@ fn an_invalid_manifest_inside_a_package_is_reported_with_its_problems() {
 /// A package with the test manifest (or `manifest`) and an HTTP handler component that
 /// imports the interface `import`.
 fn package_importing(import: &str, manifest: &str) -> Vec<u8> {
-    let component = wat::parse_str(format!(
-        r#"(component
-            (import "{import}" (instance))
-            (instance $handler)
-            (export "wasi:http/incoming-handler@0.2.12" (instance $handler))
-        )"#
-    ))
-    .unwrap();
     raw_archive(&[
         raw(MANIFEST_FILE, manifest.as_bytes()),
-        raw(COMPONENT_FILE, &component),
+        raw(COMPONENT_FILE, &http_component(&[import])),
     ])
 }
 

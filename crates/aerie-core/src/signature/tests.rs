@@ -32,6 +32,17 @@ fn a_signature_verifies_with_its_public_key() {
 }
 
 #[test]
+fn the_signing_key_id_is_read_before_verifying() {
+    let (public, secret) = keys();
+    let signature = sign_package(ARCHIVE, &name(), &version(), &secret).unwrap();
+    assert_eq!(signature_key_id(&signature).unwrap(), public.key_id());
+    assert_eq!(
+        signature_key_id("junk").unwrap_err().code(),
+        "signature_malformed"
+    );
+}
+
+#[test]
 fn the_public_key_reads_from_a_file_or_a_bare_line() {
     let (public, _) = keys();
     let bare = PublicKey::parse(&public.to_base64()).unwrap();

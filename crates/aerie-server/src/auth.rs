@@ -1,0 +1,371 @@
+//! Who is calling, and what they may do.
+//!
+//! A caller is anonymous, or a user signed in by session cookie, or a user acting through an
+//! API token. A token never grants more than its owner has, and only within its scopes and
+//! namespaces. Every endpoint makes exactly one authorization decision through this module.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use aerie_db::{Actor, ApiToken, Namespace, Role, User, now_millis};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "aerie_session";
+/// Every token starts with this, so leaked tokens are easy to scan for.
+pub const TOKEN_PREFIX: &str = "aerie_";
+
+/// What an API token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Publish versions to the token's namespaces.
+    Publish,
+    /// Yank, unyank and deprecate versions.
+    Yank,
+    /// Read plugins in private namespaces the owner belongs to.
+    ReadPrivate,
+    /// Download packages (hosts), private ones included where the owner belongs.
+    Download,
+    /// Act as an administrator, if the owner is one.
+    Admin,
+}
+
+/// Every scope, by name.
+pub const SCOPES: &[(&str, Scope)] = &[
+    ("publish", Scope::Publish),
+    ("yank", Scope::Yank),
+    ("read-private", Scope::ReadPrivate),
+    ("download", Scope::Download),
+    ("admin", Scope::Admin),
+];
+
+impl Scope {
+    /// The scope's name.
+    pub fn as_str(self) -> &'static str {
+        SCOPES
+            .iter()
+            .find(|(_, scope)| *scope == self)
+            .map(|(name, _)| *name)
+            .expect("every scope is listed")
+    }
+}
+
+impl FromStr for Scope {
+    type Err = ApiError;
+
+    fn from_str(text: &str) -> ApiResult<Scope> {
+        SCOPES
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, scope)| *scope)
+            .ok_or_else(|| {
+                let names: Vec<&str> = SCOPES.iter().map(|(name, _)| *name).collect();
+                ApiError::bad_request(
+                    "invalid_scope",
+                    format!(
+                        "`{text}` is not a scope; the scopes are {}",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// The caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The user, unless anonymous.
+    pub user: Option<User>,
+    /// The token used, if any.
+    pub token: Option<ApiToken>,
+    /// The client's address.
+    pub ip: Option<String>,
+}
+
+impl Caller {
+    /// The user, or 401 for an anonymous caller.
+    pub fn user(&self) -> ApiResult<&User> {
+        self.user.as_ref().ok_or_else(|| {
+            ApiError::unauthorized(
+                "auth_required",
+                "sign in, or send an API token as `Authorization: Bearer ...`",
+            )
+        })
+    }
+
+    /// Who to record in the audit log.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: self.user.as_ref().map(|user| user.id),
+            token_id: self.token.as_ref().map(|token| token.id),
+            ip: self.ip.clone(),
+        }
+    }
+
+    /// Whether the token used (if any) has `scope`. A signed-in browser session has every
+    /// scope its user's roles allow.
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.token
+            .as_ref()
+            .is_none_or(|token| token.scopes.iter().any(|s| s == scope.as_str()))
+    }
+
+    /// Fails unless the token used (if any) has `scope` and covers `namespace`.
+    pub fn require_scope(&self, scope: Scope, namespace: Option<&str>) -> ApiResult<()> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        if !self.has_scope(scope) {
+            return Err(ApiError::forbidden(
+                "token_scope",
+                format!("this token lacks the `{}` scope", scope.as_str()),
+            ));
+        }
+        if let (Some(allowed), Some(namespace)) = (&token.namespaces, namespace)
+            && !allowed.iter().any(|n| n == namespace)
+        {
+            return Err(ApiError::forbidden(
+                "token_namespace",
+                format!("this token is not valid for the namespace `{namespace}`"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the caller acts as an administrator: an admin user, through a session or a
+    /// token with the `admin` scope.
+    pub fn is_admin(&self) -> bool {
+        self.user.as_ref().is_some_and(|user| user.is_admin) && self.has_scope(Scope::Admin)
+    }
+
+    /// Fails unless the caller is an administrator.
+    pub fn require_admin(&self) -> ApiResult<&User> {
+        let user = self.user()?;
+        if !self.is_admin() {
+            return Err(ApiError::forbidden(
+                "admin_required",
+                "this needs an administrator",
+            ));
+        }
+        Ok(user)
+    }
+
+    /// Fails unless the caller holds at least `needed` in `namespace` (administrators always
+    /// do) and its token has `scope` for it.
+    pub async fn require_role(
+        &self,
+        state: &AppState,
+        namespace: &Namespace,
+        needed: Role,
+        scope: Scope,
+    ) -> ApiResult<&User> {
+        let user = self.user()?;
+        self.require_scope(scope, Some(&namespace.name))?;
+        if self.is_admin() {
+            return Ok(user);
+        }
+        let role = state.db.role_in(namespace.id, user.id).await?;
+        if !role.is_some_and(|role| role.at_least(needed)) {
+            return Err(ApiError::forbidden(
+                "role_required",
+                format!(
+                    "this needs the {needed} role (or higher) in the namespace `{}`",
+                    namespace.name
+                ),
+            ));
+        }
+        Ok(user)
+    }
+
+    /// Whether the caller may see `namespace` and what it holds, for `purpose` (reading
+    /// metadata needs `read-private`, downloading accepts `download` too).
+    pub async fn can_see(
+        &self,
+        state: &AppState,
+        namespace: &Namespace,
+        purpose: Scope,
+    ) -> ApiResult<bool> {
+        if !namespace.private || self.is_admin() {
+            return Ok(true);
+        }
+        let Some(user) = &self.user else {
+            return Ok(false);
+        };
+        let token_allows = self.has_scope(Scope::ReadPrivate)
+            || (purpose == Scope::Download && self.has_scope(Scope::Download));
+        let token_covers = self.token.as_ref().is_none_or(|token| {
+            token
+                .namespaces
+                .as_ref()
+                .is_none_or(|allowed| allowed.contains(&namespace.name))
+        });
+        Ok(
+            token_allows
+                && token_covers
+                && state.db.role_in(namespace.id, user.id).await?.is_some(),
+        )
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip().to_string());
+        if let Some(header) = parts.headers.get(AUTHORIZATION) {
+            let value = header.to_str().unwrap_or("");
+            let Some(token) = value.strip_prefix("Bearer ") else {
+                return Err(ApiError::unauthorized(
+                    "auth_malformed",
+                    "the Authorization header must be `Bearer TOKEN`",
+                ));
+            };
+            let (token, user) = authenticate_token(state, token.trim()).await?;
+            return Ok(Caller {
+                user: Some(user),
+                token: Some(token),
+                ip,
+            });
+        }
+        if let Some(user) = session_user(state, &parts.headers, &parts.method).await? {
+            return Ok(Caller {
+                user: Some(user),
+                token: None,
+                ip,
+            });
+        }
+        Ok(Caller {
+            user: None,
+            token: None,
+            ip,
+        })
+    }
+}
+
+async fn authenticate_token(state: &AppState, secret: &str) -> ApiResult<(ApiToken, User)> {
+    let well_formed = secret
+        .strip_prefix(TOKEN_PREFIX)
+        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        return Err(ApiError::unauthorized(
+            "token_malformed",
+            "the token is malformed: Aerie tokens are `aerie_` followed by 64 hex digits",
+        ));
+    }
+    let Some((token, user)) = state.db.token_by_hash(&sha256(secret.as_bytes())).await? else {
+        return Err(ApiError::unauthorized(
+            "token_invalid",
+            "the token is not known",
+        ));
+    };
+    if token.revoked_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "token_revoked",
+            "the token has been revoked",
+        ));
+    }
+    if token.expires_at.is_some_and(|at| at <= now_millis()) {
+        return Err(ApiError::unauthorized(
+            "token_expired",
+            "the token has expired",
+        ));
+    }
+    state.db.touch_token(&token).await?;
+    Ok((token, user))
+}
+
+/// The session cookie's value, if the request has one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then(|| value.to_string())
+        })
+}
+
+/// The user of the request's session cookie, if it has a live one. A request that would
+/// change something must also send `X-Requested-With`, which a cross-site form cannot, so a
+/// cookie alone never changes anything.
+pub async fn session_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> ApiResult<Option<User>> {
+    let Some(session) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let Some(user) = state.db.session_user(&sha256(session.as_bytes())).await? else {
+        return Ok(None);
+    };
+    if !method.is_safe() && !headers.contains_key("x-requested-with") {
+        return Err(ApiError::forbidden(
+            "csrf",
+            "requests signed in by cookie must send `X-Requested-With`",
+        ));
+    }
+    Ok(Some(user))
+}
+
+/// SHA-256, for storing secrets that are random and long (tokens, sessions).
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+/// A fresh random secret: 32 bytes as 64 hex digits.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Hashes a password with argon2id (PHC string), off the async threads.
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut salt_bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt_bytes);
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(ApiError::internal)?;
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// A valid hash of a random password: checking a password against it for an unknown user
+/// takes as long as for a known one, so timing does not tell which names exist.
+pub async fn dummy_password_hash() -> ApiResult<String> {
+    static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    HASH.get_or_try_init(|| hash_password(random_secret()))
+        .await
+        .cloned()
+}
+
+/// Checks a password against its stored hash, off the async threads.
+pub async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
+        Ok(argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(ApiError::internal)?
+}

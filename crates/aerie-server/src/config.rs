@@ -1,0 +1,262 @@
+//! Server configuration: a TOML file, then `AERIE_*` environment variables, over defaults that
+//! run on one machine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the server can be told.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. `AERIE_LISTEN`.
+    pub listen: SocketAddr,
+    /// Where the embedded database and local blobs live. `AERIE_DATA_DIR`.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; SQLite in the data directory when absent.
+    /// `AERIE_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// The URL clients reach the server at, for links in responses; `http://LISTEN` when
+    /// absent. `AERIE_PUBLIC_URL`.
+    pub public_url: Option<String>,
+    /// Whether anyone may create an account (otherwise only admins). `AERIE_OPEN_SIGNUP`.
+    pub open_signup: bool,
+    /// Whether new namespaces require signed versions unless their owner says otherwise.
+    /// `AERIE_REQUIRE_SIGNATURE`.
+    pub require_signature: bool,
+    /// Largest package accepted, in bytes. `AERIE_MAX_PACKAGE_SIZE`.
+    pub max_package_size: u64,
+    /// How long a browser session lasts, in hours. `AERIE_SESSION_HOURS`.
+    pub session_hours: u64,
+    /// Where package blobs are stored.
+    pub blobs: BlobConfig,
+}
+
+/// Where package blobs are stored.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobConfig {
+    /// `local` (a directory) or `s3`. `AERIE_BLOB_STORE`.
+    pub store: String,
+    /// The directory for `local`; `DATA_DIR/blobs` when absent. `AERIE_BLOB_DIR`.
+    pub dir: Option<PathBuf>,
+    /// S3 bucket. `AERIE_S3_BUCKET`.
+    pub s3_bucket: Option<String>,
+    /// S3 region. `AERIE_S3_REGION`.
+    pub s3_region: Option<String>,
+    /// Endpoint of an S3-compatible service. `AERIE_S3_ENDPOINT`.
+    pub s3_endpoint: Option<String>,
+    /// Key prefix inside the bucket. `AERIE_S3_PREFIX`.
+    pub s3_prefix: Option<String>,
+    /// Allow an `http://` endpoint. `AERIE_S3_ALLOW_HTTP`.
+    pub s3_allow_http: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            data_dir: PathBuf::from("aerie-data"),
+            database_url: None,
+            public_url: None,
+            open_signup: false,
+            require_signature: true,
+            max_package_size: 50 * 1024 * 1024,
+            session_hours: 24 * 14,
+            blobs: BlobConfig::default(),
+        }
+    }
+}
+
+impl Default for BlobConfig {
+    fn default() -> BlobConfig {
+        BlobConfig {
+            store: "local".to_string(),
+            dir: None,
+            s3_bucket: None,
+            s3_region: None,
+            s3_endpoint: None,
+            s3_prefix: None,
+            s3_allow_http: false,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid configuration in {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// An environment variable is not valid.
+    #[error("invalid {name}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads `file` (if given), then applies `AERIE_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|err| ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: err.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        for (name, value) in env {
+            config.apply_env(&name, value)?;
+        }
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
+        let invalid = |message: &str| ConfigError::Env {
+            name: name.to_string(),
+            value: value.clone(),
+            message: message.to_string(),
+        };
+        let flag = |value: &str| match value {
+            "1" | "true" | "yes" => Ok(true),
+            "0" | "false" | "no" => Ok(false),
+            _ => Err(invalid("expected true or false")),
+        };
+        match name {
+            "AERIE_LISTEN" => {
+                self.listen = value
+                    .parse()
+                    .map_err(|_| invalid("expected ADDRESS:PORT"))?
+            }
+            "AERIE_DATA_DIR" => self.data_dir = PathBuf::from(&value),
+            "AERIE_DATABASE_URL" => self.database_url = Some(value),
+            "AERIE_PUBLIC_URL" => self.public_url = Some(value),
+            "AERIE_OPEN_SIGNUP" => self.open_signup = flag(&value)?,
+            "AERIE_REQUIRE_SIGNATURE" => self.require_signature = flag(&value)?,
+            "AERIE_MAX_PACKAGE_SIZE" => {
+                self.max_package_size = value.parse().map_err(|_| invalid("expected bytes"))?
+            }
+            "AERIE_SESSION_HOURS" => {
+                self.session_hours = value.parse().map_err(|_| invalid("expected hours"))?
+            }
+            "AERIE_BLOB_STORE" => self.blobs.store = value,
+            "AERIE_BLOB_DIR" => self.blobs.dir = Some(PathBuf::from(&value)),
+            "AERIE_S3_BUCKET" => self.blobs.s3_bucket = Some(value),
+            "AERIE_S3_REGION" => self.blobs.s3_region = Some(value),
+            "AERIE_S3_ENDPOINT" => self.blobs.s3_endpoint = Some(value),
+            "AERIE_S3_PREFIX" => self.blobs.s3_prefix = Some(value),
+            "AERIE_S3_ALLOW_HTTP" => self.blobs.s3_allow_http = flag(&value)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("aerie.db").display()))
+    }
+
+    /// The URL clients reach the server at, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Whether cookies should be marked `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_run_on_one_machine() {
+        let config = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(config.database_url(), "sqlite://aerie-data/aerie.db");
+        assert_eq!(config.public_url(), "http://127.0.0.1:7878");
+        assert!(!config.secure_cookies());
+        assert_eq!(config.blobs.store, "local");
+    }
+
+    #[test]
+    fn the_file_then_the_environment_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aerie.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nopen_signup = true\n[blobs]\nstore = \"s3\"\ns3_bucket = \"pkgs\"\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[
+                ("AERIE_OPEN_SIGNUP", "false"),
+                ("AERIE_PUBLIC_URL", "https://aerie.example.com/"),
+                ("HOME", "/x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert!(!config.open_signup);
+        assert_eq!(config.blobs.s3_bucket.as_deref(), Some("pkgs"));
+        assert_eq!(config.public_url(), "https://aerie.example.com");
+        assert!(config.secure_cookies());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::load(None, env(&[("AERIE_OPEN_SIGNUP", "maybe")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"invalid AERIE_OPEN_SIGNUP="maybe": expected true or false"#
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aerie.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = Config::load(Some(&file), Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+    }
+}

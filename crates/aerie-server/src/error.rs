@@ -1,0 +1,144 @@
+//! The one place errors become HTTP responses: `{"error": {"code", "message", "details"}}`
+//! with a fitting status.
+
+use aerie_api_types::{ErrorBody, ErrorDetail};
+use aerie_blob::BlobError;
+use aerie_core::package::PackageError;
+use aerie_core::signature::SignatureError;
+use aerie_db::DbError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The status.
+    pub status: StatusCode,
+    /// The stable code.
+    pub code: &'static str,
+    /// The message.
+    pub message: String,
+    /// Structured details.
+    pub details: Option<serde_json::Value>,
+}
+
+/// The result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// An error with `status`, `code` and `message`.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// Adds structured details.
+    pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
+        self.details = Some(details);
+        self
+    }
+
+    /// 400: the request itself is malformed.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401: no valid credentials.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403: valid credentials, not allowed.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// 404.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 422: well-formed, but the content is refused.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500, logged with its cause; the client sees a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; the problem is in its log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                details: self.details,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(err: DbError) -> ApiError {
+        match err {
+            DbError::NotFound(what) => {
+                ApiError::not_found("not_found", format!("{what} not found"))
+            }
+            DbError::Conflict(message) => ApiError::conflict("conflict", message),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<BlobError> for ApiError {
+    fn from(err: BlobError) -> ApiError {
+        ApiError::internal(err)
+    }
+}
+
+impl From<PackageError> for ApiError {
+    fn from(err: PackageError) -> ApiError {
+        let code = err.code();
+        let status = match err {
+            PackageError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let details = match &err {
+            PackageError::Manifest(manifest) => Some(serde_json::json!({
+                "problems": manifest.problems,
+            })),
+            _ => None,
+        };
+        ApiError {
+            status,
+            code,
+            message: err.to_string(),
+            details,
+        }
+    }
+}
+
+impl From<SignatureError> for ApiError {
+    fn from(err: SignatureError) -> ApiError {
+        ApiError::unprocessable(err.code(), err.to_string())
+    }
+}

@@ -1,0 +1,282 @@
+//! Aerie's HTTP server: the registry API over the metadata store (`aerie-db`) and package
+//! storage (`aerie-blob`), with package checks from `aerie-core`.
+//!
+//! [`Server::start`] opens the stores, creates the first administrator on an empty database,
+//! and serves until told to stop. Handlers live in [`routes`], one module per resource; the
+//! one authorization decision each makes goes through [`auth`]; errors become the one JSON
+//! envelope in [`error`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aerie_api_types::ErrorBody;
+use aerie_blob::{BlobStore, S3Config};
+use aerie_db::{Actor, Database};
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod gc;
+pub mod routes;
+pub mod state;
+mod views;
+
+pub use config::Config;
+pub use state::AppState;
+
+use crate::auth::hash_password;
+use crate::error::ApiError;
+
+/// The OpenAPI document's frame; the paths come from the handlers.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Aerie", description = "The Aerie plugin registry API."),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "accounts", description = "Accounts and sessions"),
+        (name = "tokens", description = "API tokens"),
+        (name = "namespaces", description = "Namespaces, members and publisher keys"),
+        (name = "plugins", description = "Plugins and versions"),
+        (name = "downloads", description = "Package downloads"),
+        (name = "admin", description = "Administration"),
+    )
+)]
+struct ApiDoc;
+
+/// The API's router and its OpenAPI document.
+pub fn router(state: AppState) -> axum::Router {
+    let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::accounts::signup))
+        .routes(routes!(routes::accounts::login, routes::accounts::logout))
+        .routes(routes!(routes::accounts::me))
+        .routes(routes!(
+            routes::accounts::create_token,
+            routes::accounts::list_tokens
+        ))
+        .routes(routes!(routes::accounts::revoke_token))
+        .routes(routes!(routes::namespaces::create))
+        .routes(routes!(routes::namespaces::get, routes::namespaces::update))
+        .routes(routes!(
+            routes::namespaces::set_member,
+            routes::namespaces::remove_member
+        ))
+        .routes(routes!(
+            routes::namespaces::keys,
+            routes::namespaces::add_key
+        ))
+        .routes(routes!(routes::namespaces::revoke_key))
+        .routes(routes!(routes::plugins::plugin))
+        .routes(routes!(routes::plugins::resolve))
+        .routes(routes!(routes::plugins::stats))
+        .routes(routes!(routes::plugins::version, routes::plugins::publish))
+        .routes(routes!(routes::plugins::yank, routes::plugins::unyank))
+        .routes(routes!(
+            routes::plugins::deprecate,
+            routes::plugins::undeprecate
+        ))
+        .routes(routes!(routes::plugins::signature))
+        .routes(routes!(routes::downloads::by_version))
+        .routes(routes!(routes::downloads::by_digest))
+        .routes(routes!(routes::admin::audit))
+        .split_for_parts();
+    let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
+    api.route("/api/openapi.json", axum::routing::get(move || async move { Json(document) }))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(ready))
+        .fallback(|| async { ApiError::not_found("no_route", "there is nothing at this path") })
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(err) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            err.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The metadata store.
+    #[error(transparent)]
+    Database(#[from] aerie_db::DbError),
+    /// The blob store.
+    #[error(transparent)]
+    Blobs(#[from] aerie_blob::BlobError),
+    /// The configuration.
+    #[error("{0}")]
+    Config(String),
+    /// The listening socket or the data directory.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the stores the configuration names.
+pub async fn open_stores(config: &Config) -> Result<(Database, BlobStore), StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = Database::connect(&config.database_url()).await?;
+    let blobs =
+        match config.blobs.store.as_str() {
+            "local" => {
+                let dir = config
+                    .blobs
+                    .dir
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("blobs"));
+                BlobStore::local(&dir)?
+            }
+            "s3" => BlobStore::s3(&S3Config {
+                bucket: config.blobs.s3_bucket.clone().ok_or_else(|| {
+                    StartError::Config("blobs.s3_bucket is required for S3".into())
+                })?,
+                region: config
+                    .blobs
+                    .s3_region
+                    .clone()
+                    .unwrap_or_else(|| "us-east-1".into()),
+                endpoint: config.blobs.s3_endpoint.clone(),
+                access_key_id: None,
+                secret_access_key: None,
+                allow_http: config.blobs.s3_allow_http,
+                prefix: config.blobs.s3_prefix.clone(),
+            })?,
+            other => {
+                return Err(StartError::Config(format!(
+                    "blobs.store is `{other}`; use `local` or `s3`"
+                )));
+            }
+        };
+    Ok((db, blobs))
+}
+
+/// A running server.
+pub struct Server {
+    address: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The first administrator's generated password, when this start created one.
+    pub generated_admin_password: Option<String>,
+}
+
+impl Server {
+    /// Opens the stores, creates the first administrator on an empty database (password from
+    /// `admin_password`, or generated), and starts serving.
+    pub async fn start(
+        config: Config,
+        admin_password: Option<String>,
+    ) -> Result<Server, StartError> {
+        let (db, blobs) = open_stores(&config).await?;
+        let generated_admin_password = first_admin(&db, admin_password).await?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let address = listener.local_addr()?;
+        let state = AppState::new(db, blobs, config);
+        let (shutdown, mut stopped) = watch::channel(false);
+        let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+            // The last download counts reach the database before the server is gone.
+            let _ = flusher.await;
+            served
+        });
+        tracing::info!(%address, "serving");
+        Ok(Server {
+            address,
+            shutdown,
+            task,
+            generated_admin_password,
+        })
+    }
+
+    /// Where the server listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting requests, finishes those in flight, flushes counters, and returns.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Serves until the task ends (it does not, unless the listener fails).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Asks the server to stop, without waiting.
+    pub fn shutdown_signal(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Creates the administrator `admin` if there are no users; returns the password when it
+/// was generated here.
+async fn first_admin(
+    db: &Database,
+    password: Option<String>,
+) -> Result<Option<String>, StartError> {
+    if db.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let generated = password.is_none();
+    let password = password.unwrap_or_else(auth::random_secret);
+    let hash = hash_password(password.clone())
+        .await
+        .map_err(|err| StartError::Config(err.message))?;
+    db.create_user(&Actor::system(), "admin", None, &hash, true)
+        .await?;
+    tracing::info!("created the administrator `admin`");
+    Ok(generated.then_some(password))
+}
+
+/// Moves download counts into the database every few seconds, and once more at shutdown.
+async fn flush_downloads(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => false,
+            _ = stop.wait_for(|stop| *stop) => true,
+        };
+        if let Err(err) = state.downloads.flush(&state.db).await {
+            tracing::warn!(error = %err.message, "flushing download counts failed; retrying later");
+        }
+        if stopping {
+            return;
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Accounts, sessions and API tokens.
+
+use aerie_api_types::{
+    CreateTokenRequest, CreatedToken, ErrorBody, LoginRequest, MeView, Membership, SignupRequest,
+    TokenView, UserView,
+};
+use aerie_core::name::check_name;
+use aerie_db::{NewToken, now_millis};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::{AUTHORIZATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
+use base64::Engine as _;
+
+use crate::auth::{
+    Caller, SESSION_COOKIE, Scope, TOKEN_PREFIX, dummy_password_hash, hash_password, random_secret,
+    session_cookie, session_user, sha256, verify_password,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views;
+
+/// Shortest password accepted.
+const MIN_PASSWORD_LEN: usize = 10;
+
+/// Creates an account. Open to anyone when sign-up is open, otherwise to administrators.
+#[utoipa::path(post, path = "/api/v1/users", tag = "accounts",
+    request_body = SignupRequest,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn signup(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    if !state.config.open_signup && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "signup_closed",
+            "sign-up is closed on this server; an administrator can create your account",
+        ));
+    }
+    check_name("user name", &request.username)
+        .map_err(|err| ApiError::bad_request("invalid_username", err.to_string()))?;
+    let length = request.password.chars().count();
+    if !(MIN_PASSWORD_LEN..=1024).contains(&length) {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("the password must have {MIN_PASSWORD_LEN} to 1024 characters"),
+        ));
+    }
+    let hash = hash_password(request.password).await?;
+    let user = state
+        .db
+        .create_user(
+            &caller.actor(),
+            &request.username,
+            request.email.as_deref(),
+            &hash,
+            false,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(views::user(&user))))
+}
+
+/// Signs in: sets the session cookie.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts",
+    request_body = LoginRequest,
+    responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    Json(request): Json<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let user = check_credentials(&state, &request.username, request.password).await?;
+    let secret = random_secret();
+    let hours = state.config.session_hours;
+    let expires_at = now_millis() + (hours as i64) * 3_600_000;
+    state
+        .db
+        .create_session(user.id, &sha256(secret.as_bytes()), expires_at)
+        .await?;
+    let secure = if state.config.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        hours * 3600
+    );
+    let me = me_view(&state, &user, None).await?;
+    Ok((
+        [(
+            SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+        )],
+        Json(me),
+    ))
+}
+
+/// Signs out: ends the session.
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "accounts",
+    responses((status = 204)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    if let Some(session) = session_cookie(&headers) {
+        state.db.delete_session(&sha256(session.as_bytes())).await?;
+    }
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            SET_COOKIE,
+            HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+        )],
+    ))
+}
+
+/// The caller: user, namespaces, and the token's scopes.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
+    responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {
+    let user = caller.user()?;
+    Ok(Json(
+        me_view(
+            &state,
+            user,
+            caller.token.as_ref().map(|t| t.scopes.clone()),
+        )
+        .await?,
+    ))
+}
+
+async fn me_view(
+    state: &AppState,
+    user: &aerie_db::User,
+    token_scopes: Option<Vec<String>>,
+) -> ApiResult<MeView> {
+    let namespaces = state
+        .db
+        .namespaces_of(user.id)
+        .await?
+        .into_iter()
+        .map(|(namespace, role)| Membership {
+            namespace: namespace.name,
+            role: role.to_string(),
+        })
+        .collect();
+    Ok(MeView {
+        user: views::user(user),
+        namespaces,
+        token_scopes,
+    })
+}
+
+/// Checks a user name and password; a wrong name costs as much time as a wrong password.
+async fn check_credentials(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> ApiResult<aerie_db::User> {
+    let user = state.db.user_by_name(username).await?;
+    let hash = match &user {
+        Some(user) => user.password_hash.clone(),
+        None => dummy_password_hash().await?,
+    };
+    let valid = verify_password(password, hash).await?;
+    match user {
+        Some(user) if valid => Ok(user),
+        _ => Err(ApiError::unauthorized(
+            "login_failed",
+            "the user name or password is wrong",
+        )),
+    }
+}
+
+/// Creates an API token. Authenticate with the session cookie or HTTP Basic (user name and
+/// password); a token cannot create tokens. The secret is shown only in this response.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens",
+    request_body = CreateTokenRequest,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let (user, ip) = token_creator(&state, &headers).await?;
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::bad_request(
+            "invalid_token_name",
+            "the token name must have 1 to 64 characters",
+        ));
+    }
+    if request.scopes.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_scope",
+            "give the token at least one scope",
+        ));
+    }
+    for scope in &request.scopes {
+        let scope: Scope = scope.parse()?;
+        if scope == Scope::Admin && !user.is_admin {
+            return Err(ApiError::forbidden(
+                "admin_required",
+                "only administrators can create admin tokens",
+            ));
+        }
+    }
+    if let Some(namespaces) = &request.namespaces {
+        for namespace in namespaces {
+            if state.db.namespace(namespace).await?.is_none() {
+                return Err(ApiError::bad_request(
+                    "namespace_not_found",
+                    format!("there is no namespace `{namespace}`"),
+                ));
+            }
+        }
+    }
+    let expires_at = match request.expires_in_days {
+        Some(days @ 1..=3650) => Some(now_millis() + i64::from(days) * 86_400_000),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_expiry",
+                "a token expires in 1 to 3650 days",
+            ));
+        }
+        None => None,
+    };
+    let secret = format!("{TOKEN_PREFIX}{}", random_secret());
+    let actor = aerie_db::Actor {
+        user_id: Some(user.id),
+        token_id: None,
+        ip,
+    };
+    let token = state
+        .db
+        .create_token(
+            &actor,
+            &NewToken {
+                user_id: user.id,
+                name: name.to_string(),
+                hash: sha256(secret.as_bytes()),
+                prefix: secret[..TOKEN_PREFIX.len() + 6].to_string(),
+                scopes: request.scopes.clone(),
+                namespaces: request.namespaces.clone(),
+                expires_at,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: secret,
+            info: views::token(&token),
+        }),
+    ))
+}
+
+/// The user creating a token: by HTTP Basic credentials or by session cookie.
+async fn token_creator(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<(aerie_db::User, Option<String>)> {
+    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Some(basic) = authorization.and_then(|value| value.strip_prefix("Basic ")) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized("auth_malformed", "malformed Basic credentials")
+            })?;
+        let (username, password) = decoded.split_once(':').ok_or_else(|| {
+            ApiError::unauthorized("auth_malformed", "malformed Basic credentials")
+        })?;
+        let user = check_credentials(state, username, password.to_string()).await?;
+        return Ok((user, None));
+    }
+    if authorization.is_some() {
+        return Err(ApiError::forbidden(
+            "token_cannot_create_tokens",
+            "create tokens with your user name and password or a browser session, not with a token",
+        ));
+    }
+    match session_user(state, headers, &Method::POST).await? {
+        Some(user) => Ok((user, None)),
+        None => Err(ApiError::unauthorized(
+            "auth_required",
+            "create tokens with HTTP Basic credentials or a browser session",
+        )),
+    }
+}
+
+/// The caller's tokens, newest first.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = Vec<TokenView>), (status = 401, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TokenView>>> {
+    let user = caller.user()?;
+    let tokens = state.db.tokens_of(user.id).await?;
+    Ok(Json(tokens.iter().map(views::token).collect()))
+}
+
+/// Revokes one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = i64, Path, description = "The token's id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let user = caller.user()?;
+    state
+        .db
+        .revoke_token(&caller.actor(), user.id, id)
+        .await
+        .map_err(|err| match err {
+            aerie_db::DbError::NotFound(_) => {
+                ApiError::not_found("token_not_found", format!("you have no token {id}"))
+            }
+            other => other.into(),
+        })?;
+    Ok(StatusCode::NO_CONTENT)
+}

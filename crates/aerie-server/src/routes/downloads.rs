@@ -1,0 +1,235 @@
+//! Package downloads, by version and by digest: the hot path.
+//!
+//! A download costs no database write (counts are kept in memory and flushed in the
+//! background), and package bytes come from memory once read. Responses are immutable and
+//! cacheable: the ETag is the digest, and single byte ranges are served.
+
+use aerie_api_types::ErrorBody;
+use aerie_core::digest::Digest;
+use aerie_db::VersionRecord;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, IF_NONE_MATCH, RANGE,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::namespaces::visible_namespace;
+use crate::routes::plugins::visible_version;
+use crate::state::AppState;
+
+/// Downloads a version's package.
+#[utoipa::path(get, path = "/api/v1/plugins/{namespace}/{name}/{version}/download", tag = "downloads",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path),
+        ("range" = Option<String>, Header, description = "One byte range, like bytes=0-1023")),
+    responses((status = 200, description = "The package", content_type = "application/gzip"),
+        (status = 206, description = "Part of the package"), (status = 304),
+        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn by_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name, version)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let record = visible_version(
+        &state,
+        &caller,
+        &namespace,
+        &name,
+        &version,
+        Scope::Download,
+    )
+    .await?;
+    serve(&state, &record, &headers).await
+}
+
+/// Downloads a package by its digest: an immutable URL.
+#[utoipa::path(get, path = "/api/v1/blobs/{digest}", tag = "downloads",
+    params(("digest" = String, Path, description = "sha256:...")),
+    responses((status = 200, description = "The package", content_type = "application/gzip"),
+        (status = 206, description = "Part of the package"), (status = 304),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn by_digest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let parsed: Digest = digest
+        .parse()
+        .map_err(|err: aerie_core::digest::DigestParseError| {
+            ApiError::bad_request("invalid_digest", err.to_string())
+        })?;
+    let not_found = || {
+        ApiError::not_found(
+            "blob_not_found",
+            format!("no package has the digest {parsed}"),
+        )
+    };
+    let record = state
+        .db
+        .version_by_digest(&parsed.to_string())
+        .await?
+        .ok_or_else(not_found)?;
+    // A blob is visible exactly when its version is.
+    visible_namespace(&state, &caller, &record.namespace, Scope::Download)
+        .await
+        .map_err(|_| not_found())?;
+    serve(&state, &record, &headers).await
+}
+
+async fn serve(
+    state: &AppState,
+    record: &VersionRecord,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let digest: Digest = record.digest.parse().map_err(ApiError::internal)?;
+    let etag = format!("\"{digest}\"");
+    let header = |text: &str| HeaderValue::from_str(text).map_err(ApiError::internal);
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(ETAG, header(&etag)?);
+    response_headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    response_headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(candidates) = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        let matches = candidates
+            .split(',')
+            .map(str::trim)
+            .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag);
+        if matches {
+            return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
+        }
+    }
+    response_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    response_headers.insert(
+        CONTENT_DISPOSITION,
+        header(&format!(
+            "attachment; filename=\"{}-{}-{}.aerie\"",
+            record.namespace, record.name, record.version
+        ))?,
+    );
+    let bytes: Bytes = state.blob(&digest).await?;
+    let size = bytes.len() as u64;
+    let range = headers.get(RANGE).and_then(|v| v.to_str().ok());
+    match range.map(|text| parse_range(text, size)) {
+        None | Some(RangeRequest::Ignored) => {
+            state.downloads.count(record.id);
+            response_headers.insert(CONTENT_LENGTH, HeaderValue::from(size));
+            Ok((StatusCode::OK, response_headers, Body::from(bytes)).into_response())
+        }
+        Some(RangeRequest::Unsatisfiable) => {
+            response_headers.insert(CONTENT_RANGE, header(&format!("bytes */{size}"))?);
+            let error = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the package has {size} bytes"),
+            );
+            Ok((response_headers, error).into_response())
+        }
+        Some(RangeRequest::Bytes(start, end)) => {
+            // A client resuming from the start counts as a download.
+            if start == 0 {
+                state.downloads.count(record.id);
+            }
+            response_headers.insert(
+                CONTENT_RANGE,
+                header(&format!("bytes {start}-{end}/{size}"))?,
+            );
+            response_headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+            let part = bytes.slice(start as usize..=end as usize);
+            Ok((
+                StatusCode::PARTIAL_CONTENT,
+                response_headers,
+                Body::from(part),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// What a `Range` header asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeRequest {
+    /// Bytes `start..=end`.
+    Bytes(u64, u64),
+    /// A range past the end.
+    Unsatisfiable,
+    /// Not a single byte range we serve (several ranges, other units, garbage): the whole
+    /// body is sent, as RFC 9110 allows.
+    Ignored,
+}
+
+fn parse_range(header: &str, size: u64) -> RangeRequest {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return RangeRequest::Ignored;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Ignored;
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return RangeRequest::Ignored;
+    };
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", "") => return RangeRequest::Ignored,
+        ("", suffix) => match suffix.parse::<u64>() {
+            Ok(0) => return RangeRequest::Unsatisfiable,
+            Ok(length) => (size.saturating_sub(length), size.saturating_sub(1)),
+            Err(_) => return RangeRequest::Ignored,
+        },
+        (start, "") => match start.parse::<u64>() {
+            Ok(start) => (start, size.saturating_sub(1)),
+            Err(_) => return RangeRequest::Ignored,
+        },
+        (start, end) => match (start.parse::<u64>(), end.parse::<u64>()) {
+            (Ok(start), Ok(end)) if start <= end => (start, end.min(size.saturating_sub(1))),
+            _ => return RangeRequest::Ignored,
+        },
+    };
+    if size == 0 || start >= size {
+        return RangeRequest::Unsatisfiable;
+    }
+    RangeRequest::Bytes(start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=0-99", 1000), RangeRequest::Bytes(0, 99));
+        assert_eq!(
+            parse_range("bytes=900-", 1000),
+            RangeRequest::Bytes(900, 999)
+        );
+        assert_eq!(
+            parse_range("bytes=-100", 1000),
+            RangeRequest::Bytes(900, 999)
+        );
+        assert_eq!(
+            parse_range("bytes=-5000", 1000),
+            RangeRequest::Bytes(0, 999)
+        );
+        assert_eq!(
+            parse_range("bytes=500-5000", 1000),
+            RangeRequest::Bytes(500, 999)
+        );
+        assert_eq!(
+            parse_range("bytes=1000-", 1000),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(parse_range("bytes=-0", 1000), RangeRequest::Unsatisfiable);
+        assert_eq!(parse_range("bytes=5-1", 1000), RangeRequest::Ignored);
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), RangeRequest::Ignored);
+        assert_eq!(parse_range("items=0-1", 1000), RangeRequest::Ignored);
+        assert_eq!(parse_range("bytes=x-y", 1000), RangeRequest::Ignored);
+        assert_eq!(parse_range("bytes=-", 1000), RangeRequest::Ignored);
+    }
+}

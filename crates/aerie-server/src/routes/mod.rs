@@ -1,0 +1,7 @@
+//! The HTTP API's handlers, one module per resource.
+
+pub mod accounts;
+pub mod admin;
+pub mod downloads;
+pub mod namespaces;
+pub mod plugins;
