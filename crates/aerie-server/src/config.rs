@@ -51,6 +51,11 @@ pub struct BlobConfig {
     pub s3_prefix: Option<String>,
     /// Allow an `http://` endpoint. `AERIE_S3_ALLOW_HTTP`.
     pub s3_allow_http: bool,
+    /// Access key id; the standard `AWS_*` variables apply when absent.
+    /// `AERIE_S3_ACCESS_KEY_ID`.
+    pub s3_access_key_id: Option<String>,
+    /// Secret access key. `AERIE_S3_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: Option<String>,
 }
 
 impl Default for Config {
@@ -79,6 +84,8 @@ impl Default for BlobConfig {
             s3_endpoint: None,
             s3_prefix: None,
             s3_allow_http: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         }
     }
 }
@@ -174,6 +181,8 @@ impl Config {
             "AERIE_S3_ENDPOINT" => self.blobs.s3_endpoint = Some(value),
             "AERIE_S3_PREFIX" => self.blobs.s3_prefix = Some(value),
             "AERIE_S3_ALLOW_HTTP" => self.blobs.s3_allow_http = flag(&value)?,
+            "AERIE_S3_ACCESS_KEY_ID" => self.blobs.s3_access_key_id = Some(value),
+            "AERIE_S3_SECRET_ACCESS_KEY" => self.blobs.s3_secret_access_key = Some(value),
             _ => {}
         }
         Ok(())

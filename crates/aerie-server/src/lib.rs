@@ -166,8 +166,8 @@ pub async fn open_stores(config: &Config) -> Result<(Database, BlobStore), Start
                     .clone()
                     .unwrap_or_else(|| "us-east-1".into()),
                 endpoint: config.blobs.s3_endpoint.clone(),
-                access_key_id: None,
-                secret_access_key: None,
+                access_key_id: config.blobs.s3_access_key_id.clone(),
+                secret_access_key: config.blobs.s3_secret_access_key.clone(),
                 allow_http: config.blobs.s3_allow_http,
                 prefix: config.blobs.s3_prefix.clone(),
             })?,
