@@ -86,18 +86,7 @@ pub fn run(dir: &Path, profile: &str, output: Option<PathBuf>, json: bool) -> an
         .context("the built package would be refused")?;
 
     let plugin = &manifest.plugin;
-    let output = output.unwrap_or_else(|| {
-        metadata
-            .target_directory
-            .as_std_path()
-            .join("aerie")
-            .join(format!(
-                "{}-{}-{}.aerie",
-                plugin.name.namespace(),
-                plugin.name.name(),
-                plugin.version
-            ))
-    });
+    let output = output.unwrap_or_else(|| package_path(&metadata, &manifest));
     write_atomically(&output, &archive)?;
 
     if json {
@@ -116,6 +105,46 @@ pub fn run(dir: &Path, profile: &str, output: Option<PathBuf>, json: bool) -> an
         println!("  size    {}", human_size(checked.size));
     }
     Ok(())
+}
+
+/// Where `aerie plugin build` writes a project's package by default.
+fn package_path(metadata: &cargo_metadata::Metadata, manifest: &Manifest) -> PathBuf {
+    let plugin = &manifest.plugin;
+    metadata
+        .target_directory
+        .as_std_path()
+        .join("aerie")
+        .join(format!(
+            "{}-{}-{}.aerie",
+            plugin.name.namespace(),
+            plugin.name.name(),
+            plugin.version
+        ))
+}
+
+/// The package `aerie plugin build` writes by default for the project in `dir`.
+pub fn default_package_path(dir: &Path) -> anyhow::Result<PathBuf> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "give the package to publish, or run this in a plugin project (no {} here)",
+            manifest_path.display()
+        )
+    })?;
+    let manifest = Manifest::parse(&text)?;
+    let metadata = MetadataCommand::new()
+        .manifest_path(dir.join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .context("cannot read the cargo project")?;
+    let path = package_path(&metadata, &manifest);
+    if !path.exists() {
+        bail!(
+            "{} does not exist yet: run `aerie plugin build` first",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 fn check_target_installed() -> anyhow::Result<()> {

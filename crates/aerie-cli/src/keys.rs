@@ -91,7 +91,7 @@ pub fn verify(
     Ok(())
 }
 
-fn default_signature_path(package: &Path) -> PathBuf {
+pub(crate) fn default_signature_path(package: &Path) -> PathBuf {
     let mut name = package.as_os_str().to_owned();
     name.push(".minisig");
     PathBuf::from(name)
@@ -114,7 +114,11 @@ fn read_limited(path: &Path, limit: u64) -> anyhow::Result<String> {
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

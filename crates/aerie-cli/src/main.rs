@@ -14,6 +14,8 @@ mod inspect;
 mod keys;
 mod new;
 mod output;
+mod registry;
+mod server;
 
 /// Aerie: build, publish and run WebAssembly plugins.
 ///
@@ -25,6 +27,9 @@ mod output;
 ///   aerie plugin inspect FILE       see what a package contains and may do
 ///   aerie key generate              make a signing key
 ///   aerie plugin sign FILE --key aerie.key
+///
+/// Run a registry with `aerie serve`, then `aerie login`, `aerie publish FILE`,
+/// `aerie download NAME`.
 #[derive(Parser)]
 #[command(
     name = "aerie",
@@ -35,6 +40,10 @@ mod output;
     max_term_width = 100
 )]
 struct Cli {
+    /// The registry to talk to [default: AERIE_REGISTRY, the one you logged in to, or
+    /// http://127.0.0.1:7878].
+    #[arg(long, global = true, value_name = "URL")]
+    registry: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +56,135 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Run a registry: the HTTP API over a database and package storage.
+    ///
+    /// Embedded defaults need nothing: SQLite and packages under ./aerie-data. Configure with
+    /// a TOML file and AERIE_* variables (AERIE_LISTEN, AERIE_DATA_DIR, AERIE_DATABASE_URL for
+    /// PostgreSQL, AERIE_BLOB_STORE=s3 with AERIE_S3_BUCKET ...). The first start creates the
+    /// administrator `admin`, with AERIE_ADMIN_PASSWORD or a generated password printed once.
+    Serve(ConfigArgs),
+    /// Remove package blobs that no version refers to (left by failed publishes).
+    Gc(GcArgs),
+    /// Log in to a registry: creates an API token and stores it (mode 0600) in your
+    /// configuration directory. The password comes from AERIE_PASSWORD or a prompt.
+    Login(LoginArgs),
+    /// Publish a package; its signature PACKAGE.minisig is sent along when it exists.
+    Publish(PublishArgs),
+    /// Show a plugin and its versions, or one version (NAME@VERSION).
+    Info(InfoArgs),
+    /// Yank a version (NAME@VERSION): new resolutions skip it; exact downloads still work.
+    Yank(SpecArgs),
+    /// Undo a yank.
+    Unyank(SpecArgs),
+    /// Download a package, verifying its digest and signature. NAME@VERSION takes that
+    /// version; NAME or NAME@REQUIREMENT resolves to the newest version not yanked.
+    Download(DownloadArgs),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage namespaces.
+    #[command(subcommand)]
+    Namespace(NamespaceCommand),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// A TOML configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct GcArgs {
+    /// A TOML configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Keep unreferenced blobs younger than this (a publish in progress owns them).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    grace: std::time::Duration,
+    /// Only report what would be removed.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    /// Your user name.
+    #[arg(long, short, default_value = "admin")]
+    username: String,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// The package [default: the one `aerie plugin build` wrote for the project here].
+    package: Option<PathBuf>,
+    /// The signature file [default: PACKAGE.minisig, if it exists].
+    #[arg(long)]
+    signature: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// NAME or NAME@VERSION.
+    spec: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SpecArgs {
+    /// NAME@VERSION.
+    spec: String,
+}
+
+#[derive(Args)]
+struct DownloadArgs {
+    /// NAME, NAME@VERSION or NAME@REQUIREMENT.
+    spec: String,
+    /// Where to write it [default: NAMESPACE-NAME-VERSION.aerie].
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token (asks for your password; tokens cannot create tokens) and print it.
+    Create {
+        /// A label for it.
+        name: String,
+        /// What it may do: publish, yank, read-private, download, admin.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Limit it to a namespace (repeatable).
+        #[arg(long = "namespace")]
+        namespaces: Vec<String>,
+        /// Days until it expires.
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// List your tokens.
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The token's id, from `aerie token list`.
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum NamespaceCommand {
+    /// Create a namespace you own.
+    Create {
+        /// Its name.
+        name: String,
+        /// Only members see it.
+        #[arg(long)]
+        private: bool,
+        /// Accept unsigned versions (signatures are required by default).
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +205,14 @@ enum PluginCommand {
 enum KeyCommand {
     /// Generate a signing key pair (minisign format).
     Generate(GenerateArgs),
+    /// Register a public key on a namespace, so versions it signs are accepted.
+    Add {
+        /// The namespace.
+        namespace: String,
+        /// The public key file.
+        #[arg(long, default_value = "aerie.pub")]
+        public_key: PathBuf,
+    },
 }
 
 /// The kind of plugin `aerie plugin new` sets up.
@@ -180,6 +326,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let target = registry::Target {
+        registry: cli.registry,
+    };
     match cli.command {
         Command::Plugin(PluginCommand::New(args)) => {
             new::run(&args.name, args.template, args.path, args.sdk_path)
@@ -197,5 +346,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(KeyCommand::Generate(args)) => {
             keys::generate(&args.output, args.encrypt, args.force)
         }
+        Command::Key(KeyCommand::Add {
+            namespace,
+            public_key,
+        }) => registry::key_add(&target, &namespace, &public_key),
+        Command::Serve(args) => server::serve(args.config.as_deref()),
+        Command::Gc(args) => server::gc(args.config.as_deref(), args.grace, args.dry_run),
+        Command::Login(args) => registry::login(&target, &args.username),
+        Command::Publish(args) => {
+            let package = match args.package {
+                Some(package) => package,
+                None => build::default_package_path(std::path::Path::new("."))?,
+            };
+            registry::publish(&target, &package, args.signature)
+        }
+        Command::Info(args) => registry::info(&target, &args.spec, args.json),
+        Command::Yank(args) => registry::set_yanked(&target, &args.spec, true),
+        Command::Unyank(args) => registry::set_yanked(&target, &args.spec, false),
+        Command::Download(args) => registry::download(&target, &args.spec, args.output),
+        Command::Token(TokenCommand::Create {
+            name,
+            scopes,
+            namespaces,
+            expires_days,
+        }) => registry::token_create(
+            &target,
+            registry::NewToken {
+                name,
+                scopes,
+                namespaces,
+                expires_in_days: expires_days,
+            },
+        ),
+        Command::Token(TokenCommand::List) => registry::token_list(&target),
+        Command::Token(TokenCommand::Revoke { id }) => registry::token_revoke(&target, id),
+        Command::Namespace(NamespaceCommand::Create {
+            name,
+            private,
+            allow_unsigned,
+        }) => registry::namespace_create(&target, &name, private, allow_unsigned),
     }
 }

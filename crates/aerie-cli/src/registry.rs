@@ -1,0 +1,479 @@
+//! Commands that talk to a registry over its HTTP API (through `aerie-client`, and nothing
+//! else): login, publish, info, yank, download, tokens, namespaces, keys.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use aerie_api_types::{CreateNamespaceRequest, CreateTokenRequest};
+use aerie_client::Client;
+use aerie_core::name::PluginName;
+use aerie_core::package::{PackageLimits, read_package};
+use aerie_core::signature::{PublicKey, verify_package};
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::output::{Table, human_size, load_package};
+
+/// The registry used when none is configured.
+const DEFAULT_REGISTRY: &str = "http://127.0.0.1:7878";
+
+/// Where and as whom to reach the registry.
+pub struct Target {
+    /// `--registry`, if given.
+    pub registry: Option<String>,
+}
+
+/// What `aerie login` stores.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Credentials {
+    registry: String,
+    token: String,
+}
+
+fn credentials_path() -> anyhow::Result<PathBuf> {
+    let dir = match std::env::var_os("AERIE_CONFIG_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => dirs::config_dir()
+            .context("cannot find your configuration directory; set AERIE_CONFIG_DIR")?
+            .join("aerie"),
+    };
+    Ok(dir.join("credentials.toml"))
+}
+
+fn stored_credentials() -> anyhow::Result<Option<Credentials>> {
+    let path = credentials_path()?;
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            Ok(Some(toml::from_str(&text).with_context(|| {
+                format!("{} is not valid", path.display())
+            })?))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+impl Target {
+    /// The registry URL: `--registry`, `AERIE_REGISTRY`, the stored login, or the default.
+    fn registry(&self, stored: Option<&Credentials>) -> String {
+        self.registry
+            .clone()
+            .or_else(|| std::env::var("AERIE_REGISTRY").ok())
+            .or_else(|| stored.map(|credentials| credentials.registry.clone()))
+            .unwrap_or_else(|| DEFAULT_REGISTRY.to_string())
+    }
+
+    /// A client with the token from `AERIE_TOKEN` or the stored login for this registry.
+    fn client(&self) -> anyhow::Result<Client> {
+        let stored = stored_credentials()?;
+        let registry = self.registry(stored.as_ref());
+        let token = std::env::var("AERIE_TOKEN").ok().or_else(|| {
+            stored
+                .filter(|credentials| credentials.registry == registry)
+                .map(|credentials| credentials.token)
+        });
+        Ok(Client::new(&registry, token)?)
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// A password from `AERIE_PASSWORD`, or asked for.
+fn password(prompt: &str) -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("AERIE_PASSWORD") {
+        return Ok(password);
+    }
+    rpassword::prompt_password(prompt).context("cannot read a password; set AERIE_PASSWORD")
+}
+
+/// `NAME` or `NAME@VERSION`.
+fn split_name(spec: &str) -> anyhow::Result<(PluginName, Option<String>)> {
+    let (name, version) = match spec.split_once('@') {
+        Some((name, version)) => (name, Some(version.to_string())),
+        None => (spec, None),
+    };
+    Ok((name.parse()?, version))
+}
+
+pub fn login(target: &Target, username: &str) -> anyhow::Result<()> {
+    let registry = target.registry(stored_credentials()?.as_ref());
+    let client = Client::new(&registry, None)?;
+    let password = password(&format!("Password for {username} at {registry}: "))?;
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "cli".to_string());
+    let request = CreateTokenRequest {
+        name: format!(
+            "aerie login on {host} at {}",
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        ),
+        scopes: ["publish", "yank", "read-private", "download"]
+            .map(String::from)
+            .to_vec(),
+        namespaces: None,
+        expires_in_days: Some(90),
+    };
+    let created = runtime()?.block_on(client.create_token(username, &password, &request))?;
+    let path = credentials_path()?;
+    let credentials = Credentials {
+        registry: registry.clone(),
+        token: created.token,
+    };
+    crate::keys::write_private(&path, toml::to_string(&credentials)?.as_bytes())?;
+    println!("Logged in to {registry} as {username}");
+    println!(
+        "  token {}… saved in {} (expires in 90 days)",
+        created.info.prefix,
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn publish(
+    target: &Target,
+    package_path: &Path,
+    signature: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (bytes, package) = load_package(package_path)?;
+    let plugin = &package.manifest.plugin;
+    let signature_path =
+        signature.unwrap_or_else(|| crate::keys::default_signature_path(package_path));
+    let signature = match std::fs::read_to_string(&signature_path) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot read {}", signature_path.display()));
+        }
+    };
+    let client = target.client()?;
+    let length = bytes.len() as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(length);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("Uploading {} {}", plugin.name, plugin.version));
+        Some(bar)
+    } else {
+        None
+    };
+    let chunks: Vec<bytes::Bytes> = bytes::Bytes::from(bytes)
+        .chunks(64 * 1024)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect();
+    let progress = bar.clone();
+    let body = futures::stream::iter(chunks.into_iter().map(move |chunk| {
+        if let Some(bar) = &progress {
+            bar.inc(chunk.len() as u64);
+        }
+        Ok::<_, std::io::Error>(chunk)
+    }));
+    let published = runtime()?.block_on(client.publish(
+        plugin.name.as_str(),
+        &plugin.version.to_string(),
+        body,
+        length,
+        signature.as_deref(),
+    ));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let published = published
+        .with_context(|| format!("publishing {} {} failed", plugin.name, plugin.version))?;
+    let verb = if published.created {
+        "Published"
+    } else {
+        "Already published (identical)"
+    };
+    println!(
+        "{verb} {} {} to {}",
+        plugin.name,
+        plugin.version,
+        client.base()
+    );
+    println!("  digest  {}", published.version.digest);
+    match &published.version.signing_key_id {
+        Some(key) => println!("  signed  by key {key}"),
+        None => println!("  signed  no"),
+    }
+    Ok(())
+}
+
+pub fn info(target: &Target, spec: &str, json: bool) -> anyhow::Result<()> {
+    let (name, version) = split_name(spec)?;
+    let client = target.client()?;
+    let runtime = runtime()?;
+    if let Some(version) = version {
+        let view = runtime.block_on(client.version(name.as_str(), &version))?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&view)?);
+            return Ok(());
+        }
+        println!("{} {}", view.name, view.version);
+        let mut table = Table::default();
+        table.row(["digest".into(), view.digest.clone()]);
+        table.row(["size".into(), human_size(view.size as u64)]);
+        table.row([
+            "published".into(),
+            format!("{} by {}", view.published_at, view.publisher),
+        ]);
+        table.row([
+            "signed".into(),
+            view.signing_key_id
+                .clone()
+                .map_or("no".into(), |key| format!("by key {key}")),
+        ]);
+        table.row([
+            "yanked".into(),
+            if view.yanked {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ]);
+        if let Some(message) = &view.deprecated {
+            table.row(["deprecated".into(), message.clone()]);
+        }
+        table.row(["download".into(), view.download_url.clone()]);
+        print!("{}", table.render());
+        return Ok(());
+    }
+    let view = runtime.block_on(client.plugin(name.as_str()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {}",
+        view.name,
+        view.description.as_deref().unwrap_or("")
+    );
+    let mut about = Table::default();
+    about.row([
+        "latest".into(),
+        view.latest.clone().unwrap_or_else(|| "none".into()),
+    ]);
+    about.row(["downloads".into(), view.downloads.to_string()]);
+    about.row(["updated".into(), view.updated_at.clone()]);
+    print!("{}", about.render());
+    println!("versions");
+    let mut versions = Table::default();
+    for version in &view.versions {
+        let mut state = Vec::new();
+        if version.yanked {
+            state.push("yanked".to_string());
+        }
+        if let Some(message) = &version.deprecated {
+            state.push(format!("deprecated: {message}"));
+        }
+        versions.row([
+            version.version.clone(),
+            version.published_at.clone(),
+            human_size(version.size as u64),
+            state.join(", "),
+        ]);
+    }
+    print!("{}", versions.render());
+    Ok(())
+}
+
+pub fn set_yanked(target: &Target, spec: &str, yanked: bool) -> anyhow::Result<()> {
+    let (name, version) = split_name(spec)?;
+    let version = version.context("give the version to yank as NAME@VERSION")?;
+    let view = runtime()?.block_on(target.client()?.set_yanked(name.as_str(), &version, yanked))?;
+    let verb = if yanked { "Yanked" } else { "Unyanked" };
+    println!("{verb} {} {}", view.name, view.version);
+    Ok(())
+}
+
+pub fn download(target: &Target, spec: &str, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let (name, version) = split_name(spec)?;
+    let client = target.client()?;
+    let runtime = runtime()?;
+    // An exact version is taken as it is, yanked or not; anything else resolves like a new
+    // installation does.
+    let view = match version.as_deref().map(semver::Version::parse) {
+        Some(Ok(exact)) => runtime.block_on(client.version(name.as_str(), &exact.to_string()))?,
+        Some(Err(_)) => {
+            runtime.block_on(client.resolve(name.as_str(), version.as_deref().unwrap_or("*")))?
+        }
+        None => runtime.block_on(client.resolve(name.as_str(), "*"))?,
+    };
+    let bytes = runtime.block_on(client.download(name.as_str(), &view.version))?;
+    let package = read_package(&bytes, &PackageLimits::default())
+        .context("the downloaded package is invalid")?;
+    if package.digest.to_string() != view.digest {
+        bail!(
+            "the download's digest {} differs from the registry's {}: refusing it",
+            package.digest,
+            view.digest
+        );
+    }
+    let version = semver::Version::parse(&view.version)?;
+    let signed_by = match &view.signing_key_id {
+        Some(key_id) => {
+            let signature = runtime.block_on(client.signature(name.as_str(), &view.version))?;
+            let keys = runtime.block_on(client.keys(name.namespace()))?;
+            let key = keys
+                .iter()
+                .find(|key| &key.key_id == key_id)
+                .with_context(|| {
+                    format!("the signing key {key_id} is not listed on the namespace")
+                })?;
+            verify_package(
+                &bytes,
+                &name,
+                &version,
+                &signature,
+                &PublicKey::parse(&key.public_key)?,
+            )
+            .context("the signature does not verify")?;
+            Some(key_id.clone())
+        }
+        None => None,
+    };
+    let output = output.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}-{}-{}.aerie",
+            name.namespace(),
+            name.name(),
+            view.version
+        ))
+    });
+    std::fs::write(&output, &bytes)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "Downloaded {} {} to {}",
+        view.name,
+        view.version,
+        output.display()
+    );
+    println!("  digest  {} (verified)", view.digest);
+    match signed_by {
+        Some(key) => println!("  signed  by key {key} (verified)"),
+        None => println!("  signed  no: the package carries no signature"),
+    }
+    if view.yanked {
+        println!("  note    this version is yanked");
+    }
+    if let Some(message) = &view.deprecated {
+        println!("  note    deprecated: {message}");
+    }
+    Ok(())
+}
+
+pub struct NewToken {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub namespaces: Vec<String>,
+    pub expires_in_days: Option<u32>,
+}
+
+pub fn token_create(target: &Target, token: NewToken) -> anyhow::Result<()> {
+    let client = target.client()?;
+    let runtime = runtime()?;
+    let username = match std::env::var("AERIE_USERNAME") {
+        Ok(name) => name,
+        Err(_) => {
+            runtime
+                .block_on(client.me())
+                .context("log in first (aerie login), or set AERIE_USERNAME")?
+                .user
+                .username
+        }
+    };
+    let password = password(&format!("Password for {username}: "))?;
+    let request = CreateTokenRequest {
+        name: token.name,
+        scopes: token.scopes,
+        namespaces: (!token.namespaces.is_empty()).then_some(token.namespaces),
+        expires_in_days: token.expires_in_days,
+    };
+    let created = runtime.block_on(client.create_token(&username, &password, &request))?;
+    println!("{}", created.token);
+    eprintln!(
+        "Created token {} ({}); it is shown only this once.",
+        created.info.id, created.info.name
+    );
+    Ok(())
+}
+
+pub fn token_list(target: &Target) -> anyhow::Result<()> {
+    let tokens = runtime()?.block_on(target.client()?.tokens())?;
+    let mut table = Table::default();
+    table.row([
+        "ID".into(),
+        "NAME".into(),
+        "PREFIX".into(),
+        "SCOPES".into(),
+        "EXPIRES".into(),
+        "LAST USED".into(),
+        "STATE".into(),
+    ]);
+    for token in tokens {
+        let state = if token.revoked_at.is_some() {
+            "revoked"
+        } else {
+            "active"
+        };
+        table.row([
+            token.id.to_string(),
+            token.name,
+            token.prefix,
+            token.scopes.join(","),
+            token.expires_at.unwrap_or_else(|| "never".into()),
+            token.last_used_at.unwrap_or_else(|| "never".into()),
+            state.into(),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}
+
+pub fn token_revoke(target: &Target, id: i64) -> anyhow::Result<()> {
+    runtime()?.block_on(target.client()?.revoke_token(id))?;
+    println!("Revoked token {id}");
+    Ok(())
+}
+
+pub fn namespace_create(
+    target: &Target,
+    name: &str,
+    private: bool,
+    allow_unsigned: bool,
+) -> anyhow::Result<()> {
+    let request = CreateNamespaceRequest {
+        name: name.to_string(),
+        require_signature: allow_unsigned.then_some(false),
+        private,
+    };
+    let view = runtime()?.block_on(target.client()?.create_namespace(&request))?;
+    println!("Created the namespace {}", view.name);
+    println!(
+        "  signatures  {}",
+        if view.require_signature {
+            "required"
+        } else {
+            "optional"
+        }
+    );
+    println!(
+        "  visibility  {}",
+        if view.private { "private" } else { "public" }
+    );
+    Ok(())
+}
+
+pub fn key_add(target: &Target, namespace: &str, public_key: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(public_key)
+        .with_context(|| format!("cannot read {}", public_key.display()))?;
+    let view = runtime()?.block_on(target.client()?.add_key(namespace, &text))?;
+    println!("Registered key {} on {namespace}", view.key_id);
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `aerie serve` and `aerie gc`: running and maintaining a registry.
+
+use std::path::Path;
+use std::time::Duration;
+
+use aerie_server::gc::collect_garbage;
+use aerie_server::{Config, Server, open_stores};
+use anyhow::Context as _;
+
+use crate::output::human_size;
+
+fn load_config(file: Option<&Path>) -> anyhow::Result<Config> {
+    Ok(Config::load(file, std::env::vars())?)
+}
+
+/// Logs go to stderr: JSON with `AERIE_LOG_FORMAT=json`, readable otherwise; the level from
+/// `AERIE_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AERIE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("AERIE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(config_file)?;
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let public_url = config.public_url();
+        let server = Server::start(config, std::env::var("AERIE_ADMIN_PASSWORD").ok())
+            .await
+            .context("cannot start the server")?;
+        if let Some(password) = &server.generated_admin_password {
+            println!("Created the administrator `admin` with the password (shown once):");
+            println!("  {password}");
+        }
+        println!(
+            "Aerie is serving {} at {public_url} (data in {})",
+            server.address(),
+            data_dir.display()
+        );
+        let stop = server.shutdown_signal();
+        tokio::spawn(async move {
+            wait_for_termination().await;
+            tracing::info!("stopping");
+            let _ = stop.send(true);
+        });
+        server.wait().await.context("the server failed")
+    })
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).expect("a signal handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub fn gc(config_file: Option<&Path>, grace: Duration, dry_run: bool) -> anyhow::Result<()> {
+    let config = load_config(config_file)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let (db, blobs) = open_stores(&config).await?;
+        let report = collect_garbage(&db, &blobs, grace, dry_run).await?;
+        let verb = if dry_run { "Would remove" } else { "Removed" };
+        println!(
+            "{verb} {} unreferenced blob(s), {}",
+            report.removed.len(),
+            human_size(report.removed_bytes)
+        );
+        for digest in &report.removed {
+            println!("  {digest}");
+        }
+        println!(
+            "Kept {} referenced blob(s) and {} younger than {}",
+            report.referenced,
+            report.young,
+            humantime::format_duration(grace)
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,264 @@
+//! A typed client for Aerie's HTTP API. The CLI talks to the server only through it.
+//!
+//! Every method maps to one endpoint; an error response becomes [`ClientError::Api`] with the
+//! server's stable code and message.
+
+use std::fmt;
+
+use aerie_api_types::{
+    AddKeyRequest, CreateNamespaceRequest, CreateTokenRequest, CreatedToken, ErrorBody, KeyView,
+    MeView, NamespaceView, PluginView, PublishResponse, TokenView, VersionView,
+};
+use bytes::Bytes;
+use futures::Stream;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// The header a publish sends its signature in.
+const SIGNATURE_HEADER: &str = "x-aerie-signature";
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error.
+    #[error("{message} ({code})")]
+    Api {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The server's stable code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach the registry: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The server's answer was not what the API promises.
+    #[error("the registry's answer could not be read: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The server's error code, if the server answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// The result of a call.
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// A client for one registry, optionally with an API token.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token is a secret: never printed.
+        f.debug_struct("Client").field("base", &self.base).finish()
+    }
+}
+
+impl Client {
+    /// A client for the registry at `base` (like `https://aerie.example.com`).
+    pub fn new(base: &str, token: Option<String>) -> ClientResult<Client> {
+        // reqwest is built without a default crypto provider; ring is ours.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("aerie/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token,
+        })
+    }
+
+    /// The registry's URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    async fn send(request: RequestBuilder) -> ClientResult<reqwest::Response> {
+        let response = request.send().await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ClientError::Api {
+                status,
+                code: body.error.code,
+                message: body.error.message,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: "http".to_string(),
+                message: format!("the registry answered {status}"),
+            },
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(request: RequestBuilder) -> ClientResult<T> {
+        let response = Client::send(request).await?;
+        let bytes = response.bytes().await?;
+        serde_json::from_slice(&bytes).map_err(|err| ClientError::Decode(err.to_string()))
+    }
+
+    /// Creates a token, authenticating with a user name and password.
+    pub async fn create_token(
+        &self,
+        username: &str,
+        password: &str,
+        request: &CreateTokenRequest,
+    ) -> ClientResult<CreatedToken> {
+        let builder = self
+            .http
+            .post(format!("{}/api/v1/tokens", self.base))
+            .basic_auth(username, Some(password))
+            .json(request);
+        Client::json(builder).await
+    }
+
+    /// The caller.
+    pub async fn me(&self) -> ClientResult<MeView> {
+        Client::json(self.request(Method::GET, "/api/v1/me")).await
+    }
+
+    /// The caller's tokens.
+    pub async fn tokens(&self) -> ClientResult<Vec<TokenView>> {
+        Client::json(self.request(Method::GET, "/api/v1/tokens")).await
+    }
+
+    /// Revokes one of the caller's tokens.
+    pub async fn revoke_token(&self, id: i64) -> ClientResult<()> {
+        Client::send(self.request(Method::DELETE, &format!("/api/v1/tokens/{id}"))).await?;
+        Ok(())
+    }
+
+    /// Creates a namespace.
+    pub async fn create_namespace(
+        &self,
+        request: &CreateNamespaceRequest,
+    ) -> ClientResult<NamespaceView> {
+        Client::json(
+            self.request(Method::POST, "/api/v1/namespaces")
+                .json(request),
+        )
+        .await
+    }
+
+    /// A namespace's publisher keys.
+    pub async fn keys(&self, namespace: &str) -> ClientResult<Vec<KeyView>> {
+        Client::json(self.request(Method::GET, &format!("/api/v1/namespaces/{namespace}/keys")))
+            .await
+    }
+
+    /// Registers a publisher key.
+    pub async fn add_key(&self, namespace: &str, public_key: &str) -> ClientResult<KeyView> {
+        let request = AddKeyRequest {
+            public_key: public_key.to_string(),
+        };
+        Client::json(
+            self.request(
+                Method::POST,
+                &format!("/api/v1/namespaces/{namespace}/keys"),
+            )
+            .json(&request),
+        )
+        .await
+    }
+
+    /// Publishes a package, streaming `body` (whose total length is `length`).
+    pub async fn publish<S>(
+        &self,
+        name: &str,
+        version: &str,
+        body: S,
+        length: u64,
+        signature: Option<&str>,
+    ) -> ClientResult<PublishResponse>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        use base64::Engine as _;
+        let mut request = self
+            .request(Method::PUT, &format!("/api/v1/plugins/{name}/{version}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/gzip")
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(body));
+        if let Some(signature) = signature {
+            request = request.header(
+                SIGNATURE_HEADER,
+                base64::engine::general_purpose::STANDARD.encode(signature),
+            );
+        }
+        Client::json(request).await
+    }
+
+    /// A plugin and its versions.
+    pub async fn plugin(&self, name: &str) -> ClientResult<PluginView> {
+        Client::json(self.request(Method::GET, &format!("/api/v1/plugins/{name}"))).await
+    }
+
+    /// One version.
+    pub async fn version(&self, name: &str, version: &str) -> ClientResult<VersionView> {
+        Client::json(self.request(Method::GET, &format!("/api/v1/plugins/{name}/{version}"))).await
+    }
+
+    /// The highest version matching `requirement` that is not yanked.
+    pub async fn resolve(&self, name: &str, requirement: &str) -> ClientResult<VersionView> {
+        Client::json(
+            self.request(Method::GET, &format!("/api/v1/plugins/{name}/resolve"))
+                .query(&[("requirement", requirement)]),
+        )
+        .await
+    }
+
+    /// Yanks (`true`) or unyanks a version.
+    pub async fn set_yanked(
+        &self,
+        name: &str,
+        version: &str,
+        yanked: bool,
+    ) -> ClientResult<VersionView> {
+        let method = if yanked { Method::PUT } else { Method::DELETE };
+        Client::json(self.request(method, &format!("/api/v1/plugins/{name}/{version}/yank"))).await
+    }
+
+    /// Downloads a version's package.
+    pub async fn download(&self, name: &str, version: &str) -> ClientResult<Bytes> {
+        let response = Client::send(self.request(
+            Method::GET,
+            &format!("/api/v1/plugins/{name}/{version}/download"),
+        ))
+        .await?;
+        Ok(response.bytes().await?)
+    }
+
+    /// A version's signature.
+    pub async fn signature(&self, name: &str, version: &str) -> ClientResult<String> {
+        let response = Client::send(self.request(
+            Method::GET,
+            &format!("/api/v1/plugins/{name}/{version}/signature"),
+        ))
+        .await?;
+        Ok(response.text().await?)
+    }
+}
