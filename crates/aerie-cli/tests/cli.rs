@@ -54,6 +54,7 @@ impl Aerie {
     }
 
     fn output(mut self) -> (String, Output) {
+        self.command.stdin(std::process::Stdio::null());
         let output = self.command.output().expect("aerie runs");
         (self.display, output)
     }
@@ -718,4 +719,260 @@ fn inspect_refuses_bad_files_with_a_precise_error() {
         err.ends_with("caused by: the package archive is truncated\n"),
         "{err}"
     );
+}
+
+/// An `aerie serve` process on 127.0.0.1, killed when dropped.
+struct RunningServer {
+    child: std::process::Child,
+    data_dir: PathBuf,
+    port: u16,
+}
+
+const ADMIN_PASSWORD: &str = "registry-admin-password";
+
+impl RunningServer {
+    fn start(data_dir: &Path) -> RunningServer {
+        let port = aerie_test_support::free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_aerie"))
+            .arg("serve")
+            .env("AERIE_DATA_DIR", data_dir)
+            .env("AERIE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("AERIE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("AERIE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("aerie serve starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aerie serve did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        RunningServer {
+            child,
+            data_dir: data_dir.to_path_buf(),
+            port,
+        }
+    }
+
+    /// `aerie ARGS` against this server, with its own configuration directory.
+    fn aerie(&self, args: &[&str], dir: &Path) -> Aerie {
+        aerie(args)
+            .current_dir(dir)
+            .env("AERIE_REGISTRY", format!("http://127.0.0.1:{}", self.port))
+            .env("AERIE_CONFIG_DIR", dir.join("config"))
+            .env("AERIE_PASSWORD", ADMIN_PASSWORD)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn a_newcomer_publishes_and_downloads_hello_through_a_running_registry() {
+    let dir = temp_dir();
+    let server = RunningServer::start(&dir.path().join("data"));
+    let run = |args: &[&str]| server.aerie(args, dir.path()).success();
+    let out = run(&["login"]);
+    assert!(out.starts_with("Logged in to http://127.0.0.1:"), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(dir.path().join("config/credentials.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    run(&["namespace", "create", "examples"]);
+    run(&["key", "generate"]);
+    run(&["key", "add", "examples"]);
+    fs::copy(package("hello"), dir.path().join("hello.aerie")).unwrap();
+    // Unsigned, the namespace refuses it.
+    let err = server
+        .aerie(&["publish", "hello.aerie"], dir.path())
+        .failure();
+    assert!(
+        err.contains("requires signed versions") && err.contains("(signature_required)"),
+        "{err}"
+    );
+    run(&["plugin", "sign", "hello.aerie", "--key", "aerie.key"]);
+    let out = run(&["publish", "hello.aerie"]);
+    assert!(out.starts_with("Published examples/hello 0.1.0"), "{out}");
+    let out = run(&["publish", "hello.aerie"]);
+    assert!(
+        out.starts_with("Already published (identical) examples/hello 0.1.0"),
+        "{out}"
+    );
+    let info: Value = serde_json::from_str(&run(&["info", "examples/hello", "--json"])).unwrap();
+    assert_eq!(info["latest"], "0.1.0");
+    let out = run(&["download", "examples/hello", "--output", "downloaded.aerie"]);
+    assert!(out.contains("(verified)\n  signed  by key "), "{out}");
+    assert_eq!(
+        fs::read(dir.path().join("downloaded.aerie")).unwrap(),
+        fs::read(package("hello")).unwrap()
+    );
+    run(&["yank", "examples/hello@0.1.0"]);
+    let err = server
+        .aerie(&["download", "examples/hello"], dir.path())
+        .failure();
+    assert!(err.contains("except yanked ones (0.1.0)"), "{err}");
+    let out = run(&[
+        "download",
+        "examples/hello@0.1.0",
+        "--output",
+        "exact.aerie",
+    ]);
+    assert!(out.contains("note    this version is yanked"), "{out}");
+    run(&["unyank", "examples/hello@0.1.0"]);
+    let tokens = run(&["token", "list"]);
+    assert!(
+        tokens.contains("publish,yank,read-private,download"),
+        "{tokens}"
+    );
+    let created = run(&[
+        "token",
+        "create",
+        "ci",
+        "--scope",
+        "publish",
+        "--namespace",
+        "examples",
+    ]);
+    assert!(created.trim().starts_with("aerie_"), "{created}");
+    let id = run(&["token", "list"])
+        .lines()
+        .find(|line| line.contains(" ci "))
+        .and_then(|line| line.split_whitespace().next().map(String::from))
+        .unwrap();
+    run(&["token", "revoke", &id]);
+    let err = server
+        .aerie(&["info", "examples/hello"], dir.path())
+        .env("AERIE_TOKEN", created.trim())
+        .failure();
+    assert!(err.contains("(token_revoked)"), "{err}");
+}
+
+#[test]
+fn a_publish_killed_midway_leaves_no_version_without_its_package() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let mut server = RunningServer::start(&data);
+    server.aerie(&["login"], dir.path()).success();
+    server
+        .aerie(
+            &["namespace", "create", "crash", "--allow-unsigned"],
+            dir.path(),
+        )
+        .success();
+    let packages: Vec<PathBuf> = (0..30)
+        .map(|i| {
+            let path = dir.path().join(format!("p{i}.aerie"));
+            fs::write(
+                &path,
+                aerie_test_support::archive::package("crash/test", &format!("1.0.{i}")),
+            )
+            .unwrap();
+            path
+        })
+        .collect();
+    // Publishes start every 10 ms; the server is killed two thirds of the way through, so
+    // some have finished, some are in flight and some find no server.
+    let mut publishers = Vec::new();
+    for (i, package) in packages.iter().enumerate() {
+        if i == 20 {
+            server.kill();
+        }
+        let mut aerie = server.aerie(&["publish", package.to_str().unwrap()], dir.path());
+        aerie
+            .command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        publishers.push(aerie.command.spawn().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let mut published = 0;
+    for mut publisher in publishers {
+        if publisher.wait().unwrap().success() {
+            published += 1;
+        }
+    }
+    assert!(
+        published > 0 && published < 30,
+        "{published} of 30 publishes succeeded"
+    );
+    let restarted = RunningServer::start(&server.data_dir);
+    let info: Value = serde_json::from_str(
+        &restarted
+            .aerie(&["info", "crash/test", "--json"], dir.path())
+            .success(),
+    )
+    .unwrap_or(Value::Null);
+    let versions: Vec<String> = info["versions"]
+        .as_array()
+        .map(|versions| {
+            versions
+                .iter()
+                .map(|v| v["version"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        versions.len() >= published,
+        "every publish that succeeded is kept"
+    );
+    // Every version the database knows has its package.
+    for version in &versions {
+        restarted
+            .aerie(
+                &[
+                    "download",
+                    &format!("crash/test@{version}"),
+                    "--output",
+                    "check.aerie",
+                ],
+                dir.path(),
+            )
+            .success();
+    }
+    // Garbage collection removes what the killed publishes stored without a version, and
+    // nothing else.
+    let gc = |args: &[&str]| {
+        aerie(&[&["gc"], args].concat())
+            .env("AERIE_DATA_DIR", &data)
+            .success()
+    };
+    gc(&["--grace", "0s"]);
+    let report = gc(&["--grace", "0s", "--dry-run"]);
+    assert!(
+        report.starts_with("Would remove 0 unreferenced blob(s)"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("Kept {} referenced blob(s)", versions.len())),
+        "{report}"
+    );
+    for version in &versions {
+        restarted
+            .aerie(
+                &[
+                    "download",
+                    &format!("crash/test@{version}"),
+                    "--output",
+                    "check.aerie",
+                ],
+                dir.path(),
+            )
+            .success();
+    }
 }
