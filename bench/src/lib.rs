@@ -3,7 +3,8 @@
 use aerie_core::package::{COMPONENT_FILE, MANIFEST_FILE, PackageFile, write_package};
 use wasm_encoder::{
     CodeSection, Component, ComponentExportKind, ComponentExportSection, ComponentInstanceSection,
-    Function, FunctionSection, Instruction, Module, ModuleSection, TypeSection, ValType,
+    CustomSection, Function, FunctionSection, Instruction, Module, ModuleSection, TypeSection,
+    ValType,
 };
 
 /// The manifest of the large fixture package.
@@ -84,6 +85,47 @@ pub fn large_component(size: usize) -> Vec<u8> {
     component.finish()
 }
 
+/// A package of about `size` bytes for `name` at `version`: an HTTP handler component padded
+/// with a custom section of incompressible bytes, so the archive is as large as asked.
+pub fn sized_package(name: &str, version: &str, size: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64 ^ size as u64;
+    let noise: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let mut component = Component::new();
+    component.section(&CustomSection {
+        name: "padding".into(),
+        data: noise.into(),
+    });
+    let mut instances = ComponentInstanceSection::new();
+    instances.export_items(Vec::<(&str, ComponentExportKind, u32)>::new());
+    component.section(&instances);
+    let mut exports = ComponentExportSection::new();
+    exports.export(
+        "wasi:http/incoming-handler@0.2.12",
+        ComponentExportKind::Instance,
+        0,
+        None,
+    );
+    component.section(&exports);
+    write_package(&[
+        PackageFile {
+            name: MANIFEST_FILE.to_string(),
+            bytes: aerie_test_support::archive::manifest(name, version).into_bytes(),
+        },
+        PackageFile {
+            name: COMPONENT_FILE.to_string(),
+            bytes: component.finish(),
+        },
+    ])
+    .expect("the fixture's files are package files")
+}
+
 /// A package holding [`LARGE_MANIFEST`] and a [`large_component`] of `size` bytes.
 pub fn large_package(size: usize) -> Vec<u8> {
     write_package(&[
@@ -104,6 +146,17 @@ mod tests {
     use aerie_core::package::{PackageLimits, read_package};
 
     use super::*;
+
+    #[test]
+    fn sized_packages_are_valid_and_about_as_large_as_asked() {
+        let bytes = sized_package("bench/p16k", "1.0.0", 16 * 1024);
+        assert!(
+            (16 * 1024..17 * 1024 + 512).contains(&bytes.len()),
+            "{}",
+            bytes.len()
+        );
+        read_package(&bytes, &PackageLimits::default()).unwrap();
+    }
 
     #[test]
     fn the_large_package_is_valid_and_as_large_as_asked() {

@@ -88,7 +88,7 @@ pub struct Caller {
     /// The token used, if any.
     pub token: Option<ApiToken>,
     /// The client's address.
-    pub ip: Option<String>,
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl Caller {
@@ -107,7 +107,7 @@ impl Caller {
         Actor {
             user_id: self.user.as_ref().map(|user| user.id),
             token_id: self.token.as_ref().map(|token| token.id),
-            ip: self.ip.clone(),
+            ip: self.ip.map(|ip| ip.to_string()),
         }
     }
 
@@ -223,7 +223,7 @@ impl FromRequestParts<AppState> for Caller {
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip().to_string());
+            .map(|info| info.0.ip());
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
             let value = header.to_str().unwrap_or("");
             let Some(token) = value.strip_prefix("Bearer ") else {

@@ -7,49 +7,122 @@ use std::time::Duration;
 
 use aerie_blob::BlobStore;
 use aerie_core::digest::Digest;
-use aerie_db::{Database, VersionRecord, now_millis};
+use aerie_db::{Database, Namespace, VersionRecord, now_millis};
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
 use crate::config::Config;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+
+/// How long version and namespace records are cached: the longest a change made through
+/// another replica takes to show here.
+pub const CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// Blobs up to this size are kept in memory once read.
 const CACHED_BLOB_MAX: usize = 8 * 1024 * 1024;
 
-/// Shared state, cheap to clone.
+/// Shared state: one `Arc`, cloned for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The metadata store.
     pub db: Database,
     /// The package blobs.
     pub blobs: BlobStore,
     /// The configuration.
-    pub config: Arc<Config>,
+    pub config: Config,
     /// Downloads counted in memory, flushed to the database in the background.
-    pub downloads: Arc<DownloadCounter>,
+    pub downloads: DownloadCounter,
     /// Package bytes by digest. Blobs never change, so nothing is ever stale.
     blob_cache: moka::sync::Cache<Digest, Bytes>,
-    /// Versions by `namespace/name@version`, briefly: yank state and visibility may change.
+    /// Versions by `namespace/name@version`, briefly: yank state may change.
     version_cache: moka::sync::Cache<String, Arc<VersionRecord>>,
+    /// Namespaces by name, briefly: visibility and policy may change.
+    namespace_cache: moka::sync::Cache<String, Arc<Namespace>>,
+    /// Ready-made download answers by `namespace/name@version`, briefly.
+    download_cache: moka::sync::Cache<String, Arc<Download>>,
+}
+
+/// What serving one version's package needs, prepared once.
+pub struct Download {
+    /// The version's row id, for counting.
+    pub version_id: i64,
+    /// The namespace, for the visibility check.
+    pub namespace: Arc<Namespace>,
+    /// The package's digest.
+    pub digest: Digest,
+    /// `"sha256:..."`.
+    pub etag: HeaderValue,
+    /// `attachment; filename="NAMESPACE-NAME-VERSION.aerie"`.
+    pub disposition: HeaderValue,
+}
+
+impl Download {
+    /// The download of `record`, in `namespace`.
+    pub fn new(namespace: &Arc<Namespace>, record: &VersionRecord) -> ApiResult<Download> {
+        let header = |text: String| HeaderValue::try_from(text).map_err(ApiError::internal);
+        Ok(Download {
+            version_id: record.id,
+            namespace: Arc::clone(namespace),
+            digest: record.digest.parse().map_err(ApiError::internal)?,
+            etag: header(format!("\"{}\"", record.digest))?,
+            disposition: header(format!(
+                "attachment; filename=\"{}-{}-{}.aerie\"",
+                record.namespace, record.name, record.version
+            ))?,
+        })
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     /// State over the given stores.
     pub fn new(db: Database, blobs: BlobStore, config: Config) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             db,
             blobs,
-            config: Arc::new(config),
-            downloads: Arc::new(DownloadCounter::default()),
+            config,
+            downloads: DownloadCounter::default(),
             blob_cache: moka::sync::Cache::builder()
                 .weigher(|_: &Digest, bytes: &Bytes| bytes.len().try_into().unwrap_or(u32::MAX))
                 .max_capacity(256 * 1024 * 1024)
                 .build(),
             version_cache: moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(5))
+                .time_to_live(CACHE_TTL)
                 .build(),
+            namespace_cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CACHE_TTL)
+                .build(),
+            download_cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(CACHE_TTL)
+                .build(),
+        }))
+    }
+
+    /// A namespace, from a short-lived cache when possible.
+    pub async fn namespace(&self, name: &str) -> ApiResult<Option<Arc<Namespace>>> {
+        if let Some(namespace) = self.namespace_cache.get(name) {
+            return Ok(Some(namespace));
         }
+        let Some(namespace) = self.db.namespace(name).await? else {
+            return Ok(None);
+        };
+        let namespace = Arc::new(namespace);
+        self.namespace_cache
+            .insert(name.to_string(), Arc::clone(&namespace));
+        Ok(Some(namespace))
     }
 
     /// A package's bytes, from memory when possible.
@@ -83,9 +156,52 @@ impl AppState {
         Ok(Some(record))
     }
 
-    /// Forgets cached versions after a change to them.
-    pub fn forget_versions(&self) {
+    /// What serving a version's package needs, from a short-lived cache when possible: the
+    /// download path's one lookup.
+    pub async fn download(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> ApiResult<Option<Arc<Download>>> {
+        let key = format!("{namespace}/{name}@{version}");
+        if let Some(download) = self.download_cache.get(&key) {
+            return Ok(Some(download));
+        }
+        let (Some(namespace), Some(record)) = (
+            self.namespace(namespace).await?,
+            self.version(namespace, name, version).await?,
+        ) else {
+            return Ok(None);
+        };
+        let download = Arc::new(Download::new(&namespace, &record)?);
+        self.download_cache.insert(key, Arc::clone(&download));
+        Ok(Some(download))
+    }
+
+    /// What serving the package with `digest` needs, from the same cache.
+    pub async fn download_by_digest(&self, digest: &Digest) -> ApiResult<Option<Arc<Download>>> {
+        let key = digest.to_string();
+        if let Some(download) = self.download_cache.get(&key) {
+            return Ok(Some(download));
+        }
+        let Some(record) = self.db.version_by_digest(&key).await? else {
+            return Ok(None);
+        };
+        let Some(namespace) = self.namespace(&record.namespace).await? else {
+            return Ok(None);
+        };
+        let download = Arc::new(Download::new(&namespace, &record)?);
+        self.download_cache.insert(key, Arc::clone(&download));
+        Ok(Some(download))
+    }
+
+    /// Forgets cached versions and namespaces after a change to them. Other replicas see the
+    /// change within [`CACHE_TTL`].
+    pub fn forget_cached_records(&self) {
         self.version_cache.invalidate_all();
+        self.namespace_cache.invalidate_all();
+        self.download_cache.invalidate_all();
     }
 }
 

@@ -29,11 +29,20 @@ pub struct PostgresServer {
 /// Panics with instructions if PostgreSQL is not installed: the test command installs it.
 pub fn postgres() -> &'static PostgresServer {
     static SERVER: OnceLock<PostgresServer> = OnceLock::new();
-    SERVER.get_or_init(PostgresServer::start)
+    // Tests need no durability: fsync off makes them fast.
+    SERVER.get_or_init(|| {
+        PostgresServer::start("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+    })
+}
+
+/// A PostgreSQL server with the default durability settings (fsync on), for benchmarks.
+pub fn durable_postgres() -> &'static PostgresServer {
+    static SERVER: OnceLock<PostgresServer> = OnceLock::new();
+    SERVER.get_or_init(|| PostgresServer::start(""))
 }
 
 impl PostgresServer {
-    fn start() -> PostgresServer {
+    fn start(settings: &str) -> PostgresServer {
         let initdb = find_postgres_binary("initdb");
         let bin_dir = initdb
             .parent()
@@ -72,8 +81,8 @@ impl PostgresServer {
         let postgres = bin_dir.join("postgres");
         // `read` returns when this process's end of stdin closes: then the server stops.
         let script = format!(
-            "{} -D '{}' -p {port} -k '{data}' -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+            "{} -D '{}' -p {port} -k '{data}' -c listen_addresses=127.0.0.1 {settings} \
+             -c max_connections=300 \
              >'{data}/log' 2>&1 & server=$!; read _; kill -INT $server; wait $server; \
              rm -rf '{data}'",
             postgres.display(),

@@ -6,7 +6,6 @@
 
 use aerie_api_types::ErrorBody;
 use aerie_core::digest::Digest;
-use aerie_db::VersionRecord;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{
@@ -20,8 +19,7 @@ use bytes::Bytes;
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::namespaces::visible_namespace;
-use crate::routes::plugins::visible_version;
-use crate::state::AppState;
+use crate::state::{AppState, Download};
 
 /// Downloads a version's package.
 #[utoipa::path(get, path = "/api/v1/plugins/{namespace}/{name}/{version}/download", tag = "downloads",
@@ -36,16 +34,27 @@ pub async fn by_version(
     Path((namespace, name, version)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let record = visible_version(
-        &state,
-        &caller,
-        &namespace,
-        &name,
-        &version,
-        Scope::Download,
-    )
-    .await?;
-    serve(&state, &record, &headers).await
+    let download = match state.download(&namespace, &name, &version).await? {
+        Some(download) => download,
+        // Say what is missing, the same way whether hidden or absent.
+        None => {
+            visible_namespace(&state, &caller, &namespace, Scope::Download).await?;
+            return Err(ApiError::not_found(
+                "version_not_found",
+                format!("{namespace}/{name} has no version {version}"),
+            ));
+        }
+    };
+    if !caller
+        .can_see(&state, &download.namespace, Scope::Download)
+        .await?
+    {
+        return Err(ApiError::not_found(
+            "namespace_not_found",
+            format!("there is no namespace `{namespace}`"),
+        ));
+    }
+    serve(&state, &download, &headers).await
 }
 
 /// Downloads a package by its digest: an immutable URL.
@@ -71,61 +80,52 @@ pub async fn by_digest(
             format!("no package has the digest {parsed}"),
         )
     };
-    let record = state
-        .db
-        .version_by_digest(&parsed.to_string())
+    let download = state
+        .download_by_digest(&parsed)
         .await?
         .ok_or_else(not_found)?;
     // A blob is visible exactly when its version is.
-    visible_namespace(&state, &caller, &record.namespace, Scope::Download)
-        .await
-        .map_err(|_| not_found())?;
-    serve(&state, &record, &headers).await
+    if !caller
+        .can_see(&state, &download.namespace, Scope::Download)
+        .await?
+    {
+        return Err(not_found());
+    }
+    serve(&state, &download, &headers).await
 }
 
-async fn serve(
-    state: &AppState,
-    record: &VersionRecord,
-    headers: &HeaderMap,
-) -> ApiResult<Response> {
-    let digest: Digest = record.digest.parse().map_err(ApiError::internal)?;
-    let etag = format!("\"{digest}\"");
-    let header = |text: &str| HeaderValue::from_str(text).map_err(ApiError::internal);
-    let mut response_headers = HeaderMap::new();
-    response_headers.insert(ETAG, header(&etag)?);
+async fn serve(state: &AppState, download: &Download, headers: &HeaderMap) -> ApiResult<Response> {
+    let mut response_headers = HeaderMap::with_capacity(8);
+    response_headers.insert(ETAG, download.etag.clone());
     response_headers.insert(
         CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
     response_headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(candidates) = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        let matches = candidates
-            .split(',')
-            .map(str::trim)
-            .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag);
+        let etag = download.etag.as_bytes();
+        let matches = candidates.split(',').map(str::trim).any(|candidate| {
+            candidate == "*" || candidate.trim_start_matches("W/").as_bytes() == etag
+        });
         if matches {
             return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
         }
     }
     response_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
-    response_headers.insert(
-        CONTENT_DISPOSITION,
-        header(&format!(
-            "attachment; filename=\"{}-{}-{}.aerie\"",
-            record.namespace, record.name, record.version
-        ))?,
-    );
-    let bytes: Bytes = state.blob(&digest).await?;
+    response_headers.insert(CONTENT_DISPOSITION, download.disposition.clone());
+    let bytes: Bytes = state.blob(&download.digest).await?;
     let size = bytes.len() as u64;
     let range = headers.get(RANGE).and_then(|v| v.to_str().ok());
     match range.map(|text| parse_range(text, size)) {
         None | Some(RangeRequest::Ignored) => {
-            state.downloads.count(record.id);
+            state.downloads.count(download.version_id);
             response_headers.insert(CONTENT_LENGTH, HeaderValue::from(size));
             Ok((StatusCode::OK, response_headers, Body::from(bytes)).into_response())
         }
         Some(RangeRequest::Unsatisfiable) => {
-            response_headers.insert(CONTENT_RANGE, header(&format!("bytes */{size}"))?);
+            let content_range =
+                HeaderValue::try_from(format!("bytes */{size}")).map_err(ApiError::internal)?;
+            response_headers.insert(CONTENT_RANGE, content_range);
             let error = ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable",
@@ -136,12 +136,11 @@ async fn serve(
         Some(RangeRequest::Bytes(start, end)) => {
             // A client resuming from the start counts as a download.
             if start == 0 {
-                state.downloads.count(record.id);
+                state.downloads.count(download.version_id);
             }
-            response_headers.insert(
-                CONTENT_RANGE,
-                header(&format!("bytes {start}-{end}/{size}"))?,
-            );
+            let content_range = HeaderValue::try_from(format!("bytes {start}-{end}/{size}"))
+                .map_err(ApiError::internal)?;
+            response_headers.insert(CONTENT_RANGE, content_range);
             response_headers.insert(CONTENT_LENGTH, HeaderValue::from(end - start + 1));
             let part = bytes.slice(start as usize..=end as usize);
             Ok((

@@ -30,11 +30,11 @@ pub async fn visible_namespace(
             format!("there is no namespace `{name}`"),
         )
     };
-    let namespace = state.db.namespace(name).await?.ok_or_else(hidden)?;
+    let namespace = state.namespace(name).await?.ok_or_else(hidden)?;
     if !caller.can_see(state, &namespace, purpose).await? {
         return Err(hidden());
     }
-    Ok(namespace)
+    Ok(Namespace::clone(&namespace))
 }
 
 /// Creates a namespace; the caller becomes its owner.
@@ -140,7 +140,7 @@ pub async fn update(
         .db
         .update_namespace(&caller.actor(), &namespace, require_signature, private)
         .await?;
-    state.forget_versions();
+    state.forget_cached_records();
     let namespace = Namespace {
         require_signature,
         private,
@@ -204,7 +204,7 @@ async fn change_member(
         .db
         .set_member(&caller.actor(), &namespace, member.id, role)
         .await?;
-    state.forget_versions();
+    state.forget_cached_records();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -436,7 +436,7 @@ async fn set_yanked(
         .db
         .set_yanked(&caller.actor(), &record, yanked)
         .await?;
-    state.forget_versions();
+    state.forget_cached_records();
     let record = VersionRecord {
         yanked,
         ..(*record).clone()
@@ -467,7 +467,7 @@ pub async fn deprecate(
         .db
         .set_deprecated(&caller.actor(), &record, Some(message))
         .await?;
-    state.forget_versions();
+    state.forget_cached_records();
     let record = VersionRecord {
         deprecated: Some(message.to_string()),
         ..(*record).clone()
@@ -489,7 +489,7 @@ pub async fn undeprecate(
         .db
         .set_deprecated(&caller.actor(), &record, None)
         .await?;
-    state.forget_versions();
+    state.forget_cached_records();
     let record = VersionRecord {
         deprecated: None,
         ..(*record).clone()
