@@ -43,6 +43,9 @@ pub struct Shared {
     namespace_cache: moka::sync::Cache<String, Arc<Namespace>>,
     /// Ready-made download answers by `namespace/name@version`, briefly.
     download_cache: moka::sync::Cache<String, Arc<Download>>,
+    /// Versions' JSON views by `namespace/name@version`, briefly: rendering the manifest is
+    /// most of a metadata request's cost.
+    version_view_cache: moka::sync::Cache<String, Bytes>,
 }
 
 /// What serving one version's package needs, prepared once.
@@ -108,6 +111,11 @@ impl AppState {
                 .max_capacity(100_000)
                 .time_to_live(CACHE_TTL)
                 .build(),
+            version_view_cache: moka::sync::Cache::builder()
+                .weigher(|_: &String, json: &Bytes| json.len().try_into().unwrap_or(u32::MAX))
+                .max_capacity(64 * 1024 * 1024)
+                .time_to_live(CACHE_TTL)
+                .build(),
         }))
     }
 
@@ -156,6 +164,28 @@ impl AppState {
         Ok(Some(record))
     }
 
+    /// A version's JSON view, rendered once and then from a short-lived cache.
+    pub async fn version_view(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> ApiResult<Option<Bytes>> {
+        let key = format!("{namespace}/{name}@{version}");
+        if let Some(json) = self.version_view_cache.get(&key) {
+            return Ok(Some(json));
+        }
+        let Some(record) = self.version(namespace, name, version).await? else {
+            return Ok(None);
+        };
+        let json = Bytes::from(
+            serde_json::to_vec(&crate::views::version(self, &record))
+                .map_err(ApiError::internal)?,
+        );
+        self.version_view_cache.insert(key, json.clone());
+        Ok(Some(json))
+    }
+
     /// What serving a version's package needs, from a short-lived cache when possible: the
     /// download path's one lookup.
     pub async fn download(
@@ -202,6 +232,7 @@ impl AppState {
         self.version_cache.invalidate_all();
         self.namespace_cache.invalidate_all();
         self.download_cache.invalidate_all();
+        self.version_view_cache.invalidate_all();
     }
 }
 

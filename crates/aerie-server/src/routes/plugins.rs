@@ -13,9 +13,9 @@ use aerie_db::{NewVersion, PublishOutcome, Role, VersionRecord};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{self, CONTENT_LENGTH};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use semver::{Version, VersionReq};
@@ -325,17 +325,13 @@ pub async fn version(
     State(state): State<AppState>,
     caller: Caller,
     Path((namespace, name, version)): Path<(String, String, String)>,
-) -> ApiResult<Json<VersionView>> {
-    let record = visible_version(
-        &state,
-        &caller,
-        &namespace,
-        &name,
-        &version,
-        Scope::ReadPrivate,
-    )
-    .await?;
-    Ok(Json(views::version(&state, &record)))
+) -> ApiResult<Response> {
+    visible_namespace(&state, &caller, &namespace, Scope::ReadPrivate).await?;
+    let json = state
+        .version_view(&namespace, &name, &version)
+        .await?
+        .ok_or_else(|| version_not_found(&namespace, &name, &version))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
 /// The query of a resolution.
