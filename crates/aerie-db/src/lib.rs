@@ -20,11 +20,13 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 mod accounts;
 mod audit;
 mod namespaces;
+mod plugin_state;
 mod plugins;
 
 pub use accounts::{ApiToken, NewToken, User};
 pub use audit::{Actor, AuditEntry, AuditQuery};
 pub use namespaces::{Namespace, PublisherKey, Role};
+pub use plugin_state::StateKeys;
 pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};
 
 /// Which database engine a [`Database`] runs on.

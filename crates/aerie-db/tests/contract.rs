@@ -40,6 +40,8 @@ macro_rules! contract {
 }
 
 contract!(
+    plugin_state_is_scoped_and_pages_in_key_order,
+    concurrent_increments_lose_no_update,
     user_names_are_unique,
     sessions_expire_and_end,
     tokens_are_found_by_hash_and_revoked,
@@ -543,4 +545,64 @@ async fn every_change_writes_an_audit_row(database: Database) {
         .await
         .unwrap();
     assert_eq!(after.len(), all.len());
+}
+
+async fn plugin_state_is_scoped_and_pages_in_key_order(database: Database) {
+    assert_eq!(database.state_get("a", "default", "k").await.unwrap(), None);
+    database.state_set("a", "default", "k", b"one").await.unwrap();
+    database.state_set("a", "default", "k", b"two").await.unwrap();
+    database.state_set("b", "default", "k", b"other").await.unwrap();
+    database.state_set("a", "other", "k", b"bucket").await.unwrap();
+    assert_eq!(
+        database.state_get("a", "default", "k").await.unwrap(),
+        Some(b"two".to_vec())
+    );
+    for key in ["b", "Z", "a", "_", "aa"] {
+        database.state_set("a", "list", key, b"").await.unwrap();
+    }
+    let first = database.state_keys("a", "list", 0, 3).await.unwrap();
+    // Bytewise order on both back ends.
+    assert_eq!(first.keys, ["Z", "_", "a"]);
+    assert!(first.more);
+    let rest = database.state_keys("a", "list", 3, 3).await.unwrap();
+    assert_eq!(rest.keys, ["aa", "b"]);
+    assert!(!rest.more);
+
+    assert_eq!(database.state_increment("a", "c", "n", 2).await.unwrap(), 2);
+    assert_eq!(database.state_increment("a", "c", "n", 3).await.unwrap(), 5);
+    assert_eq!(
+        database.state_get("a", "c", "n").await.unwrap(),
+        Some(b"5".to_vec())
+    );
+    let not_a_counter = database.state_increment("a", "default", "k", 1).await;
+    assert!(matches!(not_a_counter, Err(DbError::Conflict(_))), "{not_a_counter:?}");
+
+    database.state_delete("a", "default", "k").await.unwrap();
+    database.state_delete("a", "default", "absent").await.unwrap();
+    assert_eq!(database.state_get("a", "default", "k").await.unwrap(), None);
+    assert_eq!(database.state_clear("a").await.unwrap(), 7);
+    assert_eq!(
+        database.state_get("b", "default", "k").await.unwrap(),
+        Some(b"other".to_vec())
+    );
+}
+
+async fn concurrent_increments_lose_no_update(database: Database) {
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let database = database.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    database.state_increment("s", "b", "hits", 1).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        database.state_get("s", "b", "hits").await.unwrap(),
+        Some(b"80".to_vec())
+    );
 }

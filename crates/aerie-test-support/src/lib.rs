@@ -7,6 +7,7 @@
 //! outlive the tests, whatever way they end.
 
 pub mod archive;
+pub mod plugins;
 
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};

@@ -1,0 +1,30 @@
+//! Runs plugins: WebAssembly components on one wasmtime engine, each installation in its own
+//! sandbox with only the capabilities it was granted.
+//!
+//! - [`Runtime`]: the engine (pooling allocator, epoch interruption), the on-disk cache of
+//!   compiled components, keyed so that a new engine never loads stale code, and one linker
+//!   per set of [`Grants`].
+//! - [`Host`]: the running installations. [`Host::load`] loads a set concurrently in
+//!   dependency order; [`Host::swap`] replaces a version without dropping calls; calls go
+//!   through [`Host::handle_http`] and [`Host::call_service`], each in a fresh store under
+//!   the installation's [`Limits`] and behind its circuit [`breaker`].
+//! - [`KeyValue`] and [`Secrets`]: what the embedder provides. This crate knows nothing of
+//!   databases or web frameworks.
+
+mod bindings;
+pub mod breaker;
+mod capabilities;
+mod error;
+mod host;
+mod plugin;
+mod runtime;
+mod spec;
+mod state;
+
+pub use capabilities::{KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets, StoreError, page_of, parse_counter};
+pub use error::{CallError, LoadError};
+pub use host::{Host, HostConfig, LoadReport, PluginLoad, RunningPlugin};
+pub use plugin::ResponseBody;
+pub use runtime::{CompileSource, Grants, Runtime, RuntimeConfig};
+pub use spec::{InstallationSpec, Limits};
+pub use state::MAX_CALL_DEPTH;

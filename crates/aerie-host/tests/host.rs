@@ -1,0 +1,563 @@
+//! The host with the real example plugins, compiled from `plugins/` for `wasm32-wasip2`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aerie_core::digest::Digest;
+use aerie_core::manifest::Manifest;
+use aerie_core::name::PluginName;
+use aerie_host::breaker::BreakerPolicy;
+use aerie_host::{
+    CallError, CompileSource, Host, HostConfig, InstallationSpec, Limits, LoadError,
+    KeyValue as _, MemoryKeyValue, RuntimeConfig, StaticSecrets,
+};
+use aerie_test_support::plugins::example_plugin;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+
+const SPACE: &str = "default";
+
+/// An installation of the example plugin in `plugins/<directory>`, with `edit` applied to its
+/// manifest.
+fn spec_with(directory: &str, edit: impl FnOnce(&mut Manifest)) -> InstallationSpec {
+    let plugin = example_plugin(directory);
+    let mut manifest = Manifest::parse(&plugin.manifest).expect("the example's manifest is valid");
+    edit(&mut manifest);
+    InstallationSpec {
+        id: format!("{SPACE}/{}", manifest.plugin.name),
+        space: SPACE.into(),
+        manifest: Arc::new(manifest),
+        digest: Digest::of(&plugin.component).to_string(),
+        component: Bytes::from(plugin.component.clone()),
+        config: Default::default(),
+        allowed_outbound: None,
+        limits: Limits {
+            timeout: Duration::from_secs(5),
+            ..Limits::default()
+        },
+        previous_version: None,
+    }
+}
+
+fn spec(directory: &str) -> InstallationSpec {
+    spec_with(directory, |_| {})
+}
+
+fn name(text: &str) -> PluginName {
+    text.parse().unwrap()
+}
+
+struct TestHost {
+    host: Host,
+    kv: Arc<MemoryKeyValue>,
+    _cache: tempfile::TempDir,
+}
+
+fn host_with(config: impl FnOnce(&mut HostConfig)) -> TestHost {
+    let cache = tempfile::tempdir().unwrap();
+    let kv = Arc::new(MemoryKeyValue::default());
+    TestHost {
+        host: new_host(cache.path(), &kv, config),
+        kv,
+        _cache: cache,
+    }
+}
+
+fn new_host(
+    cache: &std::path::Path,
+    kv: &Arc<MemoryKeyValue>,
+    config: impl FnOnce(&mut HostConfig),
+) -> Host {
+    let mut host_config = HostConfig {
+        runtime: RuntimeConfig {
+            cache_dir: Some(cache.to_path_buf()),
+            max_instances: 200,
+            ..RuntimeConfig::default()
+        },
+        ..HostConfig::default()
+    };
+    config(&mut host_config);
+    let secrets = StaticSecrets(
+        [("access-token".to_string(), "s3cret".to_string())]
+            .into_iter()
+            .collect(),
+    );
+    Host::new(host_config, kv.clone(), Arc::new(secrets)).unwrap()
+}
+
+fn host() -> TestHost {
+    host_with(|_| {})
+}
+
+async fn load_ok(host: &Host, specs: Vec<InstallationSpec>) {
+    let report = host.load(specs).await;
+    assert!(report.failures().is_empty(), "{:?}", report.failures());
+}
+
+/// GET `path` from `plugin`: status and body text, or the call's error.
+async fn get(host: &Host, plugin: &str, path: &str) -> Result<(u16, String), CallError> {
+    request(host, plugin, http::Method::GET, path).await
+}
+
+async fn request(
+    host: &Host,
+    plugin: &str,
+    method: http::Method,
+    path: &str,
+) -> Result<(u16, String), CallError> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{path}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = host.handle_http(SPACE, &name(plugin), request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hello_answers_over_http() {
+    let test = host();
+    load_ok(&test.host, vec![spec("hello")]).await;
+    let (status, body) = get(&test.host, "examples/hello", "/?name=Ada").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Ada"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_wasi_http_proxy_component_runs_unchanged() {
+    let test = host();
+    load_ok(&test.host, vec![spec("wasi-proxy")]).await;
+    let (status, body) = get(&test.host, "examples/wasi-proxy", "/some/path?x=1")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        "Hello from a plain wasi:http/proxy component at /some/path?x=1\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_keeps_its_count_across_a_restart_and_a_version_swap() {
+    let cache = tempfile::tempdir().unwrap();
+    let kv = Arc::new(MemoryKeyValue::default());
+    {
+        let host = new_host(cache.path(), &kv, |_| {});
+        load_ok(&host, vec![spec("counter")]).await;
+        for expected in 1..=3 {
+            let (_, body) = request(&host, "examples/counter", http::Method::POST, "/")
+                .await
+                .unwrap();
+            assert_eq!(body, format!("{{\"count\":{expected}}}"));
+        }
+        host.shutdown().await;
+    }
+    // A new host over the same state: a restart.
+    let host = new_host(cache.path(), &kv, |_| {});
+    let mut restarted = spec("counter");
+    restarted.previous_version = Some("0.1.0".into());
+    load_ok(&host, vec![restarted]).await;
+    let (_, body) = get(&host, "examples/counter", "/").await.unwrap();
+    assert_eq!(body, "{\"count\":3}");
+
+    let newer = spec_with("counter", |manifest| {
+        manifest.plugin.version = "0.2.0".parse().unwrap();
+    });
+    let swapped = host.swap(newer).await.unwrap();
+    assert!(swapped.outcome.is_ok());
+    assert_eq!(host.running()[0].version.to_string(), "0.2.0");
+    let (_, body) = request(&host, "examples/counter", http::Method::POST, "/")
+        .await
+        .unwrap();
+    assert_eq!(body, "{\"count\":4}");
+    // init saw: a first install, the restart of 0.1.0, and the update from 0.1.0.
+    let (_, history) = get(&host, "examples/counter", "/history").await.unwrap();
+    assert_eq!(history, r#"["none","0.1.0","0.1.0"]"#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn greeter_client_calls_greeter() {
+    let test = host();
+    load_ok(&test.host, vec![spec("greeter-client"), spec("greeter")]).await;
+    let (status, body) = get(&test.host, "examples/greeter-client", "/?name=Grace")
+        .await
+        .unwrap();
+    assert_eq!((status, body.as_str()), (200, "Hello, Grace!\n"));
+    let (status, _) = get(&test.host, "examples/greeter-client", "/private")
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedder_calls_a_service_and_gets_its_errors_by_kind() {
+    let test = host();
+    load_ok(&test.host, vec![spec("greeter")]).await;
+    let greeter = name("examples/greeter");
+    let answer = test
+        .host
+        .call_service(SPACE, &greeter, "greet", br#"{"name":"Lin"}"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(answer, br#"{"message":"Hello, Lin!"}"#);
+    let err = test
+        .host
+        .call_service(SPACE, &greeter, "greet", br#"{"name":" "}"#.to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::BadRequest { ref message, .. } if message == "name is empty"), "{err:?}");
+    let err = test
+        .host
+        .call_service(SPACE, &greeter, "shout", b"{}".to_vec())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::UnknownService { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spin_is_stopped_at_its_deadline_while_others_keep_answering() {
+    let test = host();
+    let spin = spec_with("spin", |_| {});
+    let spin = InstallationSpec {
+        limits: Limits {
+            timeout: Duration::from_millis(300),
+            ..spin.limits
+        },
+        ..spin
+    };
+    load_ok(&test.host, vec![spin, spec("hello")]).await;
+    let spinning = tokio::spawn({
+        let host = test.host.clone();
+        async move { get(&host, "testing/spin", "/").await }
+    });
+    // While spin burns its time, hello answers.
+    for _ in 0..5 {
+        let (status, _) = get(&test.host, "examples/hello", "/").await.unwrap();
+        assert_eq!(status, 200);
+    }
+    let err = spinning.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, CallError::Timeout { timeout, .. } if timeout == Duration::from_millis(300)),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "plugin_timeout");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hog_is_stopped_at_its_memory_limit() {
+    let test = host();
+    let hog = spec("hog");
+    let hog = InstallationSpec {
+        limits: Limits {
+            memory: 32 * 1024 * 1024,
+            ..hog.limits
+        },
+        ..hog
+    };
+    load_ok(&test.host, vec![hog, spec("hello")]).await;
+    let err = get(&test.host, "testing/hog", "/").await.unwrap_err();
+    assert!(
+        matches!(err, CallError::MemoryLimit { limit, .. } if limit == 32 * 1024 * 1024),
+        "{err:?}"
+    );
+    assert_eq!(get(&test.host, "examples/hello", "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
+    let test = host_with(|config| {
+        config.breaker = BreakerPolicy {
+            threshold: 5,
+            cool_down: Duration::from_millis(400),
+        };
+    });
+    load_ok(&test.host, vec![spec("crash")]).await;
+    for _ in 0..5 {
+        let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
+        assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
+    }
+    let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
+    let CallError::BreakerOpen { retry_after, .. } = err else {
+        panic!("expected the breaker to be open, got {err:?}");
+    };
+    assert!(retry_after >= Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    // The trial goes through, crashes, and the breaker opens again.
+    let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
+    assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
+    let err = get(&test.host, "testing/crash", "/healthy").await.unwrap_err();
+    assert!(matches!(err, CallError::BreakerOpen { .. }), "{err:?}");
+    // After another cool-down a successful trial closes it.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let (status, _) = get(&test.host, "testing/crash", "/healthy").await.unwrap();
+    assert_eq!(status, 200);
+    for _ in 0..4 {
+        let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
+        assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
+    }
+    assert_eq!(get(&test.host, "testing/crash", "/healthy").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_answer_does_not_count_against_the_breaker() {
+    let test = host_with(|config| {
+        config.breaker = BreakerPolicy {
+            threshold: 2,
+            cool_down: Duration::from_secs(60),
+        };
+    });
+    load_ok(&test.host, vec![spec("counter")]).await;
+    // State that is not a counter: incrementing it fails, and the plugin answers 500.
+    test.kv
+        .set("default/examples/counter", "default", "count", b"x".to_vec())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let (status, _) = request(&test.host, "examples/counter", http::Method::POST, "/")
+            .await
+            .unwrap();
+        assert_eq!(status, 500);
+    }
+    assert_eq!(get(&test.host, "examples/counter", "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ungranted_import_is_refused_at_link_time_with_the_interface_named() {
+    let test = host();
+    let counter = spec_with("counter", |manifest| manifest.permissions.keyvalue = false);
+    let report = test.host.load(vec![counter]).await;
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1);
+    let (_, err) = failures[0];
+    let LoadError::NotGranted { interface, permission } = err else {
+        panic!("expected NotGranted, got {err:?}");
+    };
+    assert!(interface.starts_with("wasi:keyvalue/"), "{interface}");
+    assert_eq!(permission, "permissions.keyvalue");
+    assert!(test.host.running().is_empty());
+}
+
+/// A one-response HTTP server on 127.0.0.1 counting its connections.
+async fn origin() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = vec![0; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\norigin")
+                    .await;
+            });
+        }
+    });
+    (port, connections)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_reaches_an_allowed_host_and_is_refused_anywhere_else() {
+    let test = host();
+    load_ok(&test.host, vec![spec("outbound")]).await;
+    let (port, connections) = origin().await;
+    let (status, body) = get(
+        &test.host,
+        "examples/outbound",
+        &format!("/fetch?url=http://127.0.0.1:{port}/"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, body.as_str()), (200, "200\norigin"));
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+
+    // 127.0.0.2 is the same machine, but not a host the manifest declares.
+    let (status, body) = get(
+        &test.host,
+        "examples/outbound",
+        &format!("/fetch?url=http://127.0.0.2:{port}/"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("denied"), "{body}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_installation_can_narrow_the_outbound_hosts() {
+    let test = host();
+    let mut outbound = spec("outbound");
+    outbound.allowed_outbound = Some(vec!["localhost".parse().unwrap()]);
+    load_ok(&test.host, vec![outbound]).await;
+    let (port, connections) = origin().await;
+    let (status, _) = get(
+        &test.host,
+        "examples/outbound",
+        &format!("/fetch?url=http://127.0.0.1:{port}/"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 403);
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dependency_cycle_is_reported_with_its_path() {
+    let test = host();
+    let greeter = spec_with("greeter", |manifest| {
+        manifest
+            .dependencies
+            .insert(name("examples/greeter-client"), "*".parse().unwrap());
+    });
+    let report = test
+        .host
+        .load(vec![greeter, spec("greeter-client"), spec("hello")])
+        .await;
+    let failures = report.failures();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    for (_, err) in failures {
+        let LoadError::Cycle(path) = err else {
+            panic!("expected a cycle, got {err:?}");
+        };
+        assert_eq!(path.len(), 3, "{path:?}");
+        assert_eq!(path.first(), path.last());
+        assert!(path.contains(&"examples/greeter".to_string()));
+        assert!(path.contains(&"examples/greeter-client".to_string()));
+    }
+    assert_eq!(test.host.running().len(), 1, "hello still loads");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_dependency_fails_only_its_dependents() {
+    let test = host();
+    // 64 KiB is less than the component's initial memory: greeter cannot instantiate.
+    let mut greeter = spec("greeter");
+    greeter.limits.memory = 64 * 1024;
+    let report = test
+        .host
+        .load(vec![spec("greeter-client"), greeter, spec("hello")])
+        .await;
+    let outcome = |plugin: &str| {
+        report
+            .plugins
+            .iter()
+            .find(|load| load.plugin == plugin)
+            .unwrap()
+            .outcome
+            .clone()
+    };
+    assert!(matches!(outcome("examples/greeter"), Err(LoadError::Init(_))));
+    let Err(LoadError::DependencyFailed { plugin, reason }) = outcome("examples/greeter-client")
+    else {
+        panic!("{:?}", outcome("examples/greeter-client"));
+    };
+    assert_eq!(plugin, "examples/greeter");
+    assert!(reason.starts_with("init failed"), "{reason}");
+    assert!(outcome("examples/hello").is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_or_mismatched_dependency_is_named() {
+    let test = host();
+    let report = test.host.load(vec![spec("greeter-client")]).await;
+    assert_eq!(
+        report.failures()[0].1.to_string(),
+        "depends on examples/greeter ^0.1, which is not installed in this space"
+    );
+    let old_greeter = spec_with("greeter", |manifest| {
+        manifest.plugin.version = "0.0.9".parse().unwrap();
+    });
+    let report = test
+        .host
+        .load(vec![old_greeter, spec("greeter-client")])
+        .await;
+    assert_eq!(
+        report.failures()[0].1.to_string(),
+        "depends on examples/greeter ^0.1, but examples/greeter 0.0.9 is installed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_swap_under_continuous_requests_drops_none() {
+    let test = host();
+    load_ok(&test.host, vec![spec("hello")]).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let host = test.host.clone();
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut answered = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let (status, body) = get(&host, "examples/hello", "/").await.unwrap();
+                    assert_eq!(status, 200, "{body}");
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    for minor in 2..5 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let next = spec_with("hello", |manifest| {
+            manifest.plugin.version = format!("0.{minor}.0").parse().unwrap();
+        });
+        test.host.swap(next).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut answered = 0;
+    for client in clients {
+        answered += client.await.expect("no request failed");
+    }
+    assert!(answered > 0);
+    assert_eq!(test.host.running()[0].version.to_string(), "0.4.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_swap_keeps_the_old_version_serving() {
+    let test = host();
+    load_ok(&test.host, vec![spec("greeter")]).await;
+    let mut broken = spec_with("greeter", |manifest| {
+        manifest.plugin.version = "0.2.0".parse().unwrap();
+    });
+    broken.limits.memory = 64 * 1024;
+    let err = test.host.swap(broken).await.unwrap_err();
+    assert!(matches!(err, LoadError::Init(_)), "{err:?}");
+    assert_eq!(test.host.running()[0].version.to_string(), "0.1.0");
+    let answer = test
+        .host
+        .call_service(SPACE, &name("examples/greeter"), "greet", br#"{"name":"Al"}"#.to_vec())
+        .await
+        .unwrap();
+    assert_eq!(answer, br#"{"message":"Hello, Al!"}"#);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compiled_components_come_from_the_cache_the_second_time() {
+    let cache = tempfile::tempdir().unwrap();
+    let kv = Arc::new(MemoryKeyValue::default());
+    let first = new_host(cache.path(), &kv, |_| {});
+    let report = first.load(vec![spec("hello")]).await;
+    assert_eq!(report.plugins[0].source, Some(CompileSource::Compiled));
+    let second = new_host(cache.path(), &kv, |_| {});
+    let report = second.load(vec![spec("hello")]).await;
+    assert_eq!(report.plugins[0].source, Some(CompileSource::Cache));
+    assert_eq!(get(&second, "examples/hello", "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_to_a_plugin_that_is_not_running_says_so() {
+    let test = host();
+    let err = get(&test.host, "examples/hello", "/").await.unwrap_err();
+    assert_eq!(err, CallError::NotRunning("examples/hello".into()));
+    assert_eq!(err.code(), "plugin_not_running");
+}
