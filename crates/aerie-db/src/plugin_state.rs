@@ -18,7 +18,12 @@ pub struct StateKeys {
 
 impl Database {
     /// The value at `key`, if set.
-    pub async fn state_get(&self, scope: &str, bucket: &str, key: &str) -> DbResult<Option<Vec<u8>>> {
+    pub async fn state_get(
+        &self,
+        scope: &str,
+        bucket: &str,
+        key: &str,
+    ) -> DbResult<Option<Vec<u8>>> {
         let row = sqlx::query(
             "SELECT value FROM plugin_state WHERE scope = $1 AND bucket = $2 AND key = $3",
         )
@@ -34,7 +39,13 @@ impl Database {
     }
 
     /// Sets `key` to `value`.
-    pub async fn state_set(&self, scope: &str, bucket: &str, key: &str, value: &[u8]) -> DbResult<()> {
+    pub async fn state_set(
+        &self,
+        scope: &str,
+        bucket: &str,
+        key: &str,
+        value: &[u8],
+    ) -> DbResult<()> {
         let mut transaction = self.write().await?;
         sqlx::query(
             "INSERT INTO plugin_state (scope, bucket, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -136,7 +147,9 @@ impl Database {
             std::str::from_utf8(&current)
                 .ok()
                 .and_then(|text| text.trim().parse::<u64>().ok())
-                .ok_or_else(|| DbError::Conflict(format!("the value at `{key}` is not a counter")))?
+                .ok_or_else(|| {
+                    DbError::Conflict(format!("the value at `{key}` is not a counter"))
+                })?
         };
         let next = current
             .checked_add(delta)

@@ -549,10 +549,22 @@ async fn every_change_writes_an_audit_row(database: Database) {
 
 async fn plugin_state_is_scoped_and_pages_in_key_order(database: Database) {
     assert_eq!(database.state_get("a", "default", "k").await.unwrap(), None);
-    database.state_set("a", "default", "k", b"one").await.unwrap();
-    database.state_set("a", "default", "k", b"two").await.unwrap();
-    database.state_set("b", "default", "k", b"other").await.unwrap();
-    database.state_set("a", "other", "k", b"bucket").await.unwrap();
+    database
+        .state_set("a", "default", "k", b"one")
+        .await
+        .unwrap();
+    database
+        .state_set("a", "default", "k", b"two")
+        .await
+        .unwrap();
+    database
+        .state_set("b", "default", "k", b"other")
+        .await
+        .unwrap();
+    database
+        .state_set("a", "other", "k", b"bucket")
+        .await
+        .unwrap();
     assert_eq!(
         database.state_get("a", "default", "k").await.unwrap(),
         Some(b"two".to_vec())
@@ -575,10 +587,16 @@ async fn plugin_state_is_scoped_and_pages_in_key_order(database: Database) {
         Some(b"5".to_vec())
     );
     let not_a_counter = database.state_increment("a", "default", "k", 1).await;
-    assert!(matches!(not_a_counter, Err(DbError::Conflict(_))), "{not_a_counter:?}");
+    assert!(
+        matches!(not_a_counter, Err(DbError::Conflict(_))),
+        "{not_a_counter:?}"
+    );
 
     database.state_delete("a", "default", "k").await.unwrap();
-    database.state_delete("a", "default", "absent").await.unwrap();
+    database
+        .state_delete("a", "default", "absent")
+        .await
+        .unwrap();
     assert_eq!(database.state_get("a", "default", "k").await.unwrap(), None);
     assert_eq!(database.state_clear("a").await.unwrap(), 7);
     assert_eq!(

@@ -25,8 +25,12 @@ pub struct KeyPage {
 #[async_trait]
 pub trait KeyValue: Send + Sync + 'static {
     /// The value of `key`, if set.
-    async fn get(&self, scope: &str, bucket: &str, key: &str)
-    -> Result<Option<Vec<u8>>, StoreError>;
+    async fn get(
+        &self,
+        scope: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets `key` to `value`.
     async fn set(
         &self,
@@ -72,7 +76,9 @@ pub struct MemoryKeyValue {
 
 impl MemoryKeyValue {
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String, String), Vec<u8>>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -9,7 +9,9 @@ pub enum LoadError {
     #[error("the component does not compile: {0}")]
     Compile(String),
     /// The component imports an interface the installation was not granted.
-    #[error("the component imports `{interface}`, which needs the `{permission}` permission; the installation does not grant it")]
+    #[error(
+        "the component imports `{interface}`, which needs the `{permission}` permission; the installation does not grant it"
+    )]
     NotGranted {
         /// The imported interface.
         interface: String,

@@ -79,7 +79,12 @@ impl LoadReport {
     pub fn failures(&self) -> Vec<(&str, &LoadError)> {
         self.plugins
             .iter()
-            .filter_map(|load| load.outcome.as_ref().err().map(|err| (load.plugin.as_str(), err)))
+            .filter_map(|load| {
+                load.outcome
+                    .as_ref()
+                    .err()
+                    .map(|err| (load.plugin.as_str(), err))
+            })
             .collect()
     }
 }
@@ -317,23 +322,26 @@ impl HostInner {
             .map(|(key, &position)| (*key, channels[position].1.clone()))
             .collect();
 
-        let loads = specs.iter().zip(problems).zip(&channels).map(
-            |((spec, problem), (ready, _))| {
-                let receivers = &receivers;
-                async move {
-                    let load = match problem {
-                        Some(err) => failed_load(spec, err, started),
-                        None => self.load_one(spec, receivers, started).await,
-                    };
-                    let readiness = match &load.outcome {
-                        Ok(()) => Ok(spec.version().clone()),
-                        Err(err) => Err(err.to_string()),
-                    };
-                    ready.send_replace(Some(readiness));
-                    load
-                }
-            },
-        );
+        let loads =
+            specs
+                .iter()
+                .zip(problems)
+                .zip(&channels)
+                .map(|((spec, problem), (ready, _))| {
+                    let receivers = &receivers;
+                    async move {
+                        let load = match problem {
+                            Some(err) => failed_load(spec, err, started),
+                            None => self.load_one(spec, receivers, started).await,
+                        };
+                        let readiness = match &load.outcome {
+                            Ok(()) => Ok(spec.version().clone()),
+                            Err(err) => Err(err.to_string()),
+                        };
+                        ready.send_replace(Some(readiness));
+                        load
+                    }
+                });
         let plugins = futures::future::join_all(loads).await;
         for load in &plugins {
             match &load.outcome {
@@ -458,11 +466,10 @@ impl HostInner {
             let version = self.running_version(&dependency_key, requirement)?;
             check_requirement(dependency, requirement, &version)?;
         }
-        let previous = spec.previous_version.clone().or_else(|| {
-            self.read()
-                .get(&key)
-                .map(|old| old.version.to_string())
-        });
+        let previous = spec
+            .previous_version
+            .clone()
+            .or_else(|| self.read().get(&key).map(|old| old.version.to_string()));
         let init_started = Instant::now();
         loaded.init(previous.as_deref()).await?;
         loaded.health().await?;

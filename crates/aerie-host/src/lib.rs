@@ -21,7 +21,9 @@ mod runtime;
 mod spec;
 mod state;
 
-pub use capabilities::{KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets, StoreError, page_of, parse_counter};
+pub use capabilities::{
+    KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets, StoreError, page_of, parse_counter,
+};
 pub use error::{CallError, LoadError};
 pub use host::{Host, HostConfig, LoadReport, PluginLoad, RunningPlugin};
 pub use plugin::ResponseBody;

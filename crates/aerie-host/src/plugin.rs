@@ -94,9 +94,7 @@ impl LoadedPlugin {
                 plugin: self.label(),
                 timeout,
             })
-            .and_then(|slot| {
-                slot.map_err(|_| CallError::NotRunning(self.label()))
-            });
+            .and_then(|slot| slot.map_err(|_| CallError::NotRunning(self.label())));
         match slot {
             Ok(slot) => Ok(Admitted {
                 _slot: slot,
@@ -243,7 +241,10 @@ impl LoadedPlugin {
             .map_err(|err| self.classify(&err))?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let resources: wasmtime::Result<_> = (|| {
-            let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+            let request = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, request)?;
             let out = store.data_mut().http().new_response_outparam(sender)?;
             Ok((request, out))
         })();
@@ -395,11 +396,9 @@ impl LoadedPlugin {
     /// Runs `init(previous)`; a plugin without the `lifecycle` export initialises trivially
     /// once it instantiates.
     pub async fn init(&self, previous: Option<&str>) -> Result<(), LoadError> {
-        self.lifecycle_call(async |guest, store| {
-            guest.call_init(store, previous).await
-        })
-        .await
-        .map_err(LoadError::Init)
+        self.lifecycle_call(async |guest, store| guest.call_init(store, previous).await)
+            .await
+            .map_err(LoadError::Init)
     }
 
     /// Runs `health()`.
@@ -412,9 +411,7 @@ impl LoadedPlugin {
     /// Runs `shutdown()`, best effort.
     pub async fn shutdown(&self) {
         let outcome = self
-            .lifecycle_call(async |guest, store| {
-                guest.call_shutdown(store).await.map(Ok)
-            })
+            .lifecycle_call(async |guest, store| guest.call_shutdown(store).await.map(Ok))
             .await;
         if let Err(message) = outcome {
             tracing::warn!(target: "aerie::plugin", plugin = %self.context.label, %message, "shutdown failed");
@@ -435,10 +432,12 @@ impl LoadedPlugin {
                 return Ok(Ok(()));
             };
             let guest = indices.load(&mut *store, instance)?;
-            Ok(call(&guest, store).await?.map_err(|message| CallError::Failed {
-                plugin: self.label(),
-                message,
-            }))
+            Ok(call(&guest, store)
+                .await?
+                .map_err(|message| CallError::Failed {
+                    plugin: self.label(),
+                    message,
+                }))
         })
         .await
         .map_err(|err| match err {

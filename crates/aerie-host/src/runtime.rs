@@ -195,7 +195,8 @@ impl Runtime {
             return Ok(Arc::clone(linker));
         }
         let linker = Arc::new(
-            build_linker(&self.engine, grants).map_err(|err| LoadError::Link(format!("{err:#}")))?,
+            build_linker(&self.engine, grants)
+                .map_err(|err| LoadError::Link(format!("{err:#}")))?,
         );
         linkers.insert(grants, Arc::clone(&linker));
         Ok(linker)
@@ -213,8 +214,8 @@ fn build_linker(engine: &Engine, grants: Grants) -> wasmtime::Result<Linker<Plug
     use bindings::aerie::plugin::{logging, secrets, services};
     use bindings::wasi::config::store as config;
     use bindings::wasi::keyvalue::{atomics, batch, store};
-    use wasmtime_wasi_http::p2::bindings::http::{outgoing_handler, types};
     use wasmtime_wasi_http::WasiHttpView as _;
+    use wasmtime_wasi_http::p2::bindings::http::{outgoing_handler, types};
 
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

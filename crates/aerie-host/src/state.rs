@@ -444,7 +444,10 @@ impl batch::Host for PluginState {
 }
 
 impl config::Host for PluginState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, config::Error>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, config::Error>> {
         Ok(Ok(self.context.config.get(&key).cloned()))
     }
 

@@ -9,8 +9,8 @@ use aerie_core::manifest::Manifest;
 use aerie_core::name::PluginName;
 use aerie_host::breaker::BreakerPolicy;
 use aerie_host::{
-    CallError, CompileSource, Host, HostConfig, InstallationSpec, Limits, LoadError,
-    KeyValue as _, MemoryKeyValue, RuntimeConfig, StaticSecrets,
+    CallError, CompileSource, Host, HostConfig, InstallationSpec, KeyValue as _, Limits, LoadError,
+    MemoryKeyValue, RuntimeConfig, StaticSecrets,
 };
 use aerie_test_support::plugins::example_plugin;
 use bytes::Bytes;
@@ -121,9 +121,22 @@ async fn request(
 async fn hello_answers_over_http() {
     let test = host();
     load_ok(&test.host, vec![spec("hello")]).await;
-    let (status, body) = get(&test.host, "examples/hello", "/?name=Ada").await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("Ada"), "{body}");
+    let (status, body) = get(&test.host, "examples/hello", "/Ada").await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "Hello, Ada!\n"));
+    let (status, _) = request(&test.host, "examples/hello", http::Method::POST, "/")
+        .await
+        .unwrap();
+    assert_eq!(status, 405);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_installation_config_reaches_the_plugin_through_wasi_config() {
+    let test = host();
+    let mut hello = spec("hello");
+    hello.config.insert("greeting".into(), "Howdy".into());
+    load_ok(&test.host, vec![hello]).await;
+    let (_, body) = get(&test.host, "examples/hello", "/Ada").await.unwrap();
+    assert_eq!(body, "Howdy, Ada!\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,7 +221,10 @@ async fn the_embedder_calls_a_service_and_gets_its_errors_by_kind() {
         .call_service(SPACE, &greeter, "greet", br#"{"name":" "}"#.to_vec())
         .await
         .unwrap_err();
-    assert!(matches!(err, CallError::BadRequest { ref message, .. } if message == "name is empty"), "{err:?}");
+    assert!(
+        matches!(err, CallError::BadRequest { ref message, .. } if message == "name is empty"),
+        "{err:?}"
+    );
     let err = test
         .host
         .call_service(SPACE, &greeter, "shout", b"{}".to_vec())
@@ -288,7 +304,9 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
     // The trial goes through, crashes, and the breaker opens again.
     let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
     assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
-    let err = get(&test.host, "testing/crash", "/healthy").await.unwrap_err();
+    let err = get(&test.host, "testing/crash", "/healthy")
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::BreakerOpen { .. }), "{err:?}");
     // After another cool-down a successful trial closes it.
     tokio::time::sleep(Duration::from_millis(450)).await;
@@ -298,7 +316,13 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
         let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
         assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
     }
-    assert_eq!(get(&test.host, "testing/crash", "/healthy").await.unwrap().0, 200);
+    assert_eq!(
+        get(&test.host, "testing/crash", "/healthy")
+            .await
+            .unwrap()
+            .0,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,7 +336,12 @@ async fn an_error_answer_does_not_count_against_the_breaker() {
     load_ok(&test.host, vec![spec("counter")]).await;
     // State that is not a counter: incrementing it fails, and the plugin answers 500.
     test.kv
-        .set("default/examples/counter", "default", "count", b"x".to_vec())
+        .set(
+            "default/examples/counter",
+            "default",
+            "count",
+            b"x".to_vec(),
+        )
         .await
         .unwrap();
     for _ in 0..3 {
@@ -321,7 +350,10 @@ async fn an_error_answer_does_not_count_against_the_breaker() {
             .unwrap();
         assert_eq!(status, 500);
     }
-    assert_eq!(get(&test.host, "examples/counter", "/").await.unwrap().0, 200);
+    assert_eq!(
+        get(&test.host, "examples/counter", "/").await.unwrap().0,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -332,7 +364,11 @@ async fn an_ungranted_import_is_refused_at_link_time_with_the_interface_named() 
     let failures = report.failures();
     assert_eq!(failures.len(), 1);
     let (_, err) = failures[0];
-    let LoadError::NotGranted { interface, permission } = err else {
+    let LoadError::NotGranted {
+        interface,
+        permission,
+    } = err
+    else {
         panic!("expected NotGranted, got {err:?}");
     };
     assert!(interface.starts_with("wasi:keyvalue/"), "{interface}");
@@ -355,7 +391,9 @@ async fn origin() -> (u16, Arc<AtomicUsize>) {
                 let mut buffer = vec![0; 4096];
                 let _ = socket.read(&mut buffer).await;
                 let _ = socket
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\norigin")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\norigin",
+                    )
                     .await;
             });
         }
@@ -454,7 +492,10 @@ async fn a_failing_dependency_fails_only_its_dependents() {
             .outcome
             .clone()
     };
-    assert!(matches!(outcome("examples/greeter"), Err(LoadError::Init(_))));
+    assert!(matches!(
+        outcome("examples/greeter"),
+        Err(LoadError::Init(_))
+    ));
     let Err(LoadError::DependencyFailed { plugin, reason }) = outcome("examples/greeter-client")
     else {
         panic!("{:?}", outcome("examples/greeter-client"));
@@ -535,7 +576,12 @@ async fn a_failed_swap_keeps_the_old_version_serving() {
     assert_eq!(test.host.running()[0].version.to_string(), "0.1.0");
     let answer = test
         .host
-        .call_service(SPACE, &name("examples/greeter"), "greet", br#"{"name":"Al"}"#.to_vec())
+        .call_service(
+            SPACE,
+            &name("examples/greeter"),
+            "greet",
+            br#"{"name":"Al"}"#.to_vec(),
+        )
         .await
         .unwrap();
     assert_eq!(answer, br#"{"message":"Hello, Al!"}"#);

@@ -40,7 +40,14 @@ pub fn example_plugins() -> &'static BTreeMap<String, ExamplePlugin> {
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         command
             .current_dir(&repository)
-            .args(["build", "--quiet", "--profile", "plugin", "--target", "wasm32-wasip2"])
+            .args([
+                "build",
+                "--quiet",
+                "--profile",
+                "plugin",
+                "--target",
+                "wasm32-wasip2",
+            ])
             .env("CARGO_TARGET_DIR", &target)
             // The rustflags of the test build are for the host, not for plugins.
             .env_remove("RUSTFLAGS")
@@ -57,13 +64,20 @@ pub fn example_plugins() -> &'static BTreeMap<String, ExamplePlugin> {
         names
             .into_iter()
             .map(|name| {
-                let manifest =
-                    std::fs::read_to_string(repository.join("plugins").join(&name).join("aerie.toml"))
-                        .expect("every plugin has an aerie.toml");
+                let manifest = std::fs::read_to_string(
+                    repository.join("plugins").join(&name).join("aerie.toml"),
+                )
+                .expect("every plugin has an aerie.toml");
                 let file = format!("{}.wasm", name.replace('-', "_"));
                 let component = std::fs::read(target.join("wasm32-wasip2/plugin").join(&file))
                     .unwrap_or_else(|err| panic!("reading {file}: {err}"));
-                (name, ExamplePlugin { manifest, component })
+                (
+                    name,
+                    ExamplePlugin {
+                        manifest,
+                        component,
+                    },
+                )
             })
             .collect()
     })
