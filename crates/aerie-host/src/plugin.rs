@@ -146,13 +146,11 @@ impl LoadedPlugin {
     /// What a wasmtime error means for this call.
     fn classify(&self, err: &wasmtime::Error) -> CallError {
         let plugin = self.label();
-        if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-            if *trap == wasmtime::Trap::Interrupt {
-                return CallError::Timeout {
-                    plugin,
-                    timeout: self.context.limits.timeout,
-                };
-            }
+        if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            return CallError::Timeout {
+                plugin,
+                timeout: self.context.limits.timeout,
+            };
         }
         let message = format!("{err:#}");
         // `trap_on_grow_failure` reports a refused memory growth this way.
