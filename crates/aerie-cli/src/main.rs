@@ -67,6 +67,9 @@ enum Command {
     /// PostgreSQL, AERIE_BLOB_STORE=s3 with AERIE_S3_BUCKET ...). The first start creates the
     /// administrator `admin`, with AERIE_ADMIN_PASSWORD or a generated password printed once.
     Serve(ConfigArgs),
+    /// Run a registry and serve plugin packages from files, each at
+    /// /s/default/NAMESPACE/NAME/ (with the settings of `aerie serve`).
+    Run(RunArgs),
     /// Remove package blobs that no version refers to (left by failed publishes).
     Gc(GcArgs),
     /// Log in to a registry: creates an API token and stores it (mode 0600) in your
@@ -89,6 +92,16 @@ enum Command {
     /// Manage namespaces.
     #[command(subcommand)]
     Namespace(NamespaceCommand),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Package files (`.aerie`) to run.
+    #[arg(required = true)]
+    packages: Vec<PathBuf>,
+    /// A TOML configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -355,6 +368,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             public_key,
         }) => registry::key_add(&target, &namespace, &public_key),
         Command::Serve(args) => server::serve(args.config.as_deref()),
+        Command::Run(args) => server::run(args.config.as_deref(), &args.packages),
         Command::Gc(args) => server::gc(args.config.as_deref(), args.grace, args.dry_run),
         Command::Login(args) => registry::login(&target, &args.username),
         Command::Publish(args) => {

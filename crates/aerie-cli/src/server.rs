@@ -1,7 +1,13 @@
 //! `aerie serve` and `aerie gc`: running and maintaining a registry.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use aerie_core::package::{PackageLimits, read_package};
+use aerie_host::{InstallationSpec, Limits};
+use aerie_server::plugins::DEFAULT_SPACE;
+use bytes::Bytes;
 
 use aerie_server::gc::collect_garbage;
 use aerie_server::{Config, Server, open_stores};
@@ -29,7 +35,43 @@ fn init_logging() {
 }
 
 pub fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
+    run(config_file, &[])
+}
+
+/// The installation of a package file in the default space, with the host's default limits.
+fn installation(path: &Path) -> anyhow::Result<InstallationSpec> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let package = read_package(&bytes, &PackageLimits::default())
+        .with_context(|| format!("{} is not a valid package", path.display()))?;
+    let limits = Limits::for_manifest(
+        &package.manifest,
+        Limits::default(),
+        Limits {
+            memory: 1024 * 1024 * 1024,
+            timeout: Duration::from_secs(300),
+            ..Limits::default()
+        },
+    );
+    Ok(InstallationSpec {
+        id: format!("{DEFAULT_SPACE}/{}", package.manifest.plugin.name),
+        space: DEFAULT_SPACE.to_string(),
+        digest: package.digest.to_string(),
+        component: Bytes::copy_from_slice(package.component_bytes()),
+        manifest: Arc::new(package.manifest),
+        config: Default::default(),
+        allowed_outbound: None,
+        limits,
+        previous_version: None,
+    })
+}
+
+/// Serves the registry and runs `packages` in the default space.
+pub fn run(config_file: Option<&Path>, packages: &[PathBuf]) -> anyhow::Result<()> {
     let config = load_config(config_file)?;
+    let installations = packages
+        .iter()
+        .map(|path| installation(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     init_logging();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -38,6 +80,35 @@ pub fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
         let server = Server::start(config, std::env::var("AERIE_ADMIN_PASSWORD").ok())
             .await
             .context("cannot start the server")?;
+        if !installations.is_empty() {
+            let host = server
+                .plugins()
+                .get()
+                .context("cannot start the plugin host")?;
+            let report = host.load(installations).await;
+            for load in &report.plugins {
+                match &load.outcome {
+                    Ok(()) => println!(
+                        "Running {}@{} at {public_url}/s/{DEFAULT_SPACE}/{}/ (ready in {} ms)",
+                        load.plugin,
+                        load.version,
+                        load.plugin,
+                        load.total.as_millis()
+                    ),
+                    Err(err) => eprintln!(
+                        "error: {}@{} did not start: {err}",
+                        load.plugin, load.version
+                    ),
+                }
+            }
+            if !report.failures().is_empty() {
+                anyhow::bail!(
+                    "{} of {} plugins did not start",
+                    report.failures().len(),
+                    report.plugins.len()
+                );
+            }
+        }
         if let Some(password) = &server.generated_admin_password {
             println!("Created the administrator `admin` with the password (shown once):");
             println!("  {password}");

@@ -153,6 +153,76 @@ pub struct Route {
     pub guard: Guard,
 }
 
+/// How a request's path and method matched a plugin's routes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RouteMatch<'a> {
+    /// The route to serve it.
+    Found(&'a Route),
+    /// A route has the path, but not the method.
+    MethodNotAllowed,
+    /// No route has the path.
+    NotFound,
+}
+
+impl Route {
+    /// How specifically the route's pattern matches `path`: `None` when it does not; exact
+    /// paths beat `{param}` segments, which beat longer prefixes, which beat shorter ones.
+    fn specificity(&self, path: &str) -> Option<(u8, usize)> {
+        if let Some(prefix) = self.path.strip_suffix("/*") {
+            let rest = path.strip_prefix(prefix)?;
+            return (rest.is_empty() || rest.starts_with('/')).then_some((0, prefix.len()));
+        }
+        let pattern: Vec<&str> = self.path.split('/').collect();
+        let actual: Vec<&str> = path.split('/').collect();
+        if pattern.len() != actual.len() {
+            return None;
+        }
+        let mut exact = true;
+        for (want, got) in pattern.iter().zip(&actual) {
+            if want.starts_with('{') && want.ends_with('}') {
+                if got.is_empty() {
+                    return None;
+                }
+                exact = false;
+            } else if want != got {
+                return None;
+            }
+        }
+        Some((if exact { 2 } else { 1 }, self.path.len()))
+    }
+
+    /// Whether the route answers `method` (`HEAD` goes with `GET`).
+    fn allows_method(&self, method: &str) -> bool {
+        self.methods.is_empty()
+            || self.methods.iter().any(|allowed| {
+                allowed.eq_ignore_ascii_case(method)
+                    || (method.eq_ignore_ascii_case("HEAD") && allowed == "GET")
+            })
+    }
+}
+
+impl Provides {
+    /// The route serving `method` on `path` (the path within the plugin, starting with `/`).
+    pub fn route_for(&self, method: &str, path: &str) -> RouteMatch<'_> {
+        let mut best: Option<((u8, usize), &Route)> = None;
+        let mut path_known = false;
+        for route in &self.routes {
+            let Some(rank) = route.specificity(path) else {
+                continue;
+            };
+            path_known = true;
+            if route.allows_method(method) && best.is_none_or(|(best_rank, _)| rank > best_rank) {
+                best = Some((rank, route));
+            }
+        }
+        match best {
+            Some((_, route)) => RouteMatch::Found(route),
+            None if path_known => RouteMatch::MethodNotAllowed,
+            None => RouteMatch::NotFound,
+        }
+    }
+}
+
 /// Who may call a route: anyone, or members of the space holding at least a role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

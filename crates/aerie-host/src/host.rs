@@ -197,6 +197,18 @@ impl Host {
             .await
     }
 
+    /// The manifest of the version of `plugin` serving in `space`.
+    pub fn manifest(
+        &self,
+        space: &str,
+        plugin: &PluginName,
+    ) -> Option<Arc<aerie_core::manifest::Manifest>> {
+        self.inner
+            .get(space, plugin)
+            .ok()
+            .map(|loaded| Arc::clone(&loaded.context.manifest))
+    }
+
     /// Runs `health` on a running installation.
     pub async fn health(&self, space: &str, plugin: &PluginName) -> Result<(), LoadError> {
         let loaded = self

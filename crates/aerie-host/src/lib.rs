@@ -30,3 +30,5 @@ pub use plugin::ResponseBody;
 pub use runtime::{CompileSource, Grants, Runtime, RuntimeConfig};
 pub use spec::{InstallationSpec, Limits};
 pub use state::MAX_CALL_DEPTH;
+/// The error type of request bodies handed to [`Host::handle_http`].
+pub use wasmtime_wasi_http::Error as HttpError;

@@ -31,6 +31,9 @@ pub struct Config {
     pub session_hours: u64,
     /// Where package blobs are stored.
     pub blobs: BlobConfig,
+    /// Requests per second each plugin installation's endpoints accept (bursts up to the
+    /// same number); 0 for no limit. `AERIE_PLUGIN_RATE_LIMIT`.
+    pub plugin_rate_limit: u32,
 }
 
 /// Where package blobs are stored.
@@ -70,6 +73,7 @@ impl Default for Config {
             max_package_size: 50 * 1024 * 1024,
             session_hours: 24 * 14,
             blobs: BlobConfig::default(),
+            plugin_rate_limit: 1000,
         }
     }
 }
@@ -170,6 +174,11 @@ impl Config {
             "AERIE_REQUIRE_SIGNATURE" => self.require_signature = flag(&value)?,
             "AERIE_MAX_PACKAGE_SIZE" => {
                 self.max_package_size = value.parse().map_err(|_| invalid("expected bytes"))?
+            }
+            "AERIE_PLUGIN_RATE_LIMIT" => {
+                self.plugin_rate_limit = value
+                    .parse()
+                    .map_err(|_| invalid("expected requests per second"))?
             }
             "AERIE_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|_| invalid("expected hours"))?

@@ -32,6 +32,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gc;
+pub mod plugins;
 pub mod routes;
 pub mod state;
 mod views;
@@ -96,6 +97,18 @@ pub fn router(state: AppState) -> axum::Router {
         .split_for_parts();
     let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
     api.route("/api/openapi.json", axum::routing::get(move || async move { Json(document) }))
+        .route(
+            "/s/{space}/{namespace}/{name}",
+            axum::routing::any(routes::endpoints::serve_root),
+        )
+        .route(
+            "/s/{space}/{namespace}/{name}/",
+            axum::routing::any(routes::endpoints::serve_root),
+        )
+        .route(
+            "/s/{space}/{namespace}/{name}/{*path}",
+            axum::routing::any(routes::endpoints::serve_path),
+        )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(ready))
         .fallback(|| async { ApiError::not_found("no_route", "there is nothing at this path") })
@@ -214,6 +227,7 @@ pub struct Server {
     address: SocketAddr,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    state: AppState,
     /// The first administrator's generated password, when this start created one.
     pub generated_admin_password: Option<String>,
 }
@@ -232,7 +246,7 @@ impl Server {
         let state = AppState::new(db, blobs, config);
         let (shutdown, mut stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
             // Responses go out in one write; Nagle's delay only holds back the next one.
             let listener = listener.tap_io(|tcp| {
@@ -252,6 +266,7 @@ impl Server {
             address,
             shutdown,
             task,
+            state,
             generated_admin_password,
         })
     }
@@ -264,7 +279,16 @@ impl Server {
     /// Stops accepting requests, finishes those in flight, flushes counters, and returns.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await.map_err(std::io::Error::other)?
+        let served = self.task.await.map_err(std::io::Error::other)?;
+        if let Some(host) = self.state.plugins.running() {
+            host.shutdown().await;
+        }
+        served
+    }
+
+    /// The plugin host, to load plugins into.
+    pub fn plugins(&self) -> &plugins::PluginHost {
+        &self.state.plugins
     }
 
     /// Serves until the task ends (it does not, unless the listener fails).

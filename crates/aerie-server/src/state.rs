@@ -35,6 +35,10 @@ pub struct Shared {
     pub config: Config,
     /// Downloads counted in memory, flushed to the database in the background.
     pub downloads: DownloadCounter,
+    /// The plugin host, created when the first plugin loads.
+    pub plugins: crate::plugins::PluginHost,
+    /// Requests per second per installation, by `space/plugin`.
+    plugin_rate: Option<governor::DefaultKeyedRateLimiter<String>>,
     /// Package bytes by digest. Blobs never change, so nothing is ever stale.
     blob_cache: moka::sync::Cache<Digest, Bytes>,
     /// Versions by `namespace/name@version`, briefly: yank state may change.
@@ -90,7 +94,22 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// State over the given stores.
     pub fn new(db: Database, blobs: BlobStore, config: Config) -> AppState {
+        let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
+            .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
+        let plugins = crate::plugins::PluginHost::new(
+            aerie_host::HostConfig {
+                runtime: aerie_host::RuntimeConfig {
+                    cache_dir: Some(config.data_dir.join("compiled")),
+                    ..aerie_host::RuntimeConfig::default()
+                },
+                ..aerie_host::HostConfig::default()
+            },
+            db.clone(),
+            Arc::new(aerie_host::StaticSecrets::default()),
+        );
         AppState(Arc::new(Shared {
+            plugins,
+            plugin_rate,
             db,
             blobs,
             config,
@@ -224,6 +243,22 @@ impl AppState {
         let download = Arc::new(Download::new(&namespace, &record)?);
         self.download_cache.insert(key, Arc::clone(&download));
         Ok(Some(download))
+    }
+
+    /// How long until `plugin` in `space` may be called again, when it is over its rate
+    /// limit now.
+    pub fn plugin_rate_limited(
+        &self,
+        space: &str,
+        plugin: &aerie_core::name::PluginName,
+    ) -> Option<Duration> {
+        let limiter = self.plugin_rate.as_ref()?;
+        let key = format!("{space}/{plugin}");
+        limiter.check_key(&key).err().map(|not_until| {
+            not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ))
+        })
     }
 
     /// Forgets cached versions and namespaces after a change to them. Other replicas see the

@@ -426,3 +426,42 @@ fn mutated_manifests_are_refused_or_parsed_but_never_panic() {
         }
     }
 }
+
+#[test]
+fn routes_match_exact_paths_params_and_prefixes_most_specific_first() {
+    let route = |path: &str, methods: &[&str], guard: Guard| Route {
+        path: path.into(),
+        methods: methods.iter().map(|m| m.to_string()).collect(),
+        guard,
+    };
+    let provides = Provides {
+        services: vec![],
+        routes: vec![
+            route("/*", &[], Guard::Public),
+            route("/items/{id}", &["GET"], Guard::Viewer),
+            route("/items/new", &["GET", "POST"], Guard::Member),
+            route("/admin/*", &[], Guard::Admin),
+        ],
+    };
+    let guard = |method: &str, path: &str| match provides.route_for(method, path) {
+        RouteMatch::Found(route) => Some(route.guard),
+        _ => None,
+    };
+    assert_eq!(guard("GET", "/items/new"), Some(Guard::Member));
+    assert_eq!(guard("GET", "/items/7"), Some(Guard::Viewer));
+    assert_eq!(guard("HEAD", "/items/7"), Some(Guard::Viewer));
+    // POST /items/7: the param route refuses the method; the catch-all takes it.
+    assert_eq!(guard("POST", "/items/7"), Some(Guard::Public));
+    assert_eq!(guard("GET", "/admin"), Some(Guard::Admin));
+    assert_eq!(guard("GET", "/admin/users"), Some(Guard::Admin));
+    assert_eq!(guard("GET", "/administrator"), Some(Guard::Public));
+    assert_eq!(guard("GET", "/"), Some(Guard::Public));
+
+    let narrow = Provides {
+        services: vec![],
+        routes: vec![route("/", &["GET"], Guard::Public)],
+    };
+    assert_eq!(narrow.route_for("POST", "/"), RouteMatch::MethodNotAllowed);
+    assert_eq!(narrow.route_for("GET", "/other"), RouteMatch::NotFound);
+    assert_eq!(narrow.route_for("GET", "/items/"), RouteMatch::NotFound);
+}

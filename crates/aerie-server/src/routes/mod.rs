@@ -3,5 +3,6 @@
 pub mod accounts;
 pub mod admin;
 pub mod downloads;
+pub mod endpoints;
 pub mod namespaces;
 pub mod plugins;

@@ -1,0 +1,126 @@
+//! The plugin host inside the server: plugins' key-value state in the database, and the
+//! host itself, created on first use so that a registry that runs no plugins reserves no
+//! memory pool.
+
+use std::sync::{Arc, OnceLock};
+
+use aerie_db::Database;
+use aerie_host::{Host, HostConfig, KeyPage, KeyValue, LoadError, Secrets, StoreError};
+use async_trait::async_trait;
+
+/// The space plugins run in until spaces exist.
+pub const DEFAULT_SPACE: &str = "default";
+
+/// Plugins' `wasi:keyvalue` state in the metadata database, so it survives restarts and
+/// version swaps and is shared by replicas.
+pub struct DatabaseKeyValue(pub Database);
+
+fn store_error(err: aerie_db::DbError) -> StoreError {
+    StoreError(err.to_string())
+}
+
+#[async_trait]
+impl KeyValue for DatabaseKeyValue {
+    async fn get(
+        &self,
+        scope: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0
+            .state_get(scope, bucket, key)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn set(
+        &self,
+        scope: &str,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.0
+            .state_set(scope, bucket, key, &value)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn delete(&self, scope: &str, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.0
+            .state_delete(scope, bucket, key)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn list_keys(
+        &self,
+        scope: &str,
+        bucket: &str,
+        cursor: u64,
+        limit: u32,
+    ) -> Result<KeyPage, StoreError> {
+        let page = self
+            .0
+            .state_keys(scope, bucket, cursor, limit)
+            .await
+            .map_err(store_error)?;
+        let next = cursor + page.keys.len() as u64;
+        Ok(KeyPage {
+            keys: page.keys,
+            cursor: page.more.then_some(next),
+        })
+    }
+
+    async fn increment(
+        &self,
+        scope: &str,
+        bucket: &str,
+        key: &str,
+        delta: u64,
+    ) -> Result<u64, StoreError> {
+        self.0
+            .state_increment(scope, bucket, key, delta)
+            .await
+            .map_err(store_error)
+    }
+}
+
+/// The server's plugin host, created on first use.
+pub struct PluginHost {
+    config: HostConfig,
+    database: Database,
+    secrets: Arc<dyn Secrets>,
+    host: OnceLock<Result<Host, LoadError>>,
+}
+
+impl PluginHost {
+    /// A host that will run with `config`, keeping plugin state in `database`.
+    pub fn new(config: HostConfig, database: Database, secrets: Arc<dyn Secrets>) -> PluginHost {
+        PluginHost {
+            config,
+            database,
+            secrets,
+            host: OnceLock::new(),
+        }
+    }
+
+    /// The host, created now if it was not yet.
+    pub fn get(&self) -> Result<&Host, LoadError> {
+        self.host
+            .get_or_init(|| {
+                Host::new(
+                    self.config.clone(),
+                    Arc::new(DatabaseKeyValue(self.database.clone())),
+                    Arc::clone(&self.secrets),
+                )
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The host if it was created.
+    pub fn running(&self) -> Option<&Host> {
+        self.host.get().and_then(|host| host.as_ref().ok())
+    }
+}

@@ -1,0 +1,197 @@
+//! Plugin endpoints: `/s/{space}/{namespace}/{name}/{*path}` to the plugin's `wasi:http`
+//! handler, after the route's guard and the installation's rate limit.
+//!
+//! Until spaces exist there is one space, `default`: a `public` route is open to anyone;
+//! `viewer` and `member` routes need a signed-in user; `admin` and `owner` routes need a
+//! server administrator. A request to a guarded route reaches the plugin without the
+//! caller's cookie or `Authorization` header (the plugin gets `X-Aerie-User` instead); a public
+//! route's request goes through as sent, minus the cookie.
+
+use aerie_core::manifest::{Guard, RouteMatch};
+use aerie_core::name::PluginName;
+use aerie_host::CallError;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt as _;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Largest request body a plugin endpoint accepts.
+pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+
+/// Serves the root of a plugin (`/s/{space}/{namespace}/{name}`).
+pub async fn serve_root(
+    state: State<AppState>,
+    caller: Caller,
+    Path((space, namespace, name)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    serve(
+        state,
+        caller,
+        space,
+        namespace,
+        name,
+        String::new(),
+        request,
+    )
+    .await
+}
+
+/// Serves a path within a plugin.
+pub async fn serve_path(
+    state: State<AppState>,
+    caller: Caller,
+    Path((space, namespace, name, path)): Path<(String, String, String, String)>,
+    request: Request,
+) -> Response {
+    serve(state, caller, space, namespace, name, path, request).await
+}
+
+async fn serve(
+    State(state): State<AppState>,
+    caller: Caller,
+    space: String,
+    namespace: String,
+    name: String,
+    path: String,
+    request: Request,
+) -> Response {
+    match forward(&state, &caller, &space, &namespace, &name, &path, request).await {
+        Ok(response) => response,
+        Err(response) => response,
+    }
+}
+
+async fn forward(
+    state: &AppState,
+    caller: &Caller,
+    space: &str,
+    namespace: &str,
+    name: &str,
+    path: &str,
+    request: Request,
+) -> Result<Response, Response> {
+    let not_running = || {
+        ApiError::not_found(
+            "plugin_not_running",
+            format!("no plugin {namespace}/{name} runs in the space `{space}`"),
+        )
+        .into_response()
+    };
+    let plugin: PluginName = format!("{namespace}/{name}")
+        .parse()
+        .map_err(|_| not_running())?;
+    let host = state.plugins.running().ok_or_else(not_running)?;
+    let manifest = host.manifest(space, &plugin).ok_or_else(not_running)?;
+    let inner_path = format!("/{path}");
+    let route = match manifest
+        .provides
+        .route_for(request.method().as_str(), &inner_path)
+    {
+        RouteMatch::Found(route) => route,
+        RouteMatch::MethodNotAllowed => {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{plugin} does not answer {} on {inner_path}",
+                    request.method()
+                ),
+            )
+            .into_response());
+        }
+        RouteMatch::NotFound => {
+            return Err(ApiError::not_found(
+                "no_route",
+                format!("{plugin} declares no route for {inner_path}"),
+            )
+            .into_response());
+        }
+    };
+    let user = guard(caller, route.guard).map_err(IntoResponse::into_response)?;
+    if let Some(retry_after) = state.plugin_rate_limited(space, &plugin) {
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{plugin} gets more requests than its rate limit; retry shortly"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        return Err(response);
+    }
+
+    let (mut parts, body) = request.into_parts();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    parts.uri = format!("http://localhost{inner_path}{query}")
+        .parse()
+        .map_err(|_| {
+            ApiError::bad_request("invalid_path", "the path is not a valid URI").into_response()
+        })?;
+    parts.headers.remove(COOKIE);
+    if let Some(user) = user {
+        parts.headers.remove(AUTHORIZATION);
+        if let Ok(value) = HeaderValue::try_from(user) {
+            parts.headers.insert("x-aerie-user", value);
+        }
+    }
+    let body = http_body_util::Limited::new(body, MAX_REQUEST_BODY)
+        .map_err(|err| wasmtime_wasi_http_error(format!("reading the request body: {err}")));
+    let request = axum::http::Request::from_parts(parts, body);
+    match host.handle_http(space, &plugin, request).await {
+        Ok(response) => Ok(response
+            .map(|body| Body::new(body.map_err(axum::Error::new)))
+            .into_response()),
+        Err(err) => Err(call_error(err)),
+    }
+}
+
+fn wasmtime_wasi_http_error(message: String) -> aerie_host::HttpError {
+    aerie_host::HttpError::InternalError(Some(message))
+}
+
+/// Checks the route's guard; returns the user name to pass on when the route is guarded.
+fn guard(caller: &Caller, guard: Guard) -> ApiResult<Option<String>> {
+    match guard {
+        Guard::Public => Ok(None),
+        Guard::Viewer | Guard::Member => Ok(Some(caller.user()?.username.clone())),
+        Guard::Admin | Guard::Owner => Ok(Some(caller.require_admin()?.username.clone())),
+    }
+}
+
+/// A failed call, as the client sees it: the plugin is an upstream of this server.
+pub fn call_error(err: CallError) -> Response {
+    let status = match &err {
+        CallError::NotRunning(_) | CallError::NotExported { .. } => StatusCode::NOT_FOUND,
+        CallError::BreakerOpen { .. } | CallError::Host { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CallError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        CallError::BadRequest { .. } | CallError::UnknownService { .. } => StatusCode::BAD_REQUEST,
+        CallError::MemoryLimit { .. }
+        | CallError::ResponseTooLarge { .. }
+        | CallError::Trap { .. }
+        | CallError::Failed { .. } => StatusCode::BAD_GATEWAY,
+    };
+    let retry_after = match &err {
+        CallError::BreakerOpen { retry_after, .. } => Some(*retry_after),
+        _ => None,
+    };
+    let mut response = ApiError::new(status, err.code(), err.to_string()).into_response();
+    if let Some(retry_after) = retry_after {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
+    response
+}

@@ -1,0 +1,236 @@
+//! Plugin endpoints through a real server: `/s/{space}/{plugin}/...` with the example plugins,
+//! their routes and guards, rate limits, circuit breakers, and key-value state in the database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aerie_core::digest::Digest;
+use aerie_core::manifest::{Guard, Manifest};
+use aerie_host::{InstallationSpec, Limits};
+use aerie_server::{Config, Server};
+use aerie_test_support::plugins::example_plugin;
+use bytes::Bytes;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn spec_with(directory: &str, edit: impl FnOnce(&mut Manifest)) -> InstallationSpec {
+    let plugin = example_plugin(directory);
+    let mut manifest = Manifest::parse(&plugin.manifest).unwrap();
+    edit(&mut manifest);
+    InstallationSpec {
+        id: format!("default/{}", manifest.plugin.name),
+        space: "default".into(),
+        manifest: Arc::new(manifest),
+        digest: Digest::of(&plugin.component).to_string(),
+        component: Bytes::from(plugin.component.clone()),
+        config: Default::default(),
+        allowed_outbound: None,
+        limits: Limits::default(),
+        previous_version: None,
+    }
+}
+
+fn spec(directory: &str) -> InstallationSpec {
+    spec_with(directory, |_| {})
+}
+
+async fn start(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    Server::start(config, Some("admin-password".into()))
+        .await
+        .unwrap()
+}
+
+async fn run(server: &Server, specs: Vec<InstallationSpec>) {
+    let report = server.plugins().get().unwrap().load(specs).await;
+    assert!(report.failures().is_empty(), "{:?}", report.failures());
+}
+
+fn url(server: &Server, path: &str) -> String {
+    format!("http://{}{path}", server.address())
+}
+
+async fn error_code(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["error"]["code"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoints_answer_by_route_and_refuse_undeclared_paths_and_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    run(&server, vec![spec("hello"), spec("counter")]).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(url(&server, "/s/default/examples/hello/Ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "Hello, Ada!\n");
+
+    let response = client
+        .get(url(&server, "/s/default/examples/counter/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(response).await, "no_route");
+
+    let response = client
+        .delete(url(&server, "/s/default/examples/counter"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(response).await, "method_not_allowed");
+
+    for path in [
+        "/s/default/examples/absent/",
+        "/s/other/examples/hello/x",
+        "/s/default/Not_A/name",
+    ] {
+        let response = client.get(url(&server, path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(error_code(response).await, "plugin_not_running", "{path}");
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counter_state_lives_in_the_database_across_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let server = start(dir.path(), |_| {}).await;
+    run(&server, vec![spec("counter")]).await;
+    for _ in 0..2 {
+        let response = client
+            .post(url(&server, "/s/default/examples/counter/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    server.stop().await.unwrap();
+
+    let server = start(dir.path(), |_| {}).await;
+    run(&server, vec![spec("counter")]).await;
+    let count: Value = client
+        .get(url(&server, "/s/default/examples/counter"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(count["count"], 2);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guarded_route_needs_a_signed_in_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let guarded = spec_with("hello", |manifest| {
+        manifest.provides.routes[0].guard = Guard::Member;
+    });
+    run(&server, vec![guarded]).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(url(&server, "/s/default/examples/hello/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(response).await, "auth_required");
+
+    let token: Value = client
+        .post(url(&server, "/api/v1/tokens"))
+        .basic_auth("admin", Some("admin-password"))
+        .json(&serde_json::json!({ "name": "t", "scopes": ["read-private"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = client
+        .get(url(&server, "/s/default/examples/hello/x"))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_breaker_answers_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    run(&server, vec![spec("crash")]).await;
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        let response = client
+            .get(url(&server, "/s/default/testing/crash/boom"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(error_code(response).await, "plugin_trap");
+    }
+    let response = client
+        .get(url(&server, "/s/default/testing/crash/healthy"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(error_code(response).await, "plugin_breaker_open");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_installation_over_its_rate_limit_gets_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| config.plugin_rate_limit = 2).await;
+    run(&server, vec![spec("hello")]).await;
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client
+            .get(url(&server, "/s/default/examples/hello/"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            assert_eq!(error_code(response).await, "rate_limited");
+        }
+    }
+    assert_eq!(statuses[..2], [StatusCode::OK, StatusCode::OK]);
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let response = client
+        .get(url(&server, "/s/default/examples/hello/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await.unwrap();
+}
