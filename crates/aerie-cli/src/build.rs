@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 
 use aerie_core::manifest::Manifest;
 use aerie_core::package::{
-    COMPONENT_FILE, MANIFEST_FILE, PACKAGE_FILES, PackageFile, PackageLimits, read_package,
-    write_package,
+    COMPONENT_FILE, MANIFEST_FILE, PACKAGE_FILES, Package, PackageFile, PackageLimits,
+    read_package, write_package,
 };
 use anyhow::{Context as _, bail};
 use cargo_metadata::camino::{Utf8Path, Utf8PathBuf};
@@ -22,7 +22,40 @@ use crate::output::human_size;
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// A package just built.
+pub struct Built {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// The package, read back through the registry's checks.
+    pub package: Package,
+    /// The project's cargo target directory.
+    pub target_dir: PathBuf,
+}
+
 pub fn run(dir: &Path, profile: &str, output: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let Built { path, package, .. } = build(dir, profile, output)?;
+    let plugin = &package.manifest.plugin;
+    if json {
+        let summary = serde_json::json!({
+            "name": plugin.name,
+            "version": plugin.version.to_string(),
+            "path": path,
+            "digest": package.digest,
+            "size": package.size,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("Packaged {} {}", plugin.name, plugin.version);
+        println!("  file    {}", path.display());
+        println!("  digest  {}", package.digest);
+        println!("  size    {}", human_size(package.size));
+    }
+    Ok(())
+}
+
+/// Builds the plugin project in `dir` with the cargo profile `profile` and writes its package
+/// to `output` (by default under the project's target directory).
+pub fn build(dir: &Path, profile: &str, output: Option<PathBuf>) -> anyhow::Result<Built> {
     let dir = std::fs::canonicalize(dir)
         .with_context(|| format!("cannot find the plugin project {}", dir.display()))?;
     let manifest_path = dir.join(MANIFEST_FILE);
@@ -85,26 +118,13 @@ pub fn run(dir: &Path, profile: &str, output: Option<PathBuf>, json: bool) -> an
     let checked = read_package(&archive, &PackageLimits::default())
         .context("the built package would be refused")?;
 
-    let plugin = &manifest.plugin;
     let output = output.unwrap_or_else(|| package_path(&metadata, &manifest));
     write_atomically(&output, &archive)?;
-
-    if json {
-        let summary = serde_json::json!({
-            "name": plugin.name,
-            "version": plugin.version.to_string(),
-            "path": output,
-            "digest": checked.digest,
-            "size": checked.size,
-        });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        println!("Packaged {} {}", plugin.name, plugin.version);
-        println!("  file    {}", output.display());
-        println!("  digest  {}", checked.digest);
-        println!("  size    {}", human_size(checked.size));
-    }
-    Ok(())
+    Ok(Built {
+        path: output,
+        package: checked,
+        target_dir: metadata.target_directory.clone().into_std_path_buf(),
+    })
 }
 
 /// Where `aerie plugin build` writes a project's package by default.

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod build;
+mod dev;
 mod inspect;
 mod keys;
 mod new;
@@ -67,6 +68,9 @@ enum Command {
     /// PostgreSQL, AERIE_BLOB_STORE=s3 with AERIE_S3_BUCKET ...). The first start creates the
     /// administrator `admin`, with AERIE_ADMIN_PASSWORD or a generated password printed once.
     Serve(ConfigArgs),
+    /// Develop a plugin: build the project in DIR, serve it on a local host at
+    /// /s/default/NAMESPACE/NAME/, and rebuild and swap it in whenever its files change.
+    Dev(DevArgs),
     /// Run a registry and serve plugin packages from files, each at
     /// /s/default/NAMESPACE/NAME/ (with the settings of `aerie serve`).
     Run(RunArgs),
@@ -95,6 +99,19 @@ enum Command {
 }
 
 #[derive(Args)]
+struct DevArgs {
+    /// The plugin project (the directory with aerie.toml and Cargo.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: std::net::SocketAddr,
+    /// The cargo profile to build with.
+    #[arg(long, default_value = "release")]
+    profile: String,
+}
+
+#[derive(Args)]
 struct RunArgs {
     /// Package files (`.aerie`) to run.
     #[arg(required = true)]
@@ -102,6 +119,12 @@ struct RunArgs {
     /// A TOML configuration file.
     #[arg(long, short)]
     config: Option<PathBuf>,
+    /// Address to listen on (instead of the configuration's).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory (instead of the configuration's).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -368,7 +391,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             public_key,
         }) => registry::key_add(&target, &namespace, &public_key),
         Command::Serve(args) => server::serve(args.config.as_deref()),
-        Command::Run(args) => server::run(args.config.as_deref(), &args.packages),
+        Command::Dev(args) => dev::dev(&args.dir, args.listen, &args.profile),
+        Command::Run(args) => server::run(
+            args.config.as_deref(),
+            &args.packages,
+            args.listen,
+            args.data_dir,
+        ),
         Command::Gc(args) => server::gc(args.config.as_deref(), args.grace, args.dry_run),
         Command::Login(args) => registry::login(&target, &args.username),
         Command::Publish(args) => {

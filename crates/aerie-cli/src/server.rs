@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aerie_core::package::{PackageLimits, read_package};
+use aerie_core::package::{Package, PackageLimits, read_package};
 use aerie_host::{InstallationSpec, Limits};
 use aerie_server::plugins::DEFAULT_SPACE;
 use bytes::Bytes;
@@ -21,7 +21,7 @@ fn load_config(file: Option<&Path>) -> anyhow::Result<Config> {
 
 /// Logs go to stderr: JSON with `AERIE_LOG_FORMAT=json`, readable otherwise; the level from
 /// `AERIE_LOG` (default `info`).
-fn init_logging() {
+pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AERIE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -35,14 +35,20 @@ fn init_logging() {
 }
 
 pub fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
-    run(config_file, &[])
+    run(config_file, &[], None, None)
 }
 
-/// The installation of a package file in the default space, with the host's default limits.
+/// The installation of a package file in the default space.
 fn installation(path: &Path) -> anyhow::Result<InstallationSpec> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let package = read_package(&bytes, &PackageLimits::default())
         .with_context(|| format!("{} is not a valid package", path.display()))?;
+    Ok(installation_of(package))
+}
+
+/// The installation of `package` in the default space, with the host's default limits where
+/// the manifest asks for nothing else.
+pub fn installation_of(package: Package) -> InstallationSpec {
     let limits = Limits::for_manifest(
         &package.manifest,
         Limits::default(),
@@ -52,7 +58,7 @@ fn installation(path: &Path) -> anyhow::Result<InstallationSpec> {
             ..Limits::default()
         },
     );
-    Ok(InstallationSpec {
+    InstallationSpec {
         id: format!("{DEFAULT_SPACE}/{}", package.manifest.plugin.name),
         space: DEFAULT_SPACE.to_string(),
         digest: package.digest.to_string(),
@@ -62,12 +68,23 @@ fn installation(path: &Path) -> anyhow::Result<InstallationSpec> {
         allowed_outbound: None,
         limits,
         previous_version: None,
-    })
+    }
 }
 
 /// Serves the registry and runs `packages` in the default space.
-pub fn run(config_file: Option<&Path>, packages: &[PathBuf]) -> anyhow::Result<()> {
-    let config = load_config(config_file)?;
+pub fn run(
+    config_file: Option<&Path>,
+    packages: &[PathBuf],
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut config = load_config(config_file)?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = data_dir {
+        config.data_dir = data_dir;
+    }
     let installations = packages
         .iter()
         .map(|path| installation(path))
@@ -128,7 +145,7 @@ pub fn run(config_file: Option<&Path>, packages: &[PathBuf]) -> anyhow::Result<(
     })
 }
 
-async fn wait_for_termination() {
+pub async fn wait_for_termination() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

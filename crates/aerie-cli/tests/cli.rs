@@ -979,3 +979,160 @@ fn a_publish_killed_midway_leaves_no_version_without_its_package() {
             .success();
     }
 }
+
+/// GET `path` on 127.0.0.1:`port`: status and body, or `None` when nothing answers.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// A long-running `aerie` process whose stderr is collected, killed when dropped.
+struct Background {
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Background {
+    fn start(args: &[&str], target_dir: &Path) -> Background {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aerie"))
+            .args(args)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .env("AERIE_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("aerie starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let collected = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = collected.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Background { child, stderr }
+    }
+
+    /// Waits up to `limit` for `done` to hold, failing with the process's stderr.
+    fn wait_until(&mut self, what: &str, limit: std::time::Duration, done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + limit;
+        while !done() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("aerie exited ({status}) before {what}:\n{}", self.stderr());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn dev_serves_a_new_project_and_swaps_in_each_change() {
+    let dir = temp_dir();
+    let project = dir.path().join("devplugin");
+    let project_arg = project.to_str().unwrap();
+    aerie(&[
+        "plugin",
+        "new",
+        "acme/devplugin",
+        "--template",
+        "http",
+        "--path",
+        project_arg,
+    ])
+    .success();
+    let port = aerie_test_support::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut dev = Background::start(
+        &["dev", project_arg, "--listen", &listen],
+        &dir.path().join("target"),
+    );
+    let path = "/s/default/acme/devplugin/you";
+    let answers = |expected: &str| http_get(port, path).is_some_and(|(_, body)| body == expected);
+    let minutes = std::time::Duration::from_secs(600);
+    dev.wait_until("the first build to serve", minutes, || {
+        answers("Hello, you!\n")
+    });
+
+    let lib = project.join("src/lib.rs");
+    let source = fs::read_to_string(&lib).unwrap();
+    fs::write(&lib, source.replace("{name}!", "{name}?")).unwrap();
+    dev.wait_until("the change to be swapped in", minutes, || {
+        answers("Hello, you?\n")
+    });
+
+    // A change that does not compile leaves the last good build serving.
+    fs::write(&lib, "this is not rust").unwrap();
+    let stderr = dev.stderr.clone();
+    dev.wait_until("the failed build to be reported", minutes, || {
+        stderr
+            .lock()
+            .unwrap()
+            .contains("The previous build keeps serving.")
+    });
+    assert!(answers("Hello, you?\n"));
+}
+
+#[test]
+fn run_serves_packages_and_refuses_a_package_that_is_not_one() {
+    let dir = temp_dir();
+    let port = aerie_test_support::free_port();
+    let data = dir.path().join("data");
+    let hello = package("hello");
+    let mut run = Background::start(
+        &[
+            "run",
+            hello.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    run.wait_until(
+        "hello to answer",
+        std::time::Duration::from_secs(120),
+        || {
+            http_get(port, "/s/default/examples/hello/run")
+                == Some((200, "Hello, run!\n".to_string()))
+        },
+    );
+    drop(run);
+
+    let not_a_package = dir.path().join("plain.aerie");
+    fs::write(&not_a_package, b"plain text").unwrap();
+    let err = aerie(&["run", not_a_package.to_str().unwrap()]).failure();
+    assert!(err.contains("is not a valid package"), "{err}");
+}
