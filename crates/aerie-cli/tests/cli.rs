@@ -989,7 +989,8 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
         .ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        // HTTP/1.0: the body comes unchunked and ends when the connection closes.
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
     )
     .ok()?;
     let mut response = String::new();
@@ -1078,7 +1079,7 @@ fn dev_serves_a_new_project_and_swaps_in_each_change() {
         &["dev", project_arg, "--listen", &listen],
         &dir.path().join("target"),
     );
-    let path = "/s/default/acme/devplugin/you";
+    let path = "/s/default/acme/devplugin/?name=you";
     let answers = |expected: &str| http_get(port, path).is_some_and(|(_, body)| body == expected);
     let minutes = std::time::Duration::from_secs(600);
     dev.wait_until("the first build to serve", minutes, || {
