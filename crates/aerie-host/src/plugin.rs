@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wasmtime::Store;
 use wasmtime::component::InstancePre;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -137,9 +137,16 @@ impl LoadedPlugin {
             PluginState::new(&self.context, depth),
         );
         store.limiter(|state| &mut state.limits);
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        store.set_epoch_deadline(self.runtime.ticks(remaining));
-        store.epoch_deadline_trap();
+        // At every epoch tick the guest yields to the async runtime, so a plugin that never
+        // returns holds no worker thread for longer than a tick; past the deadline it traps.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
         store
     }
 

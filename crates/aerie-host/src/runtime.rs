@@ -83,7 +83,6 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     linkers: Mutex<HashMap<Grants, Arc<Linker<PluginState>>>>,
     ticker_stop: Arc<AtomicBool>,
-    epoch_tick: Duration,
 }
 
 impl Runtime {
@@ -127,19 +126,12 @@ impl Runtime {
             cache_dir,
             linkers: Mutex::default(),
             ticker_stop,
-            epoch_tick: config.epoch_tick,
         })
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    /// Epoch ticks in `duration`, at least one.
-    pub(crate) fn ticks(&self, duration: Duration) -> u64 {
-        let ticks = duration.as_nanos() / self.epoch_tick.as_nanos().max(1);
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
     }
 
     /// The compiled component with package digest `digest`: from the cache when it holds

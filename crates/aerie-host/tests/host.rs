@@ -285,9 +285,11 @@ async fn hog_is_stopped_at_its_memory_limit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
     let test = host_with(|config| {
+        // Long enough that a slow machine does not reach the end of the cool-down between
+        // two calls the test expects to be refused.
         config.breaker = BreakerPolicy {
             threshold: 5,
-            cool_down: Duration::from_millis(400),
+            cool_down: Duration::from_secs(2),
         };
     });
     load_ok(&test.host, vec![spec("crash")]).await;
@@ -300,7 +302,7 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
         panic!("expected the breaker to be open, got {err:?}");
     };
     assert!(retry_after >= Duration::from_secs(1));
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     // The trial goes through, crashes, and the breaker opens again.
     let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
     assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
@@ -309,7 +311,7 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
         .unwrap_err();
     assert!(matches!(err, CallError::BreakerOpen { .. }), "{err:?}");
     // After another cool-down a successful trial closes it.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, _) = get(&test.host, "testing/crash", "/healthy").await.unwrap();
     assert_eq!(status, 200);
     for _ in 0..4 {

@@ -204,11 +204,11 @@ async fn an_open_breaker_answers_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_installation_over_its_rate_limit_gets_429() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |config| config.plugin_rate_limit = 2).await;
+    let server = start(dir.path(), |config| config.plugin_rate_limit = 1).await;
     run(&server, vec![spec("hello")]).await;
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         let response = client
             .get(url(&server, "/s/default/examples/hello/"))
             .send()
@@ -220,12 +220,12 @@ async fn an_installation_over_its_rate_limit_gets_429() {
             assert_eq!(error_code(response).await, "rate_limited");
         }
     }
-    assert_eq!(statuses[..2], [StatusCode::OK, StatusCode::OK]);
+    assert_eq!(statuses[0], StatusCode::OK);
     assert!(
         statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let response = client
         .get(url(&server, "/s/default/examples/hello/"))
         .send()
