@@ -609,3 +609,21 @@ async fn a_call_to_a_plugin_that_is_not_running_says_so() {
     assert_eq!(err, CallError::NotRunning("examples/hello".into()));
     assert_eq!(err.code(), "plugin_not_running");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_over_the_size_limit_fails_the_call() {
+    let test = host();
+    let mut hello = spec("hello");
+    hello.limits.response_size = 5;
+    load_ok(&test.host, vec![hello]).await;
+    // "Hello, Ada!\n" is 12 bytes.
+    let err = get(&test.host, "examples/hello", "/Ada").await.unwrap_err();
+    assert_eq!(
+        err,
+        CallError::ResponseTooLarge {
+            plugin: "examples/hello@0.1.0".into(),
+            limit: 5
+        }
+    );
+    assert_eq!(err.code(), "plugin_response_too_large");
+}
