@@ -147,7 +147,7 @@ impl KeyValue for MemoryKeyValue {
 }
 
 /// One page of `keys` (sorted) from offset `cursor`.
-pub fn page_of(keys: Vec<String>, cursor: u64, limit: u32) -> KeyPage {
+fn page_of(keys: Vec<String>, cursor: u64, limit: u32) -> KeyPage {
     let start = usize::try_from(cursor).unwrap_or(usize::MAX);
     let end = start.saturating_add(limit as usize);
     let total = keys.len();
@@ -159,7 +159,7 @@ pub fn page_of(keys: Vec<String>, cursor: u64, limit: u32) -> KeyPage {
 }
 
 /// A counter's stored value: decimal text, and empty for a counter never set.
-pub fn parse_counter(bytes: &[u8]) -> Result<u64, StoreError> {
+fn parse_counter(bytes: &[u8]) -> Result<u64, StoreError> {
     if bytes.is_empty() {
         return Ok(0);
     }

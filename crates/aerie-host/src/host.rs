@@ -169,6 +169,12 @@ impl Host {
         Ok(())
     }
 
+    /// The version of `plugin` serving in `space` now: one lookup for a caller that needs
+    /// both its manifest and a call. It keeps serving the caller even if a swap replaces it.
+    pub fn serving(&self, space: &str, plugin: &PluginName) -> Result<Serving, CallError> {
+        self.inner.get(space, plugin).map(Serving)
+    }
+
     /// Serves an HTTP request with `plugin` in `space`.
     pub async fn handle_http<B>(
         &self,
@@ -180,7 +186,7 @@ impl Host {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        self.inner.get(space, plugin)?.handle_http(request).await
+        self.serving(space, plugin)?.handle_http(request).await
     }
 
     /// Calls `service` of `plugin` in `space`, as the embedder (not another plugin).
@@ -195,18 +201,6 @@ impl Host {
             .get(space, plugin)?
             .call_service(service, request, 0)
             .await
-    }
-
-    /// The manifest of the version of `plugin` serving in `space`.
-    pub fn manifest(
-        &self,
-        space: &str,
-        plugin: &PluginName,
-    ) -> Option<Arc<aerie_core::manifest::Manifest>> {
-        self.inner
-            .get(space, plugin)
-            .ok()
-            .map(|loaded| Arc::clone(&loaded.context.manifest))
     }
 
     /// Runs `health` on a running installation.
@@ -240,6 +234,28 @@ impl Host {
     pub async fn shutdown(&self) {
         let all: Vec<Arc<LoadedPlugin>> = self.inner.write().drain().map(|(_, v)| v).collect();
         futures::future::join_all(all.into_iter().map(|loaded| self.inner.retire(loaded))).await;
+    }
+}
+
+/// One version serving in a space, as [`Host::serving`] found it.
+pub struct Serving(Arc<LoadedPlugin>);
+
+impl Serving {
+    /// Its manifest.
+    pub fn manifest(&self) -> &aerie_core::manifest::Manifest {
+        &self.0.context.manifest
+    }
+
+    /// Serves an HTTP request with it.
+    pub async fn handle_http<B>(
+        &self,
+        request: http::Request<B>,
+    ) -> Result<http::Response<ResponseBody>, CallError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        self.0.handle_http(request).await
     }
 }
 
@@ -307,7 +323,7 @@ impl HostInner {
             pre,
             spec.digest.clone(),
             self.config.breaker,
-        )?;
+        );
         Ok((Arc::new(loaded), source))
     }
 
@@ -380,7 +396,7 @@ impl HostInner {
         receivers: &HashMap<&SpaceKey, watch::Receiver<Readiness>>,
         started: Instant,
     ) -> PluginLoad {
-        let mut load = failed_load(spec, LoadError::NotRunning(String::new()), started);
+        let mut load = new_load(spec, started);
         let compile_started = Instant::now();
         let prepared = self.prepare(spec).await;
         load.compile = compile_started.elapsed();
@@ -468,7 +484,7 @@ impl HostInner {
     async fn swap(&self, spec: InstallationSpec) -> Result<PluginLoad, LoadError> {
         let started = Instant::now();
         let key = (spec.space.clone(), spec.plugin().clone());
-        let mut load = failed_load(&spec, LoadError::NotRunning(String::new()), started);
+        let mut load = new_load(&spec, started);
         let compile_started = Instant::now();
         let (loaded, source) = self.prepare(&spec).await?;
         load.compile = compile_started.elapsed();
@@ -543,18 +559,23 @@ fn check_requirement(
     }
 }
 
-fn failed_load(spec: &InstallationSpec, err: LoadError, started: Instant) -> PluginLoad {
+/// The record of a load of `spec` that has just begun.
+fn new_load(spec: &InstallationSpec, started: Instant) -> PluginLoad {
     PluginLoad {
         space: spec.space.clone(),
         plugin: spec.plugin().to_string(),
         version: spec.version().to_string(),
-        outcome: Err(err),
+        outcome: Ok(()),
         source: None,
         compile: Duration::ZERO,
         waited: Duration::ZERO,
         init: Duration::ZERO,
         total: started.elapsed(),
     }
+}
+
+fn failed_load(spec: &InstallationSpec, err: LoadError, started: Instant) -> PluginLoad {
+    finish(new_load(spec, started), Err(err), started)
 }
 
 fn finish(mut load: PluginLoad, outcome: Result<(), LoadError>, started: Instant) -> PluginLoad {

@@ -21,14 +21,11 @@ mod runtime;
 mod spec;
 mod state;
 
-pub use capabilities::{
-    KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets, StoreError, page_of, parse_counter,
-};
+pub use capabilities::{KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets, StoreError};
 pub use error::{CallError, LoadError};
-pub use host::{Host, HostConfig, LoadReport, PluginLoad, RunningPlugin};
+pub use host::{Host, HostConfig, LoadReport, PluginLoad, RunningPlugin, Serving};
 pub use plugin::ResponseBody;
 pub use runtime::{CompileSource, Grants, Runtime, RuntimeConfig};
 pub use spec::{InstallationSpec, Limits};
-pub use state::MAX_CALL_DEPTH;
 /// The error type of request bodies handed to [`Host::handle_http`].
 pub use wasmtime_wasi_http::Error as HttpError;

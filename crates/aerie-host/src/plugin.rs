@@ -56,13 +56,13 @@ impl LoadedPlugin {
         pre: InstancePre<PluginState>,
         digest: String,
         breaker: BreakerPolicy,
-    ) -> Result<LoadedPlugin, LoadError> {
+    ) -> LoadedPlugin {
         let exports = Exports {
             http: incoming_handler::GuestIndices::new(&pre).ok(),
             service: service::GuestIndices::new(&pre).ok(),
             lifecycle: lifecycle::GuestIndices::new(&pre).ok(),
         };
-        Ok(LoadedPlugin {
+        LoadedPlugin {
             version: context.manifest.plugin.version.clone(),
             slots: Arc::new(Semaphore::new(context.limits.concurrency as usize)),
             breaker: Mutex::new(Breaker::new(breaker)),
@@ -71,7 +71,7 @@ impl LoadedPlugin {
             pre,
             exports,
             digest,
-        })
+        }
     }
 
     fn label(&self) -> String {

@@ -25,7 +25,7 @@ use crate::spec::Limits;
 
 /// How deep service calls may nest (A calls B calls C ...), so that plugins calling each
 /// other in a loop fail instead of exhausting the host.
-pub const MAX_CALL_DEPTH: u32 = 8;
+const MAX_CALL_DEPTH: u32 = 8;
 
 /// Keys per page of `list-keys`.
 const KEY_PAGE: u32 = 1000;
@@ -277,8 +277,12 @@ fn store_error(err: crate::capabilities::StoreError) -> store::Error {
 }
 
 impl PluginState {
-    fn bucket_name(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<String> {
-        Ok(self.table.get(bucket)?.name.clone())
+    /// The installation's context and the bucket's name, for a call into the store.
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<(Arc<PluginContext>, String)> {
+        Ok((
+            Arc::clone(&self.context),
+            self.table.get(bucket)?.name.clone(),
+        ))
     }
 }
 
@@ -300,8 +304,7 @@ impl store::HostBucket for PluginState {
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
             .get(&context.id, &name, &key)
@@ -315,8 +318,7 @@ impl store::HostBucket for PluginState {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
             .set(&context.id, &name, &key, value)
@@ -329,8 +331,7 @@ impl store::HostBucket for PluginState {
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
             .delete(&context.id, &name, &key)
@@ -343,8 +344,7 @@ impl store::HostBucket for PluginState {
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
             .get(&context.id, &name, &key)
@@ -358,8 +358,7 @@ impl store::HostBucket for PluginState {
         bucket: Resource<Bucket>,
         cursor: Option<u64>,
     ) -> wasmtime::Result<Result<store::KeyResponse, store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
             .list_keys(&context.id, &name, cursor.unwrap_or(0), KEY_PAGE)
@@ -384,8 +383,7 @@ impl atomics::Host for PluginState {
         key: String,
         delta: u64,
     ) -> wasmtime::Result<Result<u64, store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
             .increment(&context.id, &name, &key, delta)
@@ -400,8 +398,7 @@ impl batch::Host for PluginState {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<Option<(String, Vec<u8>)>>, store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
             match context.kv.get(&context.id, &name, &key).await {
@@ -417,8 +414,7 @@ impl batch::Host for PluginState {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         for (key, value) in key_values {
             if let Err(err) = context.kv.set(&context.id, &name, &key, value).await {
                 return Ok(Err(store_error(err)));
@@ -432,8 +428,7 @@ impl batch::Host for PluginState {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), store::Error>> {
-        let name = self.bucket_name(&bucket)?;
-        let context = Arc::clone(&self.context);
+        let (context, name) = self.bucket(&bucket)?;
         for key in keys {
             if let Err(err) = context.kv.delete(&context.id, &name, &key).await {
                 return Ok(Err(store_error(err)));

@@ -88,9 +88,10 @@ async fn forward(
         .parse()
         .map_err(|_| not_running())?;
     let host = state.plugins.running().ok_or_else(not_running)?;
-    let manifest = host.manifest(space, &plugin).ok_or_else(not_running)?;
+    let serving = host.serving(space, &plugin).map_err(|_| not_running())?;
     let inner_path = format!("/{path}");
-    let route = match manifest
+    let route = match serving
+        .manifest()
         .provides
         .route_for(request.method().as_str(), &inner_path)
     {
@@ -146,8 +147,9 @@ async fn forward(
             parts.headers.insert("x-aerie-user", value);
         }
     }
-    let body = http_body_util::Limited::new(body, MAX_REQUEST_BODY)
-        .map_err(|err| wasmtime_wasi_http_error(format!("reading the request body: {err}")));
+    let body = http_body_util::Limited::new(body, MAX_REQUEST_BODY).map_err(|err| {
+        aerie_host::HttpError::InternalError(Some(format!("reading the request body: {err}")))
+    });
     let request = axum::http::Request::from_parts(parts, body);
     match host.handle_http(space, &plugin, request).await {
         Ok(response) => Ok(response
@@ -155,10 +157,6 @@ async fn forward(
             .into_response()),
         Err(err) => Err(call_error(err)),
     }
-}
-
-fn wasmtime_wasi_http_error(message: String) -> aerie_host::HttpError {
-    aerie_host::HttpError::InternalError(Some(message))
 }
 
 /// Checks the route's guard; returns the user name to pass on when the route is guarded.
