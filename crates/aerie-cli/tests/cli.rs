@@ -211,6 +211,12 @@ fn every_example_plugin_builds_into_a_valid_package() {
         ("spin", "testing/spin", &["http"], &[]),
         ("hog", "testing/hog", &["http"], &[]),
         ("crash", "testing/crash", &["http"], &[]),
+        (
+            "probe",
+            "testing/probe",
+            &["http", "lifecycle"],
+            &["key-value"],
+        ),
     ];
     let expected_plugins: Vec<&str> = expectations.iter().map(|(plugin, ..)| *plugin).collect();
     let mut built: Vec<&str> = example_packages().keys().map(String::as_str).collect();

@@ -13,7 +13,8 @@ use tokio::sync::{Semaphore, watch};
 use crate::breaker::BreakerPolicy;
 use crate::capabilities::{KeyValue, Secrets};
 use crate::error::{CallError, LoadError};
-use crate::plugin::{LoadedPlugin, ResponseBody};
+use crate::metrics::HostMetrics;
+use crate::plugin::{Health, LoadedPlugin, ResponseBody};
 use crate::runtime::{CompileSource, Grants, Runtime, RuntimeConfig};
 use crate::spec::InstallationSpec;
 use crate::state::{PluginContext, ServiceRouter};
@@ -29,6 +30,11 @@ pub struct HostConfig {
     pub breaker: BreakerPolicy,
     /// How long a replaced or removed version may finish its calls before `shutdown` runs.
     pub drain_grace: Duration,
+    /// How often every running installation's `health` runs; `None` for never. The checks
+    /// start with the host when it is created inside a Tokio runtime.
+    pub health_interval: Option<Duration>,
+    /// Where the host counts calls, failures, latency, breaker and health state.
+    pub metrics: HostMetrics,
 }
 
 impl Default for HostConfig {
@@ -38,6 +44,8 @@ impl Default for HostConfig {
             loading_slots: std::thread::available_parallelism().map_or(2, usize::from),
             breaker: BreakerPolicy::default(),
             drain_grace: Duration::from_secs(30),
+            health_interval: Some(Duration::from_secs(30)),
+            metrics: HostMetrics::default(),
         }
     }
 }
@@ -121,6 +129,8 @@ pub struct RunningPlugin {
     pub digest: String,
     /// Whether it serves HTTP.
     pub serves_http: bool,
+    /// How its last health check went.
+    pub health: Health,
 }
 
 impl Host {
@@ -140,6 +150,7 @@ impl Host {
             secrets,
             running: RwLock::default(),
         });
+        inner.start_health_checks();
         Ok(Host { inner })
     }
 
@@ -165,6 +176,7 @@ impl Host {
             .write()
             .remove(&(space.to_string(), plugin.clone()))
             .ok_or_else(|| LoadError::NotRunning(format!("{space}/{plugin}")))?;
+        removed.forget_metrics();
         self.inner.retire(removed).await;
         Ok(())
     }
@@ -203,13 +215,13 @@ impl Host {
             .await
     }
 
-    /// Runs `health` on a running installation.
-    pub async fn health(&self, space: &str, plugin: &PluginName) -> Result<(), LoadError> {
+    /// Runs `health` on a running installation now (the periodic checks run it too).
+    pub async fn check_health(&self, space: &str, plugin: &PluginName) -> Result<(), LoadError> {
         let loaded = self
             .inner
             .get(space, plugin)
             .map_err(|err| LoadError::NotRunning(err.to_string()))?;
-        loaded.health().await
+        loaded.check_health().await
     }
 
     /// What runs, sorted by space and plugin.
@@ -224,6 +236,7 @@ impl Host {
                 version: loaded.version.clone(),
                 digest: loaded.digest.clone(),
                 serves_http: loaded.serves_http(),
+                health: loaded.health(),
             })
             .collect();
         running.sort_by(|a, b| (&a.space, &a.plugin).cmp(&(&b.space, &b.plugin)));
@@ -233,6 +246,9 @@ impl Host {
     /// Stops every installation, running each one's `shutdown`.
     pub async fn shutdown(&self) {
         let all: Vec<Arc<LoadedPlugin>> = self.inner.write().drain().map(|(_, v)| v).collect();
+        for loaded in &all {
+            loaded.forget_metrics();
+        }
         futures::future::join_all(all.into_iter().map(|loaded| self.inner.retire(loaded))).await;
     }
 }
@@ -323,6 +339,7 @@ impl HostInner {
             pre,
             spec.digest.clone(),
             self.config.breaker,
+            self.config.metrics.clone(),
         );
         Ok((Arc::new(loaded), source))
     }
@@ -372,6 +389,7 @@ impl HostInner {
                 });
         let plugins = futures::future::join_all(loads).await;
         for load in &plugins {
+            self.count_load(load);
             match &load.outcome {
                 Ok(()) => tracing::info!(
                     space = %load.space, plugin = %load.plugin, version = %load.version,
@@ -500,7 +518,7 @@ impl HostInner {
             .or_else(|| self.read().get(&key).map(|old| old.version.to_string()));
         let init_started = Instant::now();
         loaded.init(previous.as_deref()).await?;
-        loaded.health().await?;
+        loaded.check_health().await?;
         load.init = init_started.elapsed();
         // The switch: one insert under the lock. Calls that already hold the old version
         // finish on it.
@@ -508,7 +526,51 @@ impl HostInner {
         if let Some(old) = old {
             self.retire_later(old);
         }
-        Ok(finish(load, Ok(()), started))
+        let load = finish(load, Ok(()), started);
+        self.count_load(&load);
+        Ok(load)
+    }
+
+    fn count_load(&self, load: &PluginLoad) {
+        let outcome = match (&load.outcome, load.source) {
+            (Ok(()), Some(CompileSource::Cache)) => "cached",
+            (Ok(()), _) => "compiled",
+            (Err(_), _) => "failed",
+        };
+        self.config.metrics.load(outcome, load.total);
+    }
+
+    /// Runs every running installation's `health` every `health_interval`, a few at a time.
+    fn start_health_checks(&self) {
+        let Some(interval) = self.config.health_interval else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let me = self.me.clone();
+        let concurrency = self.config.loading_slots.max(1);
+        runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is immediate; every installation has just passed `init`.
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                // Holds the host only to list what runs, so that dropping it ends the loop.
+                let Some(host) = me.upgrade() else { break };
+                let running: Vec<Arc<LoadedPlugin>> = host.read().values().cloned().collect();
+                drop(host);
+                futures::StreamExt::for_each_concurrent(
+                    futures::stream::iter(running),
+                    concurrency,
+                    async |loaded| {
+                        let _ = loaded.check_health().await;
+                    },
+                )
+                .await;
+            }
+        });
     }
 
     /// Lets a replaced version finish its calls, then runs its `shutdown`.

@@ -10,12 +10,15 @@
 //!   the installation's [`Limits`] and behind its circuit [`breaker`].
 //! - [`KeyValue`] and [`Secrets`]: what the embedder provides. This crate knows nothing of
 //!   databases or web frameworks.
+//! - [`HostMetrics`]: calls by outcome, latency, breaker and health state, for the embedder
+//!   to register in its Prometheus registry.
 
 mod bindings;
 pub mod breaker;
 mod capabilities;
 mod error;
 mod host;
+mod metrics;
 mod plugin;
 mod runtime;
 mod spec;
@@ -24,7 +27,8 @@ mod state;
 pub use capabilities::{KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets, StoreError};
 pub use error::{CallError, LoadError};
 pub use host::{Host, HostConfig, LoadReport, PluginLoad, RunningPlugin, Serving};
-pub use plugin::ResponseBody;
+pub use metrics::{CallKind, HostMetrics};
+pub use plugin::{Health, ResponseBody};
 pub use runtime::{CompileSource, Grants, Runtime, RuntimeConfig};
 pub use spec::{InstallationSpec, Limits};
 /// The error type of request bodies handed to [`Host::handle_http`].

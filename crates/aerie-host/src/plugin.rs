@@ -3,10 +3,11 @@
 //! reports to its circuit breaker.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::InstancePre;
 use wasmtime::{Store, UpdateDeadline};
@@ -16,8 +17,9 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::bindings::exports::aerie::plugin::{lifecycle, service};
 use crate::bindings::exports::wasi::http::incoming_handler;
-use crate::breaker::{Admission, Breaker, BreakerPolicy};
+use crate::breaker::{Admission, Breaker, BreakerPolicy, BreakerState};
 use crate::error::{CallError, LoadError};
+use crate::metrics::{CallKind, HostMetrics, InstallationLabels};
 use crate::runtime::Runtime;
 use crate::state::{PluginContext, PluginState};
 
@@ -41,12 +43,38 @@ pub(crate) struct LoadedPlugin {
     exports: Exports,
     slots: Arc<Semaphore>,
     breaker: Mutex<Breaker>,
+    health: Mutex<Health>,
+    metrics: HostMetrics,
+    labels: InstallationLabels,
+    in_flight: Gauge,
 }
 
-/// A call admitted to run: holds a concurrency slot, and reports its outcome to the breaker.
+/// How an installation's last health check went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// It passed (or the installation has not been checked since its `init` passed).
+    Healthy,
+    /// It failed.
+    Unhealthy {
+        /// What `health` reported, or how it failed.
+        reason: String,
+        /// When it started failing.
+        since: SystemTime,
+    },
+}
+
+/// A call admitted to run: holds a concurrency slot and counts as in flight until dropped.
 struct Admitted {
     _slot: OwnedSemaphorePermit,
+    in_flight: Gauge,
+    started: Instant,
     deadline: Instant,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.in_flight.dec();
+    }
 }
 
 impl LoadedPlugin {
@@ -56,16 +84,25 @@ impl LoadedPlugin {
         pre: InstancePre<PluginState>,
         digest: String,
         breaker: BreakerPolicy,
+        metrics: HostMetrics,
     ) -> LoadedPlugin {
         let exports = Exports {
             http: incoming_handler::GuestIndices::new(&pre).ok(),
             service: service::GuestIndices::new(&pre).ok(),
             lifecycle: lifecycle::GuestIndices::new(&pre).ok(),
         };
+        let labels = InstallationLabels {
+            space: context.space.clone(),
+            plugin: context.manifest.plugin.name.to_string(),
+        };
         LoadedPlugin {
             version: context.manifest.plugin.version.clone(),
             slots: Arc::new(Semaphore::new(context.limits.concurrency as usize)),
             breaker: Mutex::new(Breaker::new(breaker)),
+            health: Mutex::new(Health::Healthy),
+            in_flight: metrics.in_flight(&labels),
+            labels,
+            metrics,
             runtime,
             context,
             pre,
@@ -79,15 +116,20 @@ impl LoadedPlugin {
     }
 
     /// Waits for a concurrency slot (until the deadline) after the breaker admits the call.
-    async fn admit(&self) -> Result<Admitted, CallError> {
-        if let Admission::Refused { retry_after } = self.breaker().admit(Instant::now()) {
-            return Err(CallError::BreakerOpen {
+    async fn admit(&self, kind: CallKind) -> Result<Admitted, CallError> {
+        let started = Instant::now();
+        if let Admission::Refused { retry_after } = self.breaker().admit(started) {
+            let err = CallError::BreakerOpen {
                 plugin: self.label(),
                 retry_after,
-            });
+            };
+            self.metrics
+                .call(&self.labels, kind, Err(&err), Duration::ZERO);
+            return Err(err);
         }
+        self.update_breaker_gauge();
         let timeout = self.context.limits.timeout;
-        let deadline = Instant::now() + timeout;
+        let deadline = started + timeout;
         let slot = tokio::time::timeout(timeout, Arc::clone(&self.slots).acquire_owned())
             .await
             .map_err(|_| CallError::Timeout {
@@ -96,12 +138,17 @@ impl LoadedPlugin {
             })
             .and_then(|slot| slot.map_err(|_| CallError::NotRunning(self.label())));
         match slot {
-            Ok(slot) => Ok(Admitted {
-                _slot: slot,
-                deadline,
-            }),
+            Ok(slot) => {
+                self.in_flight.inc();
+                Ok(Admitted {
+                    _slot: slot,
+                    in_flight: self.in_flight.clone(),
+                    started,
+                    deadline,
+                })
+            }
             Err(err) => {
-                self.record::<()>(&Err(err.clone()));
+                self.record::<()>(kind, started, &Err(err.clone()));
                 Err(err)
             }
         }
@@ -111,8 +158,14 @@ impl LoadedPlugin {
         self.breaker.lock().unwrap_or_else(|err| err.into_inner())
     }
 
-    /// Tells the breaker how a call ended: only misbehaviour counts as a failure.
-    fn record<T>(&self, outcome: &Result<T, CallError>) {
+    fn update_breaker_gauge(&self) {
+        let open = !matches!(self.breaker().state(), BreakerState::Closed { .. });
+        self.metrics.breaker_open(&self.labels, open);
+    }
+
+    /// Counts how an admitted call ended, and tells the breaker: only misbehaviour counts as
+    /// a failure.
+    fn record<T>(&self, kind: CallKind, started: Instant, outcome: &Result<T, CallError>) {
         let failed = outcome
             .as_ref()
             .err()
@@ -127,7 +180,11 @@ impl LoadedPlugin {
                 "plugin call failed"
             );
         }
+        let outcome = outcome.as_ref().map(|_| ());
+        self.metrics
+            .call(&self.labels, kind, outcome, started.elapsed());
         self.breaker().record(!failed, Instant::now());
+        self.update_breaker_gauge();
     }
 
     /// A fresh store for one call, with the deadline armed.
@@ -231,13 +288,13 @@ impl LoadedPlugin {
                 export: "wasi:http/incoming-handler",
             });
         };
-        let admitted = self.admit().await?;
+        let admitted = self.admit(CallKind::Http).await?;
         let mut store = self.store(0, admitted.deadline);
         let instance = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(err) => {
                 let outcome = Err(self.instantiate_error(&err));
-                self.record(&outcome);
+                self.record(CallKind::Http, admitted.started, &outcome);
                 return outcome;
             }
         };
@@ -265,7 +322,7 @@ impl LoadedPlugin {
         let plugin = Arc::clone(self);
         let remaining = admitted.deadline.saturating_duration_since(Instant::now());
         tokio::spawn(async move {
-            let _admitted = admitted;
+            let started = admitted.started;
             let outcome = match tokio::time::timeout(
                 remaining,
                 handler.call_handle(&mut store, request, out),
@@ -279,7 +336,8 @@ impl LoadedPlugin {
                     timeout: plugin.context.limits.timeout,
                 }),
             };
-            plugin.record(&outcome);
+            plugin.record(CallKind::Http, started, &outcome);
+            drop(admitted);
             let _ = done_sender.send(outcome);
         });
 
@@ -372,7 +430,7 @@ impl LoadedPlugin {
                 service: name.to_string(),
             });
         }
-        let admitted = self.admit().await?;
+        let admitted = self.admit(CallKind::Service).await?;
         let label = self.label();
         let outcome = self
             .run(depth, admitted.deadline, async |store, instance| {
@@ -394,7 +452,7 @@ impl LoadedPlugin {
                 }))
             })
             .await;
-        self.record(&outcome);
+        self.record(CallKind::Service, admitted.started, &outcome);
         outcome
     }
 
@@ -406,11 +464,64 @@ impl LoadedPlugin {
             .map_err(LoadError::Init)
     }
 
-    /// Runs `health()`.
-    pub async fn health(&self) -> Result<(), LoadError> {
-        self.lifecycle_call(async |guest, store| guest.call_health(store).await)
-            .await
-            .map_err(LoadError::Health)
+    /// Runs `health()`, and keeps its outcome as the installation's health.
+    pub async fn check_health(&self) -> Result<(), LoadError> {
+        let started = Instant::now();
+        let outcome = self
+            .lifecycle_call(async |guest, store| guest.call_health(store).await)
+            .await;
+        let failure = outcome.as_ref().err().map(|message| CallError::Failed {
+            plugin: self.label(),
+            message: message.clone(),
+        });
+        self.metrics.call(
+            &self.labels,
+            CallKind::Health,
+            failure.as_ref().map_or(Ok(()), Err),
+            started.elapsed(),
+        );
+        self.metrics.healthy(&self.labels, outcome.is_ok());
+        let mut health = self.health.lock().unwrap_or_else(|err| err.into_inner());
+        match (&*health, &outcome) {
+            (Health::Healthy, Err(reason)) => {
+                tracing::warn!(
+                    target: "aerie::plugin", plugin = %self.context.label,
+                    installation = %self.context.id, %reason, "plugin became unhealthy"
+                );
+                *health = Health::Unhealthy {
+                    reason: reason.clone(),
+                    since: SystemTime::now(),
+                };
+            }
+            (Health::Unhealthy { since, .. }, Err(reason)) => {
+                *health = Health::Unhealthy {
+                    reason: reason.clone(),
+                    since: *since,
+                };
+            }
+            (Health::Unhealthy { .. }, Ok(())) => {
+                tracing::info!(
+                    target: "aerie::plugin", plugin = %self.context.label,
+                    installation = %self.context.id, "plugin is healthy again"
+                );
+                *health = Health::Healthy;
+            }
+            (Health::Healthy, Ok(())) => {}
+        }
+        outcome.map_err(LoadError::Health)
+    }
+
+    /// How the last health check went.
+    pub fn health(&self) -> Health {
+        self.health
+            .lock()
+            .unwrap_or_else(|err| err.into_inner())
+            .clone()
+    }
+
+    /// Stops counting this installation's state gauges (it no longer runs).
+    pub fn forget_metrics(&self) {
+        self.metrics.forget(&self.labels);
     }
 
     /// Runs `shutdown()`, best effort.

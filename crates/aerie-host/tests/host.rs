@@ -9,8 +9,8 @@ use aerie_core::manifest::Manifest;
 use aerie_core::name::PluginName;
 use aerie_host::breaker::BreakerPolicy;
 use aerie_host::{
-    CallError, CompileSource, Host, HostConfig, InstallationSpec, KeyValue as _, Limits, LoadError,
-    MemoryKeyValue, RuntimeConfig, StaticSecrets,
+    CallError, CompileSource, Health, Host, HostConfig, HostMetrics, InstallationSpec,
+    KeyValue as _, Limits, LoadError, MemoryKeyValue, RuntimeConfig, StaticSecrets,
 };
 use aerie_test_support::plugins::example_plugin;
 use bytes::Bytes;
@@ -51,15 +51,35 @@ fn name(text: &str) -> PluginName {
 struct TestHost {
     host: Host,
     kv: Arc<MemoryKeyValue>,
+    metrics: HostMetrics,
     _cache: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// The value of the sample `series` (a name and its labels, as exposed) in the host's
+    /// Prometheus exposition, if it is there.
+    fn metric(&self, series: &str) -> Option<f64> {
+        let mut registry = prometheus_client::registry::Registry::default();
+        self.metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
 }
 
 fn host_with(config: impl FnOnce(&mut HostConfig)) -> TestHost {
     let cache = tempfile::tempdir().unwrap();
     let kv = Arc::new(MemoryKeyValue::default());
+    let metrics = HostMetrics::default();
+    let host = new_host(cache.path(), &kv, |host_config| {
+        host_config.metrics = metrics.clone();
+        config(host_config);
+    });
     TestHost {
-        host: new_host(cache.path(), &kv, config),
+        host,
         kv,
+        metrics,
         _cache: cache,
     }
 }
@@ -260,6 +280,22 @@ async fn spin_is_stopped_at_its_deadline_while_others_keep_answering() {
         "{err:?}"
     );
     assert_eq!(err.code(), "plugin_timeout");
+    // The failure is counted, by plugin and outcome; hello's calls are not.
+    let spin_calls = |outcome: &str| {
+        test.metric(&format!(
+            r#"aerie_plugin_calls_total{{space="default",plugin="testing/spin",kind="http",outcome="{outcome}"}}"#
+        ))
+    };
+    assert_eq!(spin_calls("timeout"), Some(1.0));
+    assert_eq!(spin_calls("ok"), None);
+    assert_eq!(
+        test.metric(r#"aerie_plugin_calls_total{space="default",plugin="examples/hello",kind="http",outcome="ok"}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        test.metric(r#"aerie_plugin_call_duration_seconds_count{space="default",plugin="testing/spin",kind="http"}"#),
+        Some(1.0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -302,6 +338,16 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
         panic!("expected the breaker to be open, got {err:?}");
     };
     assert!(retry_after >= Duration::from_secs(1));
+    let breaker_open = r#"aerie_plugin_breaker_open{space="default",plugin="testing/crash"}"#;
+    assert_eq!(test.metric(breaker_open), Some(1.0));
+    assert_eq!(
+        test.metric(r#"aerie_plugin_calls_total{space="default",plugin="testing/crash",kind="http",outcome="trap"}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        test.metric(r#"aerie_plugin_calls_total{space="default",plugin="testing/crash",kind="http",outcome="breaker_open"}"#),
+        Some(1.0)
+    );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // The trial goes through, crashes, and the breaker opens again.
     let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
@@ -314,6 +360,7 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, _) = get(&test.host, "testing/crash", "/healthy").await.unwrap();
     assert_eq!(status, 200);
+    assert_eq!(test.metric(breaker_open), Some(0.0));
     for _ in 0..4 {
         let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
         assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
@@ -626,4 +673,123 @@ async fn a_response_over_the_size_limit_fails_the_call() {
         }
     );
     assert_eq!(err.code(), "plugin_response_too_large");
+}
+
+/// The `in_flight` each of `calls` concurrent `/overlap` calls saw.
+async fn overlaps(host: &Host, calls: usize) -> Vec<u64> {
+    let calls = (0..calls).map(|_| async {
+        let (status, body) = get(host, "testing/probe", "/overlap?ms=300").await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["in_flight"]
+            .as_u64()
+            .unwrap()
+    });
+    futures::future::join_all(calls).await
+}
+
+fn probe_with_concurrency(concurrency: u32) -> InstallationSpec {
+    let probe = spec("probe");
+    InstallationSpec {
+        limits: Limits {
+            concurrency,
+            ..probe.limits
+        },
+        ..probe
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_concurrent_instance_limit_holds() {
+    let limited = host();
+    load_ok(&limited.host, vec![probe_with_concurrency(1)]).await;
+    let seen = overlaps(&limited.host, 4).await;
+    assert_eq!(
+        seen,
+        vec![1; 4],
+        "with a limit of one, calls wait their turn"
+    );
+
+    // The same calls without the limit do overlap, so the probe would have seen a breach.
+    let unlimited = host();
+    load_ok(&unlimited.host, vec![probe_with_concurrency(4)]).await;
+    let seen = overlaps(&unlimited.host, 4).await;
+    assert!(seen.iter().any(|&in_flight| in_flight > 1), "{seen:?}");
+}
+
+/// Waits (up to 20 s) until `plugin`'s health is as `expected` says.
+async fn wait_for_health(test: &TestHost, plugin: &str, expected: impl Fn(&Health) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let running = test.host.running();
+        let health = &running
+            .iter()
+            .find(|running| running.plugin.as_str() == plugin)
+            .expect("the plugin runs")
+            .health;
+        if expected(health) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health stayed {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn periodic_health_checks_see_an_installation_fall_ill_and_recover() {
+    let test = host_with(|config| config.health_interval = Some(Duration::from_millis(100)));
+    load_ok(&test.host, vec![spec("probe"), spec("hello")]).await;
+    let healthy = r#"aerie_plugin_healthy{space="default",plugin="testing/probe"}"#;
+
+    let (status, _) = request(&test.host, "testing/probe", http::Method::POST, "/sick")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    wait_for_health(
+        &test,
+        "testing/probe",
+        |health| matches!(health, Health::Unhealthy { reason, .. } if reason == "told to be sick"),
+    )
+    .await;
+    assert_eq!(test.metric(healthy), Some(0.0));
+    // An unhealthy installation still serves, and the others are untouched.
+    assert_eq!(
+        get(&test.host, "testing/probe", "/nowhere")
+            .await
+            .unwrap()
+            .0,
+        404
+    );
+    wait_for_health(&test, "examples/hello", |health| *health == Health::Healthy).await;
+
+    request(&test.host, "testing/probe", http::Method::POST, "/well")
+        .await
+        .unwrap();
+    wait_for_health(&test, "testing/probe", |health| *health == Health::Healthy).await;
+    assert_eq!(test.metric(healthy), Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_output_becomes_log_lines_tagged_with_the_installation() {
+    let logs = aerie_test_support::logs::capture();
+    let test = host();
+    load_ok(&test.host, vec![spec("probe")]).await;
+    let (status, _) = get(&test.host, "testing/probe", "/print?text=probe-marker-7f3a")
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    for stream in ["stdout", "stderr"] {
+        let message = format!("probe-marker-7f3a ({stream})");
+        let lines = logs.lines();
+        let line = lines
+            .iter()
+            .find(|line| line["fields"]["message"] == message.as_str())
+            .unwrap_or_else(|| panic!("no log line says {message:?}:\n{}", logs.text()));
+        assert_eq!(line["target"], "aerie::plugin");
+        assert_eq!(line["fields"]["installation"], "default/testing/probe");
+        assert_eq!(line["fields"]["plugin"], "testing/probe@0.1.0");
+        assert_eq!(line["fields"]["stream"], stream);
+    }
 }

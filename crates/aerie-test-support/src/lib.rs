@@ -4,9 +4,10 @@
 //! directory) and hands each test a fresh database of its own; [`s3`] starts one S3-compatible
 //! server (moto's server mode) and hands each test a fresh bucket. Servers are started through
 //! a shell that stops them as soon as the test process's end of a pipe closes, so they never
-//! outlive the tests, whatever way they end.
+//! outlive the tests, whatever way they end. [`logs`] captures the process's log lines.
 
 pub mod archive;
+pub mod logs;
 pub mod plugins;
 
 use std::io::{ErrorKind, Read as _, Write as _};
