@@ -34,6 +34,9 @@ pub struct Config {
     /// Requests per second each plugin installation's endpoints accept (bursts up to the
     /// same number); 0 for no limit. `AERIE_PLUGIN_RATE_LIMIT`.
     pub plugin_rate_limit: u32,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`; otherwise anyone
+    /// who can reach the server can read it. `AERIE_METRICS_TOKEN`.
+    pub metrics_token: Option<String>,
 }
 
 /// Where package blobs are stored.
@@ -74,6 +77,7 @@ impl Default for Config {
             session_hours: 24 * 14,
             blobs: BlobConfig::default(),
             plugin_rate_limit: 1000,
+            metrics_token: None,
         }
     }
 }
@@ -180,6 +184,7 @@ impl Config {
                     .parse()
                     .map_err(|_| invalid("expected requests per second"))?
             }
+            "AERIE_METRICS_TOKEN" => self.metrics_token = Some(value),
             "AERIE_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|_| invalid("expected hours"))?
             }

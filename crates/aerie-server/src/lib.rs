@@ -32,6 +32,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gc;
+pub mod metrics;
 pub mod plugins;
 pub mod routes;
 pub mod state;
@@ -111,7 +112,12 @@ pub fn router(state: AppState) -> axum::Router {
         )
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .route("/readyz", axum::routing::get(ready))
+        .route("/metrics", axum::routing::get(metrics::serve))
         .fallback(|| async { ApiError::not_found("no_route", "there is nothing at this path") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()

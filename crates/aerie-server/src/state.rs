@@ -37,6 +37,8 @@ pub struct Shared {
     pub downloads: DownloadCounter,
     /// The plugin host, created when the first plugin loads.
     pub plugins: crate::plugins::PluginHost,
+    /// What `/metrics` exposes.
+    pub metrics: crate::metrics::ServerMetrics,
     /// Requests per second per installation, by `space/plugin`.
     plugin_rate: Option<governor::DefaultKeyedRateLimiter<String>>,
     /// Package bytes by digest. Blobs never change, so nothing is ever stale.
@@ -96,18 +98,22 @@ impl AppState {
     pub fn new(db: Database, blobs: BlobStore, config: Config) -> AppState {
         let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
             .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
+        let host_metrics = aerie_host::HostMetrics::default();
+        let metrics = crate::metrics::ServerMetrics::new(&host_metrics);
         let plugins = crate::plugins::PluginHost::new(
             aerie_host::HostConfig {
                 runtime: aerie_host::RuntimeConfig {
                     cache_dir: Some(config.data_dir.join("compiled")),
                     ..aerie_host::RuntimeConfig::default()
                 },
+                metrics: host_metrics,
                 ..aerie_host::HostConfig::default()
             },
             db.clone(),
             Arc::new(aerie_host::StaticSecrets::default()),
         );
         AppState(Arc::new(Shared {
+            metrics,
             plugins,
             plugin_rate,
             db,

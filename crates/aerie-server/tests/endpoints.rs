@@ -234,3 +234,81 @@ async fn an_installation_over_its_rate_limit_gets_429() {
     assert_eq!(response.status(), StatusCode::OK);
     server.stop().await.unwrap();
 }
+
+/// The value of `series` (a name and its labels, as exposed) in a `/metrics` exposition.
+fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_plugin_calls_by_outcome_and_http_requests_by_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |config| {
+        config.metrics_token = Some("scrape-me".into())
+    })
+    .await;
+    run(&server, vec![spec("hello"), spec("crash")]).await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/s/default/examples/hello/Ada",
+        "/s/default/testing/crash/boom",
+    ] {
+        client.get(url(&server, path)).send().await.unwrap();
+    }
+
+    for authorization in [None, Some("Bearer wrong")] {
+        let mut request = client.get(url(&server, "/metrics"));
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error_code(response).await, "metrics_token_required");
+    }
+    let response = client
+        .get(url(&server, "/metrics"))
+        .bearer_auth("scrape-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.unwrap();
+    let calls = |plugin: &str, outcome: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"aerie_plugin_calls_total{{space="default",plugin="{plugin}",kind="http",outcome="{outcome}"}}"#
+            ),
+        )
+    };
+    assert_eq!(calls("examples/hello", "ok"), Some(1.0), "{text}");
+    assert_eq!(calls("testing/crash", "trap"), Some(1.0), "{text}");
+    assert_eq!(calls("testing/crash", "ok"), None, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"aerie_http_requests_total{method="GET",route="/s/{space}/{namespace}/{name}/{*path}",status="502"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    // The refused scrapes were requests too.
+    assert_eq!(
+        sample(
+            &text,
+            r#"aerie_http_requests_total{method="GET",route="/metrics",status="401"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"));
+    server.stop().await.unwrap();
+}
