@@ -10,8 +10,11 @@ fn req(text: &str) -> VersionReq {
     VersionReq::parse(text).unwrap()
 }
 
-/// A catalog from `(plugin, version, [(dependency, requirement)])`, API `^0.1`, none yanked.
-fn catalog(entries: &[(&str, &str, &[(&str, &str)])]) -> Catalog {
+/// `(plugin, version, [(dependency, requirement)])`.
+type Entry<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// A catalog of `entries`, each for API `^0.1` and not yanked.
+fn catalog(entries: &[Entry<'_>]) -> Catalog {
     let mut catalog = Catalog::default();
     for (plugin, version, dependencies) in entries {
         catalog.add(
