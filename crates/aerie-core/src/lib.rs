@@ -6,7 +6,8 @@
 //!   hostile input, never touching the disk;
 //! - [`inspect`]: the component's imports and exports, and the permission each import needs;
 //! - [`signature`]: minisign keys and detached signatures over packages;
-//! - [`digest`]: `sha256:` content digests, the identity of a package.
+//! - [`digest`]: `sha256:` content digests, the identity of a package;
+//! - [`sealed`]: envelope encryption of installation secrets under rotatable master keys.
 //!
 //! This crate is pure: bytes in, values out. It does no I/O of its own, knows nothing of
 //! databases, HTTP or the WebAssembly runtime, and every function that reads untrusted bytes
@@ -17,6 +18,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod name;
 pub mod package;
+pub mod sealed;
 pub mod signature;
 
 #[cfg(test)]
