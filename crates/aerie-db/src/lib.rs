@@ -22,12 +22,17 @@ mod audit;
 mod namespaces;
 mod plugin_state;
 mod plugins;
+mod spaces;
 
 pub use accounts::{ApiToken, NewToken, User};
 pub use audit::{Actor, AuditEntry, AuditQuery};
 pub use namespaces::{Namespace, PublisherKey, Role};
 pub use plugin_state::StateKeys;
 pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};
+pub use spaces::{
+    Installation, InstallationEvent, InstallationRecord, InstallationStatus, NewEvent,
+    NewSpaceToken, Space, SpaceChange, SpaceRole, SpaceToken, installation_scope,
+};
 
 /// Which database engine a [`Database`] runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,11 @@
 //! One contract, two back ends: every test here runs against SQLite and against a real
 //! PostgreSQL server.
 
-use aerie_db::{Actor, AuditQuery, Database, DbError, NewToken, NewVersion, PublishOutcome, Role};
+use aerie_db::{
+    Actor, AuditQuery, Database, DbError, Installation, InstallationStatus, NewEvent,
+    NewSpaceToken, NewToken, NewVersion, PublishOutcome, Role, SpaceChange, SpaceRole,
+    installation_scope,
+};
 
 /// A fresh SQLite database in a temporary directory, kept alive with the database.
 async fn sqlite() -> (Database, Option<tempfile::TempDir>) {
@@ -53,6 +57,12 @@ contract!(
     yank_and_deprecate_change_only_their_flags,
     downloads_add_up_per_day,
     every_change_writes_an_audit_row,
+    spaces_have_unique_names_and_keep_an_owner,
+    space_tokens_are_found_by_hash_and_revoked,
+    a_space_change_lands_whole_with_events_and_audit,
+    secrets_are_set_replaced_and_removed_per_installation,
+    deleting_a_space_deletes_everything_in_it,
+    master_key_rotation_rewraps_every_space,
 );
 
 fn actor(user_id: i64) -> Actor {
@@ -623,4 +633,500 @@ async fn concurrent_increments_lose_no_update(database: Database) {
         database.state_get("s", "b", "hits").await.unwrap(),
         Some(b"80".to_vec())
     );
+}
+
+async fn spaces_have_unique_names_and_keep_an_owner(database: Database) {
+    let ada = user(&database, "ada").await;
+    let bob = user(&database, "bob").await;
+    let space = database
+        .create_space(&actor(ada), "team", ada, "key1", b"wrapped")
+        .await
+        .unwrap();
+    assert_eq!(space.wrapped_key, b"wrapped");
+    assert_eq!(space.lockfile, "");
+    let again = database
+        .create_space(&actor(bob), "team", bob, "key1", b"w")
+        .await;
+    assert!(matches!(again, Err(DbError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        database.space_role(space.id, ada).await.unwrap(),
+        Some(SpaceRole::Owner)
+    );
+    assert_eq!(database.space_role(space.id, bob).await.unwrap(), None);
+
+    database
+        .set_space_member(&actor(ada), &space, bob, Some(SpaceRole::Viewer))
+        .await
+        .unwrap();
+    assert_eq!(
+        database.space_members(space.id).await.unwrap(),
+        [
+            ("ada".to_string(), SpaceRole::Owner),
+            ("bob".to_string(), SpaceRole::Viewer)
+        ]
+    );
+    let demoted = database
+        .set_space_member(&actor(ada), &space, ada, Some(SpaceRole::Admin))
+        .await;
+    assert!(matches!(demoted, Err(DbError::Conflict(_))), "{demoted:?}");
+    database
+        .set_space_member(&actor(ada), &space, bob, Some(SpaceRole::Owner))
+        .await
+        .unwrap();
+    database
+        .set_space_member(&actor(bob), &space, ada, None)
+        .await
+        .unwrap();
+    assert_eq!(database.space_role(space.id, ada).await.unwrap(), None);
+    let spaces = database.spaces_of(bob).await.unwrap();
+    assert_eq!(spaces.len(), 1);
+    assert_eq!(spaces[0].1, SpaceRole::Owner);
+
+    let other = database
+        .create_space(&actor(ada), "other", ada, "key1", b"w")
+        .await
+        .unwrap();
+    let taken = database.rename_space(&actor(ada), &other, "team").await;
+    assert!(matches!(taken, Err(DbError::Conflict(_))), "{taken:?}");
+    database
+        .rename_space(&actor(ada), &other, "renamed")
+        .await
+        .unwrap();
+    assert_eq!(
+        database.space("renamed").await.unwrap().unwrap().id,
+        other.id
+    );
+    assert!(database.space("other").await.unwrap().is_none());
+    let names: Vec<String> = database
+        .all_spaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|space| space.name)
+        .collect();
+    assert_eq!(names, ["renamed", "team"]);
+}
+
+async fn space_tokens_are_found_by_hash_and_revoked(database: Database) {
+    let ada = user(&database, "ada").await;
+    let space = database
+        .create_space(&actor(ada), "team", ada, "key1", b"w")
+        .await
+        .unwrap();
+    let new_token = NewSpaceToken {
+        name: "ci".into(),
+        hash: vec![7; 32],
+        prefix: "aerie_s_ab".into(),
+        role: SpaceRole::Admin,
+        created_by: Some(ada),
+        expires_at: None,
+    };
+    let token = database
+        .create_space_token(&actor(ada), &space, &new_token)
+        .await
+        .unwrap();
+    assert_eq!(token.role, SpaceRole::Admin);
+    assert_eq!(token.created_by.as_deref(), Some("ada"));
+    let same_name = database
+        .create_space_token(
+            &actor(ada),
+            &space,
+            &NewSpaceToken {
+                hash: vec![8; 32],
+                ..new_token.clone()
+            },
+        )
+        .await;
+    assert!(
+        matches!(same_name, Err(DbError::Conflict(_))),
+        "{same_name:?}"
+    );
+    let found = database
+        .space_token_by_hash(&[7; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, token.id);
+    assert!(
+        database
+            .space_token_by_hash(&[9; 32])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    database.touch_space_token(token.id).await.unwrap();
+    database
+        .revoke_space_token(&actor(ada), &space, token.id)
+        .await
+        .unwrap();
+    let revoked = database
+        .space_token_by_hash(&[7; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert!(revoked.last_used_at.is_some());
+    let twice = database
+        .revoke_space_token(&actor(ada), &space, token.id)
+        .await;
+    assert!(matches!(twice, Err(DbError::NotFound(_))), "{twice:?}");
+    // Another space's token id is not found through this space.
+    let other = database
+        .create_space(&actor(ada), "other", ada, "key1", b"w")
+        .await
+        .unwrap();
+    let other_token = database
+        .create_space_token(
+            &actor(ada),
+            &other,
+            &NewSpaceToken {
+                hash: vec![10; 32],
+                ..new_token
+            },
+        )
+        .await
+        .unwrap();
+    let crossed = database
+        .revoke_space_token(&actor(ada), &space, other_token.id)
+        .await;
+    assert!(matches!(crossed, Err(DbError::NotFound(_))), "{crossed:?}");
+    assert_eq!(database.space_tokens(space.id).await.unwrap().len(), 1);
+}
+
+fn installation(plugin: &str, version: &str) -> Installation {
+    Installation {
+        plugin: plugin.into(),
+        requirement: Some("^1".into()),
+        version: version.into(),
+        digest: format!("sha256:{version}"),
+        previous_version: None,
+        previous_digest: None,
+        status: InstallationStatus::Active,
+        status_reason: None,
+        config: "{}".into(),
+        granted: "{}".into(),
+    }
+}
+
+fn event(plugin: &str, kind: &str) -> NewEvent {
+    NewEvent {
+        plugin: plugin.into(),
+        kind: kind.into(),
+        from_version: None,
+        to_version: Some("1.0.0".into()),
+        message: None,
+    }
+}
+
+async fn a_space_change_lands_whole_with_events_and_audit(database: Database) {
+    let ada = user(&database, "ada").await;
+    let space = database
+        .create_space(&actor(ada), "team", ada, "key1", b"w")
+        .await
+        .unwrap();
+    let install = SpaceChange {
+        lockfile: Some("version = 1".into()),
+        upserts: vec![
+            installation("acme/client", "1.0.0"),
+            Installation {
+                requirement: None,
+                ..installation("acme/server", "1.0.0")
+            },
+        ],
+        events: vec![
+            event("acme/client", "installed"),
+            event("acme/server", "installed"),
+        ],
+        action: "installation.install".into(),
+        details: serde_json::json!({ "plugin": "acme/client" }),
+        ..SpaceChange::default()
+    };
+    database
+        .commit_space(&actor(ada), &space, &install)
+        .await
+        .unwrap();
+    let installed = database.installations(space.id).await.unwrap();
+    assert_eq!(installed.len(), 2);
+    assert_eq!(installed[1].installation.requirement, None);
+    assert_eq!(
+        database.space("team").await.unwrap().unwrap().lockfile,
+        "version = 1"
+    );
+
+    // An update rewrites the row in place.
+    let mut updated = installation("acme/client", "1.1.0");
+    updated.previous_version = Some("1.0.0".into());
+    updated.status_reason = Some("note".into());
+    database
+        .commit_space(
+            &actor(ada),
+            &space,
+            &SpaceChange {
+                upserts: vec![updated.clone()],
+                events: vec![event("acme/client", "updated")],
+                action: "installation.update".into(),
+                details: serde_json::json!({}),
+                ..SpaceChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    let client = database
+        .installation(space.id, "acme/client")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.installation, updated);
+    assert_eq!(client.id, installed[0].id);
+
+    // An uninstall removes the rows, and the state only when asked.
+    let scope = installation_scope(space.id, "acme/client");
+    database
+        .state_set(&scope, "default", "k", b"v")
+        .await
+        .unwrap();
+    let server_scope = installation_scope(space.id, "acme/server");
+    database
+        .state_set(&server_scope, "default", "k", b"v")
+        .await
+        .unwrap();
+    database
+        .commit_space(
+            &actor(ada),
+            &space,
+            &SpaceChange {
+                removals: vec!["acme/client".into(), "acme/server".into()],
+                delete_state: vec!["acme/client".into()],
+                events: vec![event("acme/client", "uninstalled")],
+                action: "installation.uninstall".into(),
+                details: serde_json::json!({}),
+                ..SpaceChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(database.installations(space.id).await.unwrap().is_empty());
+    assert_eq!(
+        database.state_get(&scope, "default", "k").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        database
+            .state_get(&server_scope, "default", "k")
+            .await
+            .unwrap(),
+        Some(b"v".to_vec())
+    );
+    // History outlives the installation, newest first.
+    let events: Vec<String> = database
+        .installation_events(space.id, "acme/client", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event.kind)
+        .collect();
+    assert_eq!(events, ["uninstalled", "updated", "installed"]);
+    let audit = database
+        .audit_entries(&AuditQuery {
+            target_prefix: Some("space:team".into()),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "installation.uninstall",
+            "installation.update",
+            "installation.install",
+            "space.create"
+        ]
+    );
+}
+
+async fn secrets_are_set_replaced_and_removed_per_installation(database: Database) {
+    let ada = user(&database, "ada").await;
+    let space = database
+        .create_space(&actor(ada), "team", ada, "key1", b"w")
+        .await
+        .unwrap();
+    database
+        .commit_space(
+            &actor(ada),
+            &space,
+            &SpaceChange {
+                upserts: vec![
+                    installation("acme/a", "1.0.0"),
+                    installation("acme/b", "1.0.0"),
+                ],
+                action: "installation.install".into(),
+                details: serde_json::json!({}),
+                ..SpaceChange::default()
+            },
+        )
+        .await
+        .unwrap();
+    let a = database
+        .installation(space.id, "acme/a")
+        .await
+        .unwrap()
+        .unwrap();
+    let b = database
+        .installation(space.id, "acme/b")
+        .await
+        .unwrap()
+        .unwrap();
+    for (value, name) in [
+        (b"one".as_slice(), "token"),
+        (b"two", "token"),
+        (b"x", "other"),
+    ] {
+        database
+            .set_installation_secret(&actor(ada), &space, &a, name, Some(value))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        database.installation_secrets(a.id).await.unwrap(),
+        [
+            ("other".to_string(), b"x".to_vec()),
+            ("token".to_string(), b"two".to_vec())
+        ]
+    );
+    assert!(
+        database
+            .installation_secrets(b.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    database
+        .set_installation_secret(&actor(ada), &space, &a, "other", None)
+        .await
+        .unwrap();
+    let absent = database
+        .set_installation_secret(&actor(ada), &space, &a, "other", None)
+        .await;
+    assert!(matches!(absent, Err(DbError::NotFound(_))), "{absent:?}");
+    assert_eq!(database.installation_secrets(a.id).await.unwrap().len(), 1);
+    // The audit log names the secret and never holds its value.
+    let audit = database
+        .audit_entries(&AuditQuery {
+            target_prefix: Some("space:team".into()),
+            limit: 20,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&audit).unwrap();
+    assert!(text.contains("\"secret\":\"token\""), "{text}");
+    assert!(!text.contains("two"), "{text}");
+}
+
+async fn deleting_a_space_deletes_everything_in_it(database: Database) {
+    let ada = user(&database, "ada").await;
+    let space = database
+        .create_space(&actor(ada), "team", ada, "key1", b"w")
+        .await
+        .unwrap();
+    let other = database
+        .create_space(&actor(ada), "other", ada, "key1", b"w")
+        .await
+        .unwrap();
+    for target in [&space, &other] {
+        database
+            .commit_space(
+                &actor(ada),
+                target,
+                &SpaceChange {
+                    upserts: vec![installation("acme/a", "1.0.0")],
+                    events: vec![event("acme/a", "installed")],
+                    action: "installation.install".into(),
+                    details: serde_json::json!({}),
+                    ..SpaceChange::default()
+                },
+            )
+            .await
+            .unwrap();
+        let a = database
+            .installation(target.id, "acme/a")
+            .await
+            .unwrap()
+            .unwrap();
+        database
+            .set_installation_secret(&actor(ada), target, &a, "s", Some(b"v"))
+            .await
+            .unwrap();
+        database
+            .state_set(
+                &installation_scope(target.id, "acme/a"),
+                "default",
+                "k",
+                b"v",
+            )
+            .await
+            .unwrap();
+    }
+    database.delete_space(&actor(ada), &space).await.unwrap();
+    assert!(database.space("team").await.unwrap().is_none());
+    assert!(database.installations(space.id).await.unwrap().is_empty());
+    assert!(database.space_members(space.id).await.unwrap().is_empty());
+    assert_eq!(
+        database
+            .state_get(&installation_scope(space.id, "acme/a"), "default", "k")
+            .await
+            .unwrap(),
+        None
+    );
+    // The other space is untouched.
+    let kept = database
+        .installation(other.id, "acme/a")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        database.installation_secrets(kept.id).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        database
+            .state_get(&installation_scope(other.id, "acme/a"), "default", "k")
+            .await
+            .unwrap(),
+        Some(b"v".to_vec())
+    );
+}
+
+async fn master_key_rotation_rewraps_every_space(database: Database) {
+    let ada = user(&database, "ada").await;
+    for name in ["one", "two"] {
+        database
+            .create_space(&actor(ada), name, ada, "old", b"old-wrap")
+            .await
+            .unwrap();
+    }
+    let spaces = database.all_spaces().await.unwrap();
+    let rewrapped: Vec<(i64, String, Vec<u8>)> = spaces
+        .iter()
+        .map(|space| {
+            (
+                space.id,
+                "new".to_string(),
+                format!("new-{}", space.name).into_bytes(),
+            )
+        })
+        .collect();
+    database
+        .rewrap_space_keys(&actor(ada), &rewrapped, "new")
+        .await
+        .unwrap();
+    for space in database.all_spaces().await.unwrap() {
+        assert_eq!(space.master_key_id, "new");
+        assert_eq!(
+            space.wrapped_key,
+            format!("new-{}", space.name).into_bytes()
+        );
+    }
 }
