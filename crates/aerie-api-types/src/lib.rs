@@ -330,3 +330,226 @@ pub struct AuditEntryView {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
+
+/// A new space.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateSpaceRequest {
+    /// Its name, in URLs: 1–64 characters of lowercase letters, digits and `-`.
+    pub name: String,
+}
+
+/// Changes to a space.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct UpdateSpaceRequest {
+    /// A new name (owners only). Endpoints move to `/s/NEW/...`; data stays.
+    pub name: String,
+}
+
+/// A space, as the caller sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpaceView {
+    /// Its name.
+    pub name: String,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// The caller's role: `owner`, `admin`, `member` or `viewer` (server administrators act
+    /// as owners).
+    pub role: String,
+    /// How many plugins are installed.
+    pub installations: usize,
+}
+
+/// A role to give a space member.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct SetSpaceMemberRequest {
+    /// `owner`, `admin`, `member` or `viewer`.
+    pub role: String,
+}
+
+/// A new space token.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreateSpaceTokenRequest {
+    /// A label, unique in the space.
+    pub name: String,
+    /// What it may do in the space: `admin`, `member` or `viewer` (never more than the
+    /// creator's own role).
+    pub role: String,
+    /// Days until it expires; it never expires when absent.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A space token's record. The secret is shown only at creation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpaceTokenView {
+    /// Its id, for revoking it.
+    pub id: i64,
+    /// Its label.
+    pub name: String,
+    /// The secret's first characters.
+    pub prefix: String,
+    /// Its role in the space.
+    pub role: String,
+    /// Who created it.
+    pub created_by: Option<String>,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Expiry, RFC 3339, if it expires.
+    pub expires_at: Option<String>,
+    /// Last use, RFC 3339.
+    pub last_used_at: Option<String>,
+    /// Revocation time, RFC 3339, if revoked.
+    pub revoked_at: Option<String>,
+}
+
+/// A space token just created: the only time its secret is shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedSpaceToken {
+    /// The secret, to send as `Authorization: Bearer ...`.
+    pub token: String,
+    /// Its record.
+    pub info: SpaceTokenView,
+}
+
+/// What an installation may do, in plain words, for consent at install.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PermissionsView {
+    /// Hosts it may send HTTP requests to.
+    #[serde(default)]
+    pub outbound: Vec<String>,
+    /// Whether it keeps durable key-value state.
+    #[serde(default)]
+    pub keyvalue: bool,
+    /// The secrets it reads, by name.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Other plugins' services it calls.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Each permission as a sentence.
+    #[serde(default)]
+    pub sentences: Vec<String>,
+}
+
+/// A plugin to install.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct InstallRequest {
+    /// `namespace/name`.
+    pub plugin: String,
+    /// Which versions are acceptable (Cargo syntax, like `^1.2`); the newest when absent.
+    #[serde(default)]
+    pub requirement: Option<String>,
+    /// Its configuration, checked against the plugin's config schema.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+    /// The permissions consented to, as the server showed them (for this plugin and every
+    /// dependency the install pulls in). The install is refused with the permissions to
+    /// consent to while this does not cover them.
+    #[serde(default)]
+    pub accept: Option<std::collections::BTreeMap<String, PermissionsView>>,
+}
+
+/// A change of version requirement.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateRequest {
+    /// A new requirement; the current one when absent (update to the newest it allows).
+    #[serde(default)]
+    pub requirement: Option<String>,
+    /// Permissions consented to, when the new version asks for more.
+    #[serde(default)]
+    pub accept: Option<std::collections::BTreeMap<String, PermissionsView>>,
+}
+
+/// A new configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigRequest {
+    /// The whole configuration, checked against the plugin's config schema.
+    pub config: serde_json::Value,
+}
+
+/// A secret's value. Sent once; never returned by any endpoint.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecretRequest {
+    /// The value.
+    pub value: String,
+}
+
+impl std::fmt::Debug for SecretRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretRequest { value: (redacted) }")
+    }
+}
+
+/// An installed plugin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InstallationView {
+    /// `namespace/name`.
+    pub plugin: String,
+    /// The version installed.
+    pub version: String,
+    /// What the space asked for; absent for a plugin installed as a dependency.
+    pub requirement: Option<String>,
+    /// `active`, `disabled` or `failed`.
+    pub status: String,
+    /// Why it failed, or why its last update did not take.
+    pub status_reason: Option<String>,
+    /// The version a rollback returns to.
+    pub previous_version: Option<String>,
+    /// Whether it runs now and its last health check: `healthy`, `unhealthy: REASON`, or
+    /// `not running`.
+    pub health: String,
+    /// Its configuration.
+    pub config: serde_json::Value,
+    /// The names of the secrets set (never their values).
+    pub secrets: Vec<String>,
+    /// The secrets the plugin reads, set or not.
+    pub declared_secrets: Vec<String>,
+    /// What it was granted.
+    pub permissions: PermissionsView,
+    /// The plugins it depends on.
+    pub dependencies: Vec<String>,
+    /// Where its endpoints are: `/s/SPACE/PLUGIN/`.
+    pub endpoint: String,
+    /// Install time, RFC 3339.
+    pub created_at: String,
+    /// Last change, RFC 3339.
+    pub updated_at: String,
+}
+
+/// What an install, update, rollback or uninstall did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpaceChangeView {
+    /// Each plugin whose version changed: `plugin`: `from -> to` (`none` for absent).
+    pub changed: std::collections::BTreeMap<String, String>,
+    /// The installations afterwards.
+    pub installations: Vec<InstallationView>,
+}
+
+/// Something that happened to an installation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InstallationEventView {
+    /// When, RFC 3339.
+    pub at: String,
+    /// Who, if a user did it.
+    pub actor: Option<String>,
+    /// `installed`, `updated`, `update_failed`, `rolled_back`, `disabled`, `enabled`,
+    /// `config_changed`, `secret_set`, `secret_removed`, `uninstalled`, `failed`, `restored`.
+    pub kind: String,
+    /// The version before.
+    pub from_version: Option<String>,
+    /// The version after.
+    pub to_version: Option<String>,
+    /// Details.
+    pub message: Option<String>,
+}
+
+/// The outcome of a master key rotation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RotationView {
+    /// The id of the key that now wraps every data key.
+    pub master_key_id: String,
+    /// How many spaces' data keys were re-wrapped.
+    pub rewrapped: usize,
+    /// The ids of the keys removed from the key file.
+    pub retired: Vec<String>,
+}

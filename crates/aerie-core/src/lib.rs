@@ -2,6 +2,7 @@
 //!
 //! - [`name`]: plugin names (`namespace/name`) and the identifiers inside manifests;
 //! - [`manifest`]: `aerie.toml`, parsed and validated with errors that name the field;
+//! - [`config`]: an installation's configuration, checked against the manifest's schema;
 //! - [`package`]: the package archive (gzip tar), written deterministically and read as
 //!   hostile input, never touching the disk;
 //! - [`inspect`]: the component's imports and exports, and the permission each import needs;
@@ -13,6 +14,7 @@
 //! databases, HTTP or the WebAssembly runtime, and every function that reads untrusted bytes
 //! returns an error for bad input instead of panicking.
 
+pub mod config;
 pub mod digest;
 pub mod inspect;
 pub mod manifest;

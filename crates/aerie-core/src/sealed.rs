@@ -207,6 +207,11 @@ impl Keyring {
         &self.keys
     }
 
+    /// The keys, the primary first.
+    pub fn into_keys(self) -> Vec<MasterKey> {
+        self.keys
+    }
+
     /// The keyring as key-file text.
     pub fn to_text(&self) -> Zeroizing<String> {
         let mut text = Zeroizing::new(String::from(

@@ -36,7 +36,24 @@ pub struct Config {
     pub plugin_rate_limit: u32,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`; otherwise anyone
     /// who can reach the server can read it. `AERIE_METRICS_TOKEN`.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<Redacted>,
+    /// The master key file; `DATA_DIR/master.key` when absent. `AERIE_MASTER_KEY_FILE`.
+    pub master_key_file: Option<PathBuf>,
+    /// Master keys given directly (comma-separated, the first wrapping), instead of the
+    /// file. Only from the environment: `AERIE_MASTER_KEY`.
+    #[serde(skip)]
+    pub master_key: Option<Redacted>,
+}
+
+/// A secret setting: never shown by `Debug`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(redacted)")
+    }
 }
 
 /// Where package blobs are stored.
@@ -78,6 +95,8 @@ impl Default for Config {
             blobs: BlobConfig::default(),
             plugin_rate_limit: 1000,
             metrics_token: None,
+            master_key_file: None,
+            master_key: None,
         }
     }
 }
@@ -184,7 +203,9 @@ impl Config {
                     .parse()
                     .map_err(|_| invalid("expected requests per second"))?
             }
-            "AERIE_METRICS_TOKEN" => self.metrics_token = Some(value),
+            "AERIE_METRICS_TOKEN" => self.metrics_token = Some(Redacted(value)),
+            "AERIE_MASTER_KEY_FILE" => self.master_key_file = Some(PathBuf::from(&value)),
+            "AERIE_MASTER_KEY" => self.master_key = Some(Redacted(value)),
             "AERIE_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|_| invalid("expected hours"))?
             }
@@ -207,6 +228,13 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("aerie.db").display()))
+    }
+
+    /// The master key file.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
     /// The URL clients reach the server at, without a trailing slash.

@@ -32,6 +32,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gc;
+pub mod keys;
 pub mod metrics;
 pub mod plugins;
 pub mod routes;

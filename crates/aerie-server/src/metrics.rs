@@ -121,7 +121,7 @@ pub async fn serve(State(state): State<AppState>, headers: axum::http::HeaderMap
             .and_then(|value| value.strip_prefix("Bearer "));
         // Compared as digests, so the time taken says nothing about the token.
         let matches = given.is_some_and(|given| {
-            Sha256::digest(given.as_bytes()) == Sha256::digest(token.as_bytes())
+            Sha256::digest(given.as_bytes()) == Sha256::digest(token.0.as_bytes())
         });
         if !matches {
             return ApiError::unauthorized(

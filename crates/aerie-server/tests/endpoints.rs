@@ -246,7 +246,7 @@ fn sample(exposition: &str, series: &str) -> Option<f64> {
 async fn metrics_count_plugin_calls_by_outcome_and_http_requests_by_route() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        config.metrics_token = Some("scrape-me".into())
+        config.metrics_token = Some(aerie_server::config::Redacted("scrape-me".into()))
     })
     .await;
     run(&server, vec![spec("hello"), spec("crash")]).await;
