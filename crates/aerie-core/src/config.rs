@@ -146,7 +146,12 @@ mod tests {
         )
         .unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-        for expected in ["config.greeting", "config.retries", "config.hosts[1]", "config"] {
+        for expected in [
+            "config.greeting",
+            "config.retries",
+            "config.hosts[1]",
+            "config",
+        ] {
             assert!(fields.contains(&expected), "{expected} in {problems:?}");
         }
         let missing = check_config(Some(&schema()), json!({})).unwrap_err();

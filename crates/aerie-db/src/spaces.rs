@@ -397,6 +397,19 @@ impl Database {
         row.as_ref().map(space_from_row).transpose()
     }
 
+    /// The space with row id `id`.
+    pub async fn space_by_id(&self, id: i64) -> DbResult<Option<Space>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            space_columns!(),
+            " FROM spaces s WHERE s.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(space_from_row).transpose()
+    }
+
     /// Every space, by name.
     pub async fn all_spaces(&self) -> DbResult<Vec<Space>> {
         let rows = sqlx::query(concat!(

@@ -49,6 +49,9 @@ pub enum KeyError {
 pub struct MasterKeys {
     keyring: Arc<RwLock<Arc<Keyring>>>,
     source: Source,
+    /// Held for reading while a data key is wrapped and stored, and for writing by a
+    /// rotation, so no key wrapped by a retiring master key is stored after the re-wrap.
+    rotation: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl std::fmt::Debug for MasterKeys {
@@ -86,7 +89,18 @@ impl MasterKeys {
         Ok(MasterKeys {
             keyring: Arc::new(RwLock::new(Arc::new(keyring))),
             source,
+            rotation: Arc::default(),
         })
+    }
+
+    /// Holds off rotations while a new data key is wrapped and stored.
+    pub async fn wrapping(&self) -> tokio::sync::OwnedRwLockReadGuard<()> {
+        Arc::clone(&self.rotation).read_owned().await
+    }
+
+    /// Holds off every other wrap during a rotation.
+    pub async fn rotating(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        Arc::clone(&self.rotation).write_owned().await
     }
 
     /// The current keyring.
@@ -136,14 +150,18 @@ impl MasterKeys {
     /// Ends a rotation once every data key is wrapped by the primary: the other keys leave
     /// the key file. Returns the ids of the keys retired.
     pub fn finish_rotation(&self) -> Result<Vec<String>, KeyError> {
+        if self.from_environment() {
+            // The environment is the operator's to change.
+            return Ok(Vec::new());
+        }
         let current = self.keyring();
         let retired: Vec<String> = current.keys()[1..]
             .iter()
             .map(|key| key.id().to_string())
             .collect();
         if let Source::File(path) = &self.source {
-            let primary_only = Keyring::parse(&current.primary().to_text())
-                .expect("a key's text parses");
+            let primary_only =
+                Keyring::parse(&current.primary().to_text()).expect("a key's text parses");
             write_file(path, &primary_only)?;
             *self.keyring.write().unwrap_or_else(|err| err.into_inner()) = Arc::new(primary_only);
         }

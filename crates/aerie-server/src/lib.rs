@@ -36,6 +36,7 @@ pub mod keys;
 pub mod metrics;
 pub mod plugins;
 pub mod routes;
+pub mod spaces;
 pub mod state;
 mod views;
 
@@ -250,7 +251,12 @@ impl Server {
         let generated_admin_password = first_admin(&db, admin_password).await?;
         let listener = TcpListener::bind(config.listen).await?;
         let address = listener.local_addr()?;
-        let state = AppState::new(db, blobs, config);
+        let keys = keys::MasterKeys::load(
+            config.master_key.as_ref().map(|key| key.0.as_str()),
+            &config.master_key_file(),
+        )
+        .map_err(|err| StartError::Config(err.to_string()))?;
+        let state = AppState::new(db, blobs, config, keys);
         let (shutdown, mut stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use crate::keys::MasterKeys;
 
 /// How long version and namespace records are cached: the longest a change made through
 /// another replica takes to show here.
@@ -39,6 +40,14 @@ pub struct Shared {
     pub plugins: crate::plugins::PluginHost,
     /// What `/metrics` exposes.
     pub metrics: crate::metrics::ServerMetrics,
+    /// The master keys that wrap the spaces' data keys.
+    pub keys: MasterKeys,
+    /// Changes to one space run one at a time.
+    pub space_locks: crate::spaces::SpaceLocks,
+    /// Becomes true once every space's plugins were loaded after the start.
+    pub restored: tokio::sync::watch::Sender<bool>,
+    /// Spaces by name, briefly: plugin endpoints look their space up on every request.
+    space_cache: moka::sync::Cache<String, Arc<aerie_db::Space>>,
     /// Requests per second per installation, by `space/plugin`.
     plugin_rate: Option<governor::DefaultKeyedRateLimiter<String>>,
     /// Package bytes by digest. Blobs never change, so nothing is ever stale.
@@ -95,7 +104,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// State over the given stores.
-    pub fn new(db: Database, blobs: BlobStore, config: Config) -> AppState {
+    pub fn new(db: Database, blobs: BlobStore, config: Config, keys: MasterKeys) -> AppState {
         let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
             .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
         let host_metrics = aerie_host::HostMetrics::default();
@@ -110,9 +119,19 @@ impl AppState {
                 ..aerie_host::HostConfig::default()
             },
             db.clone(),
-            Arc::new(aerie_host::StaticSecrets::default()),
+            Arc::new(crate::spaces::SpaceSecrets {
+                db: db.clone(),
+                keys: keys.clone(),
+            }),
         );
         AppState(Arc::new(Shared {
+            keys,
+            space_locks: crate::spaces::SpaceLocks::default(),
+            restored: tokio::sync::watch::channel(false).0,
+            space_cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CACHE_TTL)
+                .build(),
             metrics,
             plugins,
             plugin_rate,
@@ -156,6 +175,25 @@ impl AppState {
         self.namespace_cache
             .insert(name.to_string(), Arc::clone(&namespace));
         Ok(Some(namespace))
+    }
+
+    /// A space, from a short-lived cache when possible.
+    pub async fn space(&self, name: &str) -> ApiResult<Option<Arc<aerie_db::Space>>> {
+        if let Some(space) = self.space_cache.get(name) {
+            return Ok(Some(space));
+        }
+        let Some(space) = self.db.space(name).await? else {
+            return Ok(None);
+        };
+        let space = Arc::new(space);
+        self.space_cache
+            .insert(name.to_string(), Arc::clone(&space));
+        Ok(Some(space))
+    }
+
+    /// Forgets a cached space (renamed or deleted here).
+    pub fn forget_space(&self, name: &str) {
+        self.space_cache.invalidate(name);
     }
 
     /// A package's bytes, from memory when possible.
