@@ -36,6 +36,7 @@ pub fn dev(dir: &Path, listen: SocketAddr, profile: &str) -> anyhow::Result<()> 
         let server = Server::start(config, None)
             .await
             .context("cannot start the development server")?;
+        server.plugins().serve_locally(DEFAULT_SPACE);
         let host = server
             .plugins()
             .get()

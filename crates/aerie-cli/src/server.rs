@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aerie_core::package::{Package, PackageLimits, read_package};
-use aerie_host::{InstallationSpec, Limits};
+use aerie_host::InstallationSpec;
 use aerie_server::plugins::DEFAULT_SPACE;
 use bytes::Bytes;
 
@@ -49,15 +49,7 @@ fn installation(path: &Path) -> anyhow::Result<InstallationSpec> {
 /// The installation of `package` in the default space, with the host's default limits where
 /// the manifest asks for nothing else.
 pub fn installation_of(package: Package) -> InstallationSpec {
-    let limits = Limits::for_manifest(
-        &package.manifest,
-        Limits::default(),
-        Limits {
-            memory: 1024 * 1024 * 1024,
-            timeout: Duration::from_secs(300),
-            ..Limits::default()
-        },
-    );
+    let limits = aerie_server::spaces::limits_for(&package.manifest);
     InstallationSpec {
         id: format!("{DEFAULT_SPACE}/{}", package.manifest.plugin.name),
         space: DEFAULT_SPACE.to_string(),
@@ -98,6 +90,7 @@ pub fn run(
             .await
             .context("cannot start the server")?;
         if !installations.is_empty() {
+            server.plugins().serve_locally(DEFAULT_SPACE);
             let host = server
                 .plugins()
                 .get()

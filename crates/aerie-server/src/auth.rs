@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use aerie_db::{Actor, ApiToken, Namespace, Role, User, now_millis};
+use aerie_db::{Actor, ApiToken, Namespace, Role, Space, SpaceRole, SpaceToken, User, now_millis};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE};
@@ -23,6 +23,8 @@ use crate::state::AppState;
 pub const SESSION_COOKIE: &str = "aerie_session";
 /// Every token starts with this, so leaked tokens are easy to scan for.
 pub const TOKEN_PREFIX: &str = "aerie_";
+/// Space tokens start with this.
+pub const SPACE_TOKEN_PREFIX: &str = "aerie_space_";
 
 /// What an API token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub enum Scope {
     Download,
     /// Act as an administrator, if the owner is one.
     Admin,
+    /// Use and manage the owner's spaces, with the owner's roles in them.
+    Spaces,
 }
 
 /// Every scope, by name.
@@ -46,6 +50,7 @@ pub const SCOPES: &[(&str, Scope)] = &[
     ("read-private", Scope::ReadPrivate),
     ("download", Scope::Download),
     ("admin", Scope::Admin),
+    ("spaces", Scope::Spaces),
 ];
 
 impl Scope {
@@ -87,11 +92,54 @@ pub struct Caller {
     pub user: Option<User>,
     /// The token used, if any.
     pub token: Option<ApiToken>,
+    /// The space token used, if any: it acts in its space alone, with its role.
+    pub space_token: Option<SpaceToken>,
     /// The client's address.
     pub ip: Option<std::net::IpAddr>,
 }
 
 impl Caller {
+    /// The caller's role in `space`: a space token's own role in its space (none in any
+    /// other); an administrator acts as an owner; a user holds their membership, through a
+    /// token only with the `spaces` scope.
+    pub async fn space_role(&self, state: &AppState, space: &Space) -> ApiResult<Option<SpaceRole>> {
+        if let Some(token) = &self.space_token {
+            return Ok((token.space_id == space.id).then_some(token.role));
+        }
+        let Some(user) = &self.user else {
+            return Ok(None);
+        };
+        if self.is_admin() {
+            return Ok(Some(SpaceRole::Owner));
+        }
+        if !self.has_scope(Scope::Spaces) {
+            return Ok(None);
+        }
+        Ok(state.db.space_role(space.id, user.id).await?)
+    }
+
+    /// The space called `name` if the caller holds at least `needed` in it. A space the
+    /// caller has no role in answers exactly as a missing one does.
+    pub async fn require_space(
+        &self,
+        state: &AppState,
+        name: &str,
+        needed: SpaceRole,
+    ) -> ApiResult<(Space, SpaceRole)> {
+        let hidden = || {
+            ApiError::not_found("space_not_found", format!("there is no space `{name}`"))
+        };
+        let space = state.db.space(name).await?.ok_or_else(hidden)?;
+        let role = self.space_role(state, &space).await?.ok_or_else(hidden)?;
+        if !role.at_least(needed) {
+            return Err(ApiError::forbidden(
+                "space_role_required",
+                format!("this needs the {needed} role (or higher) in the space `{name}`"),
+            ));
+        }
+        Ok((space, role))
+    }
+
     /// The user, or 401 for an anonymous caller.
     pub fn user(&self) -> ApiResult<&User> {
         self.user.as_ref().ok_or_else(|| {
@@ -232,23 +280,28 @@ impl FromRequestParts<AppState> for Caller {
                     "the Authorization header must be `Bearer TOKEN`",
                 ));
             };
-            let (token, user) = authenticate_token(state, token.trim()).await?;
+            let token = token.trim();
+            if token.starts_with(SPACE_TOKEN_PREFIX) {
+                return Ok(Caller {
+                    user: None,
+                    token: None,
+                    space_token: Some(authenticate_space_token(state, token).await?),
+                    ip,
+                });
+            }
+            let (token, user) = authenticate_token(state, token).await?;
             return Ok(Caller {
                 user: Some(user),
                 token: Some(token),
+                space_token: None,
                 ip,
             });
         }
-        if let Some(user) = session_user(state, &parts.headers, &parts.method).await? {
-            return Ok(Caller {
-                user: Some(user),
-                token: None,
-                ip,
-            });
-        }
+        let user = session_user(state, &parts.headers, &parts.method).await?;
         Ok(Caller {
-            user: None,
+            user,
             token: None,
+            space_token: None,
             ip,
         })
     }
@@ -284,6 +337,29 @@ async fn authenticate_token(state: &AppState, secret: &str) -> ApiResult<(ApiTok
     }
     state.db.touch_token(&token).await?;
     Ok((token, user))
+}
+
+async fn authenticate_space_token(state: &AppState, secret: &str) -> ApiResult<SpaceToken> {
+    let well_formed = secret
+        .strip_prefix(SPACE_TOKEN_PREFIX)
+        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        return Err(ApiError::unauthorized(
+            "token_malformed",
+            "the token is malformed: space tokens are `aerie_space_` followed by 64 hex digits",
+        ));
+    }
+    let Some(token) = state.db.space_token_by_hash(&sha256(secret.as_bytes())).await? else {
+        return Err(ApiError::unauthorized("token_invalid", "the token is not known"));
+    };
+    if token.revoked_at.is_some() {
+        return Err(ApiError::unauthorized("token_revoked", "the token has been revoked"));
+    }
+    if token.expires_at.is_some_and(|at| at <= now_millis()) {
+        return Err(ApiError::unauthorized("token_expired", "the token has expired"));
+    }
+    state.db.touch_space_token(token.id).await?;
+    Ok(token)
 }
 
 /// The session cookie's value, if the request has one.
@@ -325,6 +401,18 @@ pub async fn session_user(
 /// SHA-256, for storing secrets that are random and long (tokens, sessions).
 pub fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
+}
+
+/// When a token asked to last `days` expires: 1 to 3650 days, or never.
+pub fn token_expiry(days: Option<u32>) -> ApiResult<Option<i64>> {
+    match days {
+        Some(days @ 1..=3650) => Ok(Some(now_millis() + i64::from(days) * 86_400_000)),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_expiry",
+            "a token expires in 1 to 3650 days",
+        )),
+        None => Ok(None),
+    }
 }
 
 /// A fresh random secret: 32 bytes as 64 hex digits.

@@ -57,6 +57,7 @@ use crate::error::ApiError;
         (name = "namespaces", description = "Namespaces, members and publisher keys"),
         (name = "plugins", description = "Plugins and versions"),
         (name = "downloads", description = "Package downloads"),
+        (name = "spaces", description = "Spaces, members, tokens and installations"),
         (name = "admin", description = "Administration"),
     )
 )]
@@ -97,6 +98,42 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(routes::downloads::by_version))
         .routes(routes!(routes::downloads::by_digest))
         .routes(routes!(routes::admin::audit))
+        .routes(routes!(routes::spaces::create, routes::spaces::list))
+        .routes(routes!(
+            routes::spaces::get,
+            routes::spaces::rename,
+            routes::spaces::delete
+        ))
+        .routes(routes!(routes::spaces::members))
+        .routes(routes!(
+            routes::spaces::set_member,
+            routes::spaces::remove_member
+        ))
+        .routes(routes!(
+            routes::spaces::create_token,
+            routes::spaces::tokens
+        ))
+        .routes(routes!(routes::spaces::revoke_token))
+        .routes(routes!(
+            routes::spaces::install,
+            routes::spaces::installations
+        ))
+        .routes(routes!(
+            routes::spaces::installation,
+            routes::spaces::uninstall
+        ))
+        .routes(routes!(routes::spaces::update))
+        .routes(routes!(routes::spaces::rollback))
+        .routes(routes!(routes::spaces::disable))
+        .routes(routes!(routes::spaces::enable))
+        .routes(routes!(routes::spaces::set_config))
+        .routes(routes!(
+            routes::spaces::set_secret,
+            routes::spaces::remove_secret
+        ))
+        .routes(routes!(routes::spaces::events))
+        .routes(routes!(routes::spaces::lockfile))
+        .routes(routes!(routes::spaces::rotate_master_key))
         .split_for_parts();
     let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
     api.route("/api/openapi.json", axum::routing::get(move || async move { Json(document) }))
@@ -164,6 +201,14 @@ impl MakeRequestId for SequentialRequestId {
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if !*state.restored.borrow() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the spaces' plugins are still loading",
+        )
+        .into_response();
+    }
     match state.db.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(err) => ApiError::new(
@@ -259,6 +304,15 @@ impl Server {
         let state = AppState::new(db, blobs, config, keys);
         let (shutdown, mut stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
+        tokio::spawn({
+            let state = state.clone();
+            async move {
+                if let Err(err) = spaces::restore_all(&state).await {
+                    tracing::error!(error = %err.message, "restoring the spaces' plugins failed");
+                }
+                state.restored.send_replace(true);
+            }
+        });
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let task = tokio::spawn(async move {
             // Responses go out in one write; Nagle's delay only holds back the next one.
@@ -302,6 +356,12 @@ impl Server {
     /// The plugin host, to load plugins into.
     pub fn plugins(&self) -> &plugins::PluginHost {
         &self.state.plugins
+    }
+
+    /// Waits until every space's plugins were loaded after the start (what `/readyz` waits
+    /// for).
+    pub async fn restored(&self) {
+        let _ = self.state.restored.subscribe().wait_for(|done| *done).await;
     }
 
     /// Serves until the task ends (it does not, unless the listener fails).

@@ -8,7 +8,7 @@ use aerie_db::Database;
 use aerie_host::{Host, HostConfig, KeyPage, KeyValue, LoadError, Secrets, StoreError};
 use async_trait::async_trait;
 
-/// The space plugins run in until spaces exist.
+/// The local space `aerie run` and `aerie dev` serve packages in, outside any stored space.
 pub const DEFAULT_SPACE: &str = "default";
 
 /// Plugins' `wasi:keyvalue` state in the metadata database, so it survives restarts and
@@ -92,6 +92,8 @@ pub struct PluginHost {
     database: Database,
     secrets: Arc<dyn Secrets>,
     host: OnceLock<Result<Host, LoadError>>,
+    /// Local spaces: served by name, without a stored space behind them.
+    local: std::sync::RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl PluginHost {
@@ -102,6 +104,7 @@ impl PluginHost {
             database,
             secrets,
             host: OnceLock::new(),
+            local: Default::default(),
         }
     }
 
@@ -117,6 +120,25 @@ impl PluginHost {
             })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Serves `space` as a local space: `/s/SPACE/...` reaches the plugins loaded into the
+    /// host under that space name, with no stored space behind it (for `aerie run` and
+    /// `aerie dev`). Guarded routes then need a signed-in user, or an administrator for admin
+    /// and owner routes.
+    pub fn serve_locally(&self, space: &str) {
+        self.local
+            .write()
+            .unwrap_or_else(|err| err.into_inner())
+            .insert(space.to_string());
+    }
+
+    /// Whether `space` is a local space.
+    pub fn is_local(&self, space: &str) -> bool {
+        self.local
+            .read()
+            .unwrap_or_else(|err| err.into_inner())
+            .contains(space)
     }
 
     /// The host if it was created.

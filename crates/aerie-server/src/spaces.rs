@@ -1447,3 +1447,17 @@ pub async fn installation_views(
     }
     Ok(views)
 }
+
+/// Deletes a space: its plugins stop, then everything it holds goes.
+pub async fn delete_space(state: &AppState, caller: &Caller, space: &Space) -> ApiResult<()> {
+    let _lock = state.space_locks.lock(space.id).await;
+    if let Some(host) = state.plugins.running() {
+        for record in state.db.installations(space.id).await? {
+            if let Ok(plugin) = parse_plugin(&record.installation.plugin) {
+                let _ = host.unload(&host_space(space.id), &plugin).await;
+            }
+        }
+    }
+    state.db.delete_space(&caller.actor(), space).await?;
+    Ok(())
+}

@@ -47,6 +47,7 @@ async fn start(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> 
 }
 
 async fn run(server: &Server, specs: Vec<InstallationSpec>) {
+    server.plugins().serve_locally("default");
     let report = server.plugins().get().unwrap().load(specs).await;
     assert!(report.failures().is_empty(), "{:?}", report.failures());
 }

@@ -15,7 +15,7 @@ use base64::Engine as _;
 
 use crate::auth::{
     Caller, SESSION_COOKIE, Scope, TOKEN_PREFIX, dummy_password_hash, hash_password, random_secret,
-    session_cookie, session_user, sha256, verify_password,
+    session_cookie, session_user, sha256, token_expiry, verify_password,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -220,16 +220,7 @@ pub async fn create_token(
             }
         }
     }
-    let expires_at = match request.expires_in_days {
-        Some(days @ 1..=3650) => Some(now_millis() + i64::from(days) * 86_400_000),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_expiry",
-                "a token expires in 1 to 3650 days",
-            ));
-        }
-        None => None,
-    };
+    let expires_at = token_expiry(request.expires_in_days)?;
     let secret = format!("{TOKEN_PREFIX}{}", random_secret());
     let actor = aerie_db::Actor {
         user_id: Some(user.id),

@@ -1,11 +1,13 @@
 //! Plugin endpoints: `/s/{space}/{namespace}/{name}/{*path}` to the plugin's `wasi:http`
 //! handler, after the route's guard and the installation's rate limit.
 //!
-//! Until spaces exist there is one space, `default`: a `public` route is open to anyone;
-//! `viewer` and `member` routes need a signed-in user; `admin` and `owner` routes need a
-//! server administrator. A request to a guarded route reaches the plugin without the
-//! caller's cookie or `Authorization` header (the plugin gets `X-Aerie-User` instead); a public
-//! route's request goes through as sent, minus the cookie.
+//! A `public` route is open to anyone; a guarded route needs that role (or higher) in the
+//! space, and a caller with no role in the space gets the same 404 as for a plugin that is
+//! not there. In a local space (`aerie run`, `aerie dev`) `viewer` and `member` routes need a
+//! signed-in user and `admin` and `owner` routes an administrator. A request to a guarded
+//! route reaches the plugin without the caller's cookie or `Authorization` header (the plugin
+//! gets `X-Aerie-User` and `X-Aerie-Role` instead); a public route's request goes through as
+//! sent, minus the cookie.
 
 use aerie_core::manifest::{Guard, RouteMatch};
 use aerie_core::name::PluginName;
@@ -16,6 +18,8 @@ use axum::http::header::{AUTHORIZATION, COOKIE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
+
+use aerie_db::{Space, SpaceRole};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -88,7 +92,21 @@ async fn forward(
         .parse()
         .map_err(|_| not_running())?;
     let host = state.plugins.running().ok_or_else(not_running)?;
-    let serving = host.serving(space, &plugin).map_err(|_| not_running())?;
+    let stored = if state.plugins.is_local(space) {
+        None
+    } else {
+        let stored = state
+            .space(space)
+            .await
+            .map_err(IntoResponse::into_response)?
+            .ok_or_else(not_running)?;
+        Some(stored)
+    };
+    let host_space = match &stored {
+        Some(stored) => crate::spaces::host_space(stored.id),
+        None => space.to_string(),
+    };
+    let serving = host.serving(&host_space, &plugin).map_err(|_| not_running())?;
     let inner_path = format!("/{path}");
     let route = match serving
         .manifest()
@@ -115,8 +133,16 @@ async fn forward(
             .into_response());
         }
     };
-    let user = guard(caller, route.guard).map_err(IntoResponse::into_response)?;
-    if let Some(retry_after) = state.plugin_rate_limited(space, &plugin) {
+    let identity = match &stored {
+        Some(stored) => space_guard(state, caller, stored, route.guard)
+            .await
+            .map_err(|err| match err {
+                GuardError::Hidden => not_running(),
+                GuardError::Api(err) => err.into_response(),
+            })?,
+        None => guard(caller, route.guard).map_err(IntoResponse::into_response)?,
+    };
+    if let Some(retry_after) = state.plugin_rate_limited(&host_space, &plugin) {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -141,17 +167,22 @@ async fn forward(
             ApiError::bad_request("invalid_path", "the path is not a valid URI").into_response()
         })?;
     parts.headers.remove(COOKIE);
-    if let Some(user) = user {
+    // Callers cannot speak for themselves through these.
+    parts.headers.remove("x-aerie-user");
+    parts.headers.remove("x-aerie-role");
+    if let Some((user, role)) = identity {
         parts.headers.remove(AUTHORIZATION);
-        if let Ok(value) = HeaderValue::try_from(user) {
-            parts.headers.insert("x-aerie-user", value);
+        for (name, value) in [("x-aerie-user", user), ("x-aerie-role", role)] {
+            if let Ok(value) = HeaderValue::try_from(value) {
+                parts.headers.insert(name, value);
+            }
         }
     }
     let body = http_body_util::Limited::new(body, MAX_REQUEST_BODY).map_err(|err| {
         aerie_host::HttpError::InternalError(Some(format!("reading the request body: {err}")))
     });
     let request = axum::http::Request::from_parts(parts, body);
-    match host.handle_http(space, &plugin, request).await {
+    match serving.handle_http(request).await {
         Ok(response) => Ok(response
             .map(|body| Body::new(body.map_err(axum::Error::new)))
             .into_response()),
@@ -159,13 +190,61 @@ async fn forward(
     }
 }
 
-/// Checks the route's guard; returns the user name to pass on when the route is guarded.
-fn guard(caller: &Caller, guard: Guard) -> ApiResult<Option<String>> {
+/// Who the plugin is told the caller is on a guarded route: a name and a role.
+type Identity = Option<(String, String)>;
+
+/// Checks a local space's route guard.
+fn guard(caller: &Caller, guard: Guard) -> ApiResult<Identity> {
     match guard {
         Guard::Public => Ok(None),
-        Guard::Viewer | Guard::Member => Ok(Some(caller.user()?.username.clone())),
-        Guard::Admin | Guard::Owner => Ok(Some(caller.require_admin()?.username.clone())),
+        Guard::Viewer | Guard::Member => {
+            Ok(Some((caller.user()?.username.clone(), "member".into())))
+        }
+        Guard::Admin | Guard::Owner => {
+            Ok(Some((caller.require_admin()?.username.clone(), "owner".into())))
+        }
     }
+}
+
+/// Why a stored space's guard refused.
+enum GuardError {
+    /// The caller has no role in the space: answered as if the plugin were not there.
+    Hidden,
+    /// Anything else.
+    Api(ApiError),
+}
+
+/// Checks a stored space's route guard against the caller's role there.
+async fn space_guard(
+    state: &AppState,
+    caller: &Caller,
+    space: &Space,
+    guard: Guard,
+) -> Result<Identity, GuardError> {
+    let needed = match guard {
+        Guard::Public => return Ok(None),
+        Guard::Viewer => SpaceRole::Viewer,
+        Guard::Member => SpaceRole::Member,
+        Guard::Admin => SpaceRole::Admin,
+        Guard::Owner => SpaceRole::Owner,
+    };
+    let role = caller
+        .space_role(state, space)
+        .await
+        .map_err(GuardError::Api)?
+        .ok_or(GuardError::Hidden)?;
+    if !role.at_least(needed) {
+        return Err(GuardError::Api(ApiError::forbidden(
+            "space_role_required",
+            format!("this route needs the {needed} role (or higher) in the space `{}`", space.name),
+        )));
+    }
+    let name = match (&caller.user, &caller.space_token) {
+        (Some(user), _) => user.username.clone(),
+        (None, Some(token)) => format!("token:{}", token.name),
+        (None, None) => return Err(GuardError::Hidden),
+    };
+    Ok(Some((name, role.as_str().to_string())))
 }
 
 /// A failed call, as the client sees it: the plugin is an upstream of this server.

@@ -6,3 +6,4 @@ pub mod downloads;
 pub mod endpoints;
 pub mod namespaces;
 pub mod plugins;
+pub mod spaces;
