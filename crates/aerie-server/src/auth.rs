@@ -102,7 +102,11 @@ impl Caller {
     /// The caller's role in `space`: a space token's own role in its space (none in any
     /// other); an administrator acts as an owner; a user holds their membership, through a
     /// token only with the `spaces` scope.
-    pub async fn space_role(&self, state: &AppState, space: &Space) -> ApiResult<Option<SpaceRole>> {
+    pub async fn space_role(
+        &self,
+        state: &AppState,
+        space: &Space,
+    ) -> ApiResult<Option<SpaceRole>> {
         if let Some(token) = &self.space_token {
             return Ok((token.space_id == space.id).then_some(token.role));
         }
@@ -126,9 +130,8 @@ impl Caller {
         name: &str,
         needed: SpaceRole,
     ) -> ApiResult<(Space, SpaceRole)> {
-        let hidden = || {
-            ApiError::not_found("space_not_found", format!("there is no space `{name}`"))
-        };
+        let hidden =
+            || ApiError::not_found("space_not_found", format!("there is no space `{name}`"));
         let space = state.db.space(name).await?.ok_or_else(hidden)?;
         let role = self.space_role(state, &space).await?.ok_or_else(hidden)?;
         if !role.at_least(needed) {
@@ -349,14 +352,27 @@ async fn authenticate_space_token(state: &AppState, secret: &str) -> ApiResult<S
             "the token is malformed: space tokens are `aerie_space_` followed by 64 hex digits",
         ));
     }
-    let Some(token) = state.db.space_token_by_hash(&sha256(secret.as_bytes())).await? else {
-        return Err(ApiError::unauthorized("token_invalid", "the token is not known"));
+    let Some(token) = state
+        .db
+        .space_token_by_hash(&sha256(secret.as_bytes()))
+        .await?
+    else {
+        return Err(ApiError::unauthorized(
+            "token_invalid",
+            "the token is not known",
+        ));
     };
     if token.revoked_at.is_some() {
-        return Err(ApiError::unauthorized("token_revoked", "the token has been revoked"));
+        return Err(ApiError::unauthorized(
+            "token_revoked",
+            "the token has been revoked",
+        ));
     }
     if token.expires_at.is_some_and(|at| at <= now_millis()) {
-        return Err(ApiError::unauthorized("token_expired", "the token has expired"));
+        return Err(ApiError::unauthorized(
+            "token_expired",
+            "the token has expired",
+        ));
     }
     state.db.touch_space_token(token.id).await?;
     Ok(token)

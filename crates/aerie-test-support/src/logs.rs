@@ -40,8 +40,9 @@ impl Write for CapturedLogs {
 }
 
 /// Installs (once per process) a global subscriber that records, as one JSON line each,
-/// Aerie's events at every level and other crates' at `info` and above (a compiler's trace
-/// output would fill the memory), and returns the record. Tests sharing the process log into it too, so
+/// Aerie's events at every level, every request's (`tower_http`, at `debug`), and other
+/// crates' at `info` and above (a compiler's trace output would fill the memory), and returns
+/// the record. Tests sharing the process log into it too, so
 /// a test looks for lines it can tell apart.
 pub fn capture() -> CapturedLogs {
     static CAPTURED: OnceLock<CapturedLogs> = OnceLock::new();
@@ -51,7 +52,9 @@ pub fn capture() -> CapturedLogs {
             let writer = logs.clone();
             tracing_subscriber::fmt()
                 .json()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("info,aerie=trace"))
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "info,aerie=trace,tower_http=debug",
+                ))
                 .with_writer(move || writer.clone())
                 .try_init()
                 .expect("no other global subscriber is installed in a test that captures logs");

@@ -21,6 +21,8 @@ use http_body_util::BodyExt as _;
 
 use aerie_db::{Space, SpaceRole};
 
+use axum::extract::FromRequestParts as _;
+
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -31,42 +33,30 @@ pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
 /// Serves the root of a plugin (`/s/{space}/{namespace}/{name}`).
 pub async fn serve_root(
     state: State<AppState>,
-    caller: Caller,
     Path((space, namespace, name)): Path<(String, String, String)>,
     request: Request,
 ) -> Response {
-    serve(
-        state,
-        caller,
-        space,
-        namespace,
-        name,
-        String::new(),
-        request,
-    )
-    .await
+    serve(state, space, namespace, name, String::new(), request).await
 }
 
 /// Serves a path within a plugin.
 pub async fn serve_path(
     state: State<AppState>,
-    caller: Caller,
     Path((space, namespace, name, path)): Path<(String, String, String, String)>,
     request: Request,
 ) -> Response {
-    serve(state, caller, space, namespace, name, path, request).await
+    serve(state, space, namespace, name, path, request).await
 }
 
 async fn serve(
     State(state): State<AppState>,
-    caller: Caller,
     space: String,
     namespace: String,
     name: String,
     path: String,
     request: Request,
 ) -> Response {
-    match forward(&state, &caller, &space, &namespace, &name, &path, request).await {
+    match forward(&state, &space, &namespace, &name, &path, request).await {
         Ok(response) => response,
         Err(response) => response,
     }
@@ -74,7 +64,6 @@ async fn serve(
 
 async fn forward(
     state: &AppState,
-    caller: &Caller,
     space: &str,
     namespace: &str,
     name: &str,
@@ -106,7 +95,9 @@ async fn forward(
         Some(stored) => crate::spaces::host_space(stored.id),
         None => space.to_string(),
     };
-    let serving = host.serving(&host_space, &plugin).map_err(|_| not_running())?;
+    let serving = host
+        .serving(&host_space, &plugin)
+        .map_err(|_| not_running())?;
     let inner_path = format!("/{path}");
     let route = match serving
         .manifest()
@@ -133,14 +124,24 @@ async fn forward(
             .into_response());
         }
     };
-    let identity = match &stored {
-        Some(stored) => space_guard(state, caller, stored, route.guard)
+    let (mut parts, body) = request.into_parts();
+    // On a public route the caller's credentials are the plugin's business (it may take its
+    // own bearer tokens); only a guarded route asks who the caller is.
+    let identity = if route.guard == Guard::Public {
+        None
+    } else {
+        let caller = Caller::from_request_parts(&mut parts, state)
             .await
-            .map_err(|err| match err {
-                GuardError::Hidden => not_running(),
-                GuardError::Api(err) => err.into_response(),
-            })?,
-        None => guard(caller, route.guard).map_err(IntoResponse::into_response)?,
+            .map_err(IntoResponse::into_response)?;
+        match &stored {
+            Some(stored) => space_guard(state, &caller, stored, route.guard)
+                .await
+                .map_err(|err| match err {
+                    GuardError::Hidden => not_running(),
+                    GuardError::Api(err) => err.into_response(),
+                })?,
+            None => guard(&caller, route.guard).map_err(IntoResponse::into_response)?,
+        }
     };
     if let Some(retry_after) = state.plugin_rate_limited(&host_space, &plugin) {
         let mut response = ApiError::new(
@@ -155,7 +156,6 @@ async fn forward(
         return Err(response);
     }
 
-    let (mut parts, body) = request.into_parts();
     let query = parts
         .uri
         .query()
@@ -200,9 +200,10 @@ fn guard(caller: &Caller, guard: Guard) -> ApiResult<Identity> {
         Guard::Viewer | Guard::Member => {
             Ok(Some((caller.user()?.username.clone(), "member".into())))
         }
-        Guard::Admin | Guard::Owner => {
-            Ok(Some((caller.require_admin()?.username.clone(), "owner".into())))
-        }
+        Guard::Admin | Guard::Owner => Ok(Some((
+            caller.require_admin()?.username.clone(),
+            "owner".into(),
+        ))),
     }
 }
 
@@ -236,7 +237,10 @@ async fn space_guard(
     if !role.at_least(needed) {
         return Err(GuardError::Api(ApiError::forbidden(
             "space_role_required",
-            format!("this route needs the {needed} role (or higher) in the space `{}`", space.name),
+            format!(
+                "this route needs the {needed} role (or higher) in the space `{}`",
+                space.name
+            ),
         )));
     }
     let name = match (&caller.user, &caller.space_token) {

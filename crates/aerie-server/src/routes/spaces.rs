@@ -21,9 +21,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
-use crate::auth::{
-    Caller, SPACE_TOKEN_PREFIX, Scope, random_secret, sha256, token_expiry,
-};
+use crate::auth::{Caller, SPACE_TOKEN_PREFIX, Scope, random_secret, sha256, token_expiry};
 use crate::error::{ApiError, ApiResult};
 use crate::spaces;
 use crate::state::AppState;
@@ -68,7 +66,10 @@ pub async fn create(
     check_name("space", &request.name)
         .map_err(|err| ApiError::bad_request("invalid_space_name", err.to_string()))?;
     let space = spaces::new_space(&state, &caller.actor(), &request.name, user.id).await?;
-    Ok((StatusCode::CREATED, Json(space_view(&space, SpaceRole::Owner, 0))))
+    Ok((
+        StatusCode::CREATED,
+        Json(space_view(&space, SpaceRole::Owner, 0)),
+    ))
 }
 
 /// The spaces the caller belongs to (every space, for an administrator).
@@ -79,11 +80,10 @@ pub async fn list(
     caller: Caller,
 ) -> ApiResult<Json<Vec<aerie_api_types::SpaceView>>> {
     let spaces: Vec<(Space, SpaceRole)> = if let Some(token) = &caller.space_token {
-        let space = state
-            .db
-            .space_by_id(token.space_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("space_not_found", "the token's space is gone"))?;
+        let space =
+            state.db.space_by_id(token.space_id).await?.ok_or_else(|| {
+                ApiError::not_found("space_not_found", "the token's space is gone")
+            })?;
         vec![(space, token.role)]
     } else if caller.is_admin() {
         state
@@ -115,7 +115,9 @@ pub async fn get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<aerie_api_types::SpaceView>> {
-    let (space, role) = caller.require_space(&state, &name, SpaceRole::Viewer).await?;
+    let (space, role) = caller
+        .require_space(&state, &name, SpaceRole::Viewer)
+        .await?;
     let installations = state.db.installations(space.id).await?.len();
     Ok(Json(space_view(&space, role, installations)))
 }
@@ -131,7 +133,9 @@ pub async fn rename(
     Path(name): Path<String>,
     Json(request): Json<UpdateSpaceRequest>,
 ) -> ApiResult<Json<aerie_api_types::SpaceView>> {
-    let (space, role) = caller.require_space(&state, &name, SpaceRole::Owner).await?;
+    let (space, role) = caller
+        .require_space(&state, &name, SpaceRole::Owner)
+        .await?;
     check_name("space", &request.name)
         .map_err(|err| ApiError::bad_request("invalid_space_name", err.to_string()))?;
     state
@@ -156,7 +160,9 @@ pub async fn delete(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Owner).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Owner)
+        .await?;
     spaces::delete_space(&state, &caller, &space).await?;
     state.forget_space(&name);
     Ok(StatusCode::NO_CONTENT)
@@ -171,7 +177,9 @@ pub async fn members(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<MemberView>>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Viewer).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Viewer)
+        .await?;
     let members = state.db.space_members(space.id).await?;
     Ok(Json(
         members
@@ -281,14 +289,18 @@ pub async fn create_token(
     Path(name): Path<String>,
     Json(request): Json<CreateSpaceTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedSpaceToken>)> {
-    let (space, role) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, role) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     check_name("token name", &request.name)
         .map_err(|err| ApiError::bad_request("invalid_token_name", err.to_string()))?;
     let token_role = parse_role(&request.role)?;
     if token_role == SpaceRole::Owner || !role.at_least(token_role) {
         return Err(ApiError::forbidden(
             "space_role_required",
-            format!("a token may be admin, member or viewer, and no more than your own role ({role})"),
+            format!(
+                "a token may be admin, member or viewer, and no more than your own role ({role})"
+            ),
         ));
     }
     let secret = format!("{SPACE_TOKEN_PREFIX}{}", random_secret());
@@ -326,7 +338,9 @@ pub async fn tokens(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<SpaceTokenView>>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let tokens = state.db.space_tokens(space.id).await?;
     Ok(Json(tokens.iter().map(token_view).collect()))
 }
@@ -340,7 +354,9 @@ pub async fn revoke_token(
     caller: Caller,
     Path((name, id)): Path<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     state
         .db
         .revoke_space_token(&caller.actor(), &space, id)
@@ -363,7 +379,9 @@ pub async fn installations(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<InstallationView>>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Viewer).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Viewer)
+        .await?;
     Ok(Json(spaces::installation_views(&state, &space).await?))
 }
 
@@ -372,7 +390,11 @@ async fn change_view(
     space: &Space,
     changed: BTreeMap<String, String>,
 ) -> ApiResult<Json<SpaceChangeView>> {
-    let space = state.db.space_by_id(space.id).await?.unwrap_or_else(|| space.clone());
+    let space = state
+        .db
+        .space_by_id(space.id)
+        .await?
+        .unwrap_or_else(|| space.clone());
     Ok(Json(SpaceChangeView {
         changed,
         installations: spaces::installation_views(state, &space).await?,
@@ -392,9 +414,14 @@ pub async fn install(
     Path(name): Path<String>,
     Json(request): Json<InstallRequest>,
 ) -> ApiResult<(StatusCode, Json<SpaceChangeView>)> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let changed = spaces::install(&state, &caller, &space, request).await?;
-    Ok((StatusCode::CREATED, change_view(&state, &space, changed).await?))
+    Ok((
+        StatusCode::CREATED,
+        change_view(&state, &space, changed).await?,
+    ))
 }
 
 /// One installation.
@@ -406,7 +433,9 @@ pub async fn installation(
     caller: Caller,
     Path((name, namespace, plugin)): Path<(String, String, String)>,
 ) -> ApiResult<Json<InstallationView>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Viewer).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Viewer)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
     spaces::installation_views(&state, &space)
         .await?
@@ -440,7 +469,9 @@ pub async fn uninstall(
     Path((name, namespace, plugin)): Path<(String, String, String)>,
     Query(query): Query<UninstallQuery>,
 ) -> ApiResult<Json<SpaceChangeView>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
     let changed = spaces::uninstall(&state, &caller, &space, &plugin, query.keep_data).await?;
     change_view(&state, &space, changed).await
@@ -459,7 +490,9 @@ pub async fn update(
     Path((name, namespace, plugin)): Path<(String, String, String)>,
     Json(request): Json<UpdateRequest>,
 ) -> ApiResult<Json<SpaceChangeView>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
     let changed = spaces::update(&state, &caller, &space, &plugin, request).await?;
     change_view(&state, &space, changed).await
@@ -475,7 +508,9 @@ pub async fn rollback(
     caller: Caller,
     Path((name, namespace, plugin)): Path<(String, String, String)>,
 ) -> ApiResult<Json<SpaceChangeView>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
     let changed = spaces::rollback(&state, &caller, &space, &plugin).await?;
     change_view(&state, &space, changed).await
@@ -487,10 +522,17 @@ async fn set_enabled(
     (name, namespace, plugin): (String, String, String),
     enabled: bool,
 ) -> ApiResult<Json<InstallationView>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
     spaces::set_enabled(&state, &caller, &space, &plugin, enabled).await?;
-    installation(State(state), caller, Path((name, namespace, plugin.name().to_string()))).await
+    installation(
+        State(state),
+        caller,
+        Path((name, namespace, plugin.name().to_string())),
+    )
+    .await
 }
 
 /// Stops serving an installation, keeping it installed (admins).
@@ -532,7 +574,9 @@ pub async fn set_config(
     Path((name, namespace, plugin)): Path<(String, String, String)>,
     Json(request): Json<ConfigRequest>,
 ) -> ApiResult<Json<InstallationView>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let plugin_name = plugin_name(&namespace, &plugin)?;
     spaces::set_config(&state, &caller, &space, &plugin_name, request.config).await?;
     installation(State(state), caller, Path((name, namespace, plugin))).await
@@ -552,9 +596,19 @@ pub async fn set_secret(
     Path((name, namespace, plugin, secret)): Path<(String, String, String, String)>,
     Json(request): Json<SecretRequest>,
 ) -> ApiResult<StatusCode> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
-    spaces::set_secret(&state, &caller, &space, &plugin, &secret, Some(&request.value)).await?;
+    spaces::set_secret(
+        &state,
+        &caller,
+        &space,
+        &plugin,
+        &secret,
+        Some(&request.value),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -568,7 +622,9 @@ pub async fn remove_secret(
     caller: Caller,
     Path((name, namespace, plugin, secret)): Path<(String, String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Admin).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Admin)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
     spaces::set_secret(&state, &caller, &space, &plugin, &secret, None).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -583,7 +639,9 @@ pub async fn events(
     caller: Caller,
     Path((name, namespace, plugin)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Vec<InstallationEventView>>> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Viewer).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Viewer)
+        .await?;
     let plugin = plugin_name(&namespace, &plugin)?;
     let events = state
         .db
@@ -614,7 +672,9 @@ pub async fn lockfile(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let (space, _) = caller.require_space(&state, &name, SpaceRole::Viewer).await?;
+    let (space, _) = caller
+        .require_space(&state, &name, SpaceRole::Viewer)
+        .await?;
     let text = if space.lockfile.is_empty() {
         aerie_resolve::Lockfile::default().to_toml()
     } else {
@@ -633,5 +693,7 @@ pub async fn rotate_master_key(
     caller: Caller,
 ) -> ApiResult<Json<RotationView>> {
     caller.require_admin()?;
-    Ok(Json(spaces::rotate_master_key(&state, &caller.actor()).await?))
+    Ok(Json(
+        spaces::rotate_master_key(&state, &caller.actor()).await?,
+    ))
 }
