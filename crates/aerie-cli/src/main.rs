@@ -21,6 +21,7 @@ mod new;
 mod output;
 mod registry;
 mod server;
+mod spaces;
 
 /// Aerie: build, publish and run WebAssembly plugins.
 ///
@@ -34,7 +35,12 @@ mod server;
 ///   aerie plugin sign FILE --key aerie.key
 ///
 /// Run a registry with `aerie serve`, then `aerie login`, `aerie publish FILE`,
-/// `aerie download NAME`.
+/// `aerie download NAME`. Put plugins to work in a space:
+///
+///   aerie space create team
+///   aerie install examples/greeter-client --space team
+///   aerie secret set examples/greeter-client access-token --space team
+///   aerie status --space team
 #[derive(Parser)]
 #[command(
     name = "aerie",
@@ -96,6 +102,204 @@ enum Command {
     /// Manage namespaces.
     #[command(subcommand)]
     Namespace(NamespaceCommand),
+    /// Create, list and delete spaces; manage their members; show their lockfile.
+    #[command(subcommand)]
+    Space(SpaceCommand),
+    /// Install a plugin (NAME or NAME@REQUIREMENT) and what it depends on in a space, after
+    /// showing the permissions it needs and asking to accept them.
+    Install(InstallArgs),
+    /// Update a plugin to the newest version its requirement (or --to) allows. If the new
+    /// version does not start, the old one keeps serving.
+    Update(UpdateArgs),
+    /// Return a plugin to its version before the last update.
+    Rollback(PluginArgs),
+    /// Uninstall a plugin, and the dependencies nothing else needs.
+    Uninstall(UninstallArgs),
+    /// Stop serving a plugin, keeping it installed.
+    Disable(PluginArgs),
+    /// Serve a disabled plugin again.
+    Enable(PluginArgs),
+    /// Show or replace an installation's config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Set or remove an installation's secrets. Values are read from standard input or a
+    /// prompt, never from the command line.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// The plugins installed in a space.
+    List(ListArgs),
+    /// Each installation's status, health, endpoint and missing secrets; with a plugin, its
+    /// history too.
+    Status(StatusArgs),
+    /// Server administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct SpaceArg {
+    /// The space [default: AERIE_SPACE].
+    #[arg(long, short, env = "AERIE_SPACE")]
+    space: String,
+}
+
+#[derive(Subcommand)]
+enum SpaceCommand {
+    /// Create a space; you become its owner.
+    Create {
+        /// Its name: lowercase letters, digits and `-`.
+        name: String,
+    },
+    /// The spaces you belong to.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List members, or add, change (--add USER --role ROLE) or remove (--remove USER) one.
+    Members {
+        /// The space.
+        name: String,
+        /// A user to add or give a new role.
+        #[arg(long, requires = "role")]
+        add: Option<String>,
+        /// owner, admin, member or viewer.
+        #[arg(long)]
+        role: Option<String>,
+        /// A user to remove.
+        #[arg(long, conflicts_with = "add")]
+        remove: Option<String>,
+    },
+    /// Delete a space with its plugins and all their data.
+    Delete {
+        /// The space.
+        name: String,
+        /// Confirm.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print the space's lockfile: every plugin at its resolved version and digest.
+    Lockfile {
+        /// The space.
+        name: String,
+    },
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// NAME or NAME@REQUIREMENT (like examples/hello@^1.2).
+    plugin: String,
+    #[command(flatten)]
+    space: SpaceArg,
+    /// Its config: JSON, or @FILE.
+    #[arg(long)]
+    config: Option<String>,
+    /// Accept the permissions it needs without asking.
+    #[arg(long, short)]
+    yes: bool,
+}
+
+#[derive(Args)]
+struct UpdateArgs {
+    /// The plugin.
+    plugin: String,
+    #[command(flatten)]
+    space: SpaceArg,
+    /// A new version requirement.
+    #[arg(long)]
+    to: Option<String>,
+    /// Accept new permissions without asking.
+    #[arg(long, short)]
+    yes: bool,
+}
+
+#[derive(Args)]
+struct PluginArgs {
+    /// The plugin.
+    plugin: String,
+    #[command(flatten)]
+    space: SpaceArg,
+}
+
+#[derive(Args)]
+struct UninstallArgs {
+    /// The plugin.
+    plugin: String,
+    #[command(flatten)]
+    space: SpaceArg,
+    /// Keep its key-value data for a later reinstall.
+    #[arg(long)]
+    keep_data: bool,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Replace the config (the plugin restarts with it; a config it rejects is not kept).
+    Set {
+        /// The plugin.
+        plugin: String,
+        /// The whole config: JSON, or @FILE.
+        config: String,
+        #[command(flatten)]
+        space: SpaceArg,
+    },
+    /// Print the config.
+    Get {
+        /// The plugin.
+        plugin: String,
+        #[command(flatten)]
+        space: SpaceArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Set a secret; the value comes from standard input or a prompt.
+    Set {
+        /// The plugin.
+        plugin: String,
+        /// The secret's name, as the plugin declares it.
+        name: String,
+        #[command(flatten)]
+        space: SpaceArg,
+    },
+    /// Remove a secret.
+    Remove {
+        /// The plugin.
+        plugin: String,
+        /// The secret's name.
+        name: String,
+        #[command(flatten)]
+        space: SpaceArg,
+    },
+}
+
+#[derive(Args)]
+struct ListArgs {
+    #[command(flatten)]
+    space: SpaceArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// One plugin (with its history); every installation when absent.
+    plugin: Option<String>,
+    #[command(flatten)]
+    space: SpaceArg,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Re-wrap every space's data key with a new master key, then retire the old key.
+    RotateMasterKey,
+    /// Print a new master key (for AERIE_MASTER_KEY); the server is not contacted.
+    GenerateMasterKey,
 }
 
 #[derive(Args)]
@@ -432,5 +636,68 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             private,
             allow_unsigned,
         }) => registry::namespace_create(&target, &name, private, allow_unsigned),
+        Command::Space(SpaceCommand::Create { name }) => spaces::create(&target, &name),
+        Command::Space(SpaceCommand::List { json }) => spaces::list_spaces(&target, json),
+        Command::Space(SpaceCommand::Members {
+            name,
+            add,
+            role,
+            remove,
+        }) => spaces::members(
+            &target,
+            &name,
+            add.as_deref(),
+            role.as_deref(),
+            remove.as_deref(),
+        ),
+        Command::Space(SpaceCommand::Delete { name, yes }) => spaces::delete(&target, &name, yes),
+        Command::Space(SpaceCommand::Lockfile { name }) => spaces::lockfile(&target, &name),
+        Command::Install(args) => spaces::install(
+            &target,
+            &args.space.space,
+            &args.plugin,
+            args.config.as_deref(),
+            args.yes,
+        ),
+        Command::Update(args) => {
+            spaces::update(&target, &args.space.space, &args.plugin, args.to, args.yes)
+        }
+        Command::Rollback(args) => spaces::rollback(&target, &args.space.space, &args.plugin),
+        Command::Uninstall(args) => {
+            spaces::uninstall(&target, &args.space.space, &args.plugin, args.keep_data)
+        }
+        Command::Disable(args) => {
+            spaces::set_enabled(&target, &args.space.space, &args.plugin, false)
+        }
+        Command::Enable(args) => {
+            spaces::set_enabled(&target, &args.space.space, &args.plugin, true)
+        }
+        Command::Config(ConfigCommand::Set {
+            plugin,
+            config,
+            space,
+        }) => spaces::config_set(&target, &space.space, &plugin, &config),
+        Command::Config(ConfigCommand::Get { plugin, space }) => {
+            spaces::config_get(&target, &space.space, &plugin)
+        }
+        Command::Secret(SecretCommand::Set {
+            plugin,
+            name,
+            space,
+        }) => spaces::secret_set(&target, &space.space, &plugin, &name),
+        Command::Secret(SecretCommand::Remove {
+            plugin,
+            name,
+            space,
+        }) => spaces::secret_remove(&target, &space.space, &plugin, &name),
+        Command::List(args) => spaces::list(&target, &args.space.space, args.json),
+        Command::Status(args) => spaces::status(
+            &target,
+            &args.space.space,
+            args.plugin.as_deref(),
+            args.json,
+        ),
+        Command::Admin(AdminCommand::RotateMasterKey) => spaces::rotate_master_key(&target),
+        Command::Admin(AdminCommand::GenerateMasterKey) => spaces::generate_master_key(),
     }
 }

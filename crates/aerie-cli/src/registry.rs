@@ -64,7 +64,7 @@ impl Target {
     }
 
     /// A client with the token from `AERIE_TOKEN` or the stored login for this registry.
-    fn client(&self) -> anyhow::Result<Client> {
+    pub(crate) fn client(&self) -> anyhow::Result<Client> {
         let stored = stored_credentials()?;
         let registry = self.registry(stored.as_ref());
         let token = std::env::var("AERIE_TOKEN").ok().or_else(|| {
@@ -76,7 +76,7 @@ impl Target {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
@@ -109,7 +109,7 @@ pub fn login(target: &Target, username: &str) -> anyhow::Result<()> {
             "aerie login on {host} at {}",
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         ),
-        scopes: ["publish", "yank", "read-private", "download"]
+        scopes: ["publish", "yank", "read-private", "download", "spaces"]
             .map(String::from)
             .to_vec(),
         namespaces: None,

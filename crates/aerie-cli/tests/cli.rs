@@ -1143,3 +1143,213 @@ fn run_serves_packages_and_refuses_a_package_that_is_not_one() {
     let err = aerie(&["run", not_a_package.to_str().unwrap()]).failure();
     assert!(err.contains("is not a valid package"), "{err}");
 }
+
+/// `package` again as `version` (the same component, the manifest's version changed).
+fn package_as_version(package: &Path, version: &str, output: &Path) {
+    use aerie_core::package::{PackageFile, PackageLimits, read_package, write_package};
+    let bytes = fs::read(package).unwrap();
+    let read = read_package(&bytes, &PackageLimits::default()).unwrap();
+    let files: Vec<PackageFile> = read
+        .files
+        .iter()
+        .map(|file| match file.name.as_str() {
+            "aerie.toml" => PackageFile {
+                name: file.name.clone(),
+                bytes: String::from_utf8(file.bytes.clone())
+                    .unwrap()
+                    .replacen(
+                        "version = \"0.1.0\"",
+                        &format!("version = \"{version}\""),
+                        1,
+                    )
+                    .into_bytes(),
+            },
+            _ => file.clone(),
+        })
+        .collect();
+    fs::write(output, write_package(&files).unwrap()).unwrap();
+}
+
+/// GET with extra headers over plain HTTP/1.0.
+fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+impl Aerie {
+    /// Runs the command with `input` on standard input, expecting success; returns stdout.
+    fn success_with_input(mut self, input: &str) -> String {
+        use std::io::Write as _;
+        self.command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = self.command.spawn().expect("aerie runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        if !output.status.success() {
+            panic!("{}", explain(&self.display, &output, "expected success"));
+        }
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+#[test]
+fn a_newcomer_puts_greeter_client_to_work_in_a_space_with_the_cli_alone() {
+    let dir = temp_dir();
+    let server = RunningServer::start(&dir.path().join("data"));
+    let run = |args: &[&str]| server.aerie(args, dir.path()).success();
+    let fail = |args: &[&str]| server.aerie(args, dir.path()).failure();
+    run(&["login"]);
+    run(&["namespace", "create", "examples", "--allow-unsigned"]);
+    for plugin in ["greeter", "greeter-client"] {
+        run(&["publish", package(plugin).to_str().unwrap()]);
+    }
+    run(&["space", "create", "team"]);
+    // Tables are compared with their columns' spacing collapsed.
+    let words = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words(run(&["space", "list"])).contains("team owner 0"));
+
+    // Permissions are shown; without a terminal they must be accepted with --yes.
+    let err = fail(&["install", "examples/greeter-client", "--space", "team"]);
+    assert!(
+        err.contains("pass --yes to accept these permissions"),
+        "{err}"
+    );
+    let out = run(&[
+        "install",
+        "examples/greeter-client",
+        "--space",
+        "team",
+        "--yes",
+    ]);
+    assert!(
+        out.contains("examples/greeter-client may read the secrets you set for it: access-token"),
+        "{out}"
+    );
+    assert!(out.contains("examples/greeter: none -> 0.1.0"), "{out}");
+    assert!(
+        out.contains("aerie secret set examples/greeter-client access-token --space team"),
+        "{out}"
+    );
+
+    run(&[
+        "config",
+        "set",
+        "examples/greeter-client",
+        r#"{"default-name": "Ada"}"#,
+        "--space",
+        "team",
+    ]);
+    let (status, body) = http_get(server.port, "/s/team/examples/greeter-client/").unwrap();
+    assert_eq!((status, body.as_str()), (200, "Hello, Ada!\n"));
+    let err = fail(&[
+        "config",
+        "set",
+        "examples/greeter-client",
+        r#"{"default-name": 7}"#,
+        "--space",
+        "team",
+    ]);
+    assert!(
+        err.contains("config.default-name") && err.contains("(invalid_config)"),
+        "{err}"
+    );
+
+    // The secret comes from standard input, never the command line.
+    server
+        .aerie(
+            &[
+                "secret",
+                "set",
+                "examples/greeter-client",
+                "access-token",
+                "--space",
+                "team",
+            ],
+            dir.path(),
+        )
+        .success_with_input("open-sesame\n");
+    let (status, _) = http_get_with(
+        server.port,
+        "/s/team/examples/greeter-client/private",
+        &[("Authorization", "Bearer open-sesame")],
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let err = fail(&[
+        "secret",
+        "set",
+        "examples/greeter-client",
+        "access-token",
+        "--space",
+        "team",
+    ]);
+    assert!(err.contains("the value is empty"), "{err}");
+
+    let list = words(run(&["list", "--space", "team"]));
+    assert!(
+        list.contains("examples/greeter 0.1.0 (dependency) active healthy"),
+        "{list}"
+    );
+    assert!(
+        list.contains("examples/greeter-client 0.1.0 * active healthy"),
+        "{list}"
+    );
+    let status = run(&["status", "--space", "team"]);
+    assert!(
+        status.contains("examples/greeter-client 0.1.0 — active, healthy"),
+        "{status}"
+    );
+    assert!(!status.contains("secrets not set"), "{status}");
+
+    // Update, roll back.
+    let newer = dir.path().join("greeter-0.1.1.aerie");
+    package_as_version(package("greeter"), "0.1.1", &newer);
+    run(&["publish", newer.to_str().unwrap()]);
+    let out = run(&["update", "examples/greeter", "--space", "team"]);
+    assert!(out.contains("examples/greeter: 0.1.0 -> 0.1.1"), "{out}");
+    let out = run(&["rollback", "examples/greeter", "--space", "team"]);
+    assert!(out.contains("examples/greeter: 0.1.1 -> 0.1.0"), "{out}");
+    let history = run(&["status", "examples/greeter", "--space", "team"]);
+    for kind in [
+        "rolled_back 0.1.1 -> 0.1.0 by admin",
+        "updated 0.1.0 -> 0.1.1",
+        "installed 0.1.0",
+    ] {
+        assert!(history.contains(kind), "{kind} in {history}");
+    }
+    assert!(run(&["space", "lockfile", "team"]).contains("name = \"examples/greeter\""));
+    let err = fail(&["install", "examples/absent", "--space", "team", "--yes"]);
+    assert!(
+        err.contains("no version of examples/absent is published")
+            && err.contains("(resolution_failed)"),
+        "{err}"
+    );
+
+    // Uninstall takes the greeter it pulled in.
+    let out = run(&["uninstall", "examples/greeter-client", "--space", "team"]);
+    assert!(out.contains("examples/greeter: 0.1.0 -> none"), "{out}");
+    let (status, _) = http_get(server.port, "/s/team/examples/greeter-client/").unwrap();
+    assert_eq!(status, 404);
+    assert!(run(&["status", "--space", "team"]).contains("Nothing is installed in team"));
+}

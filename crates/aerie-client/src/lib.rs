@@ -6,8 +6,10 @@
 use std::fmt;
 
 use aerie_api_types::{
-    AddKeyRequest, CreateNamespaceRequest, CreateTokenRequest, CreatedToken, ErrorBody, KeyView,
-    MeView, NamespaceView, PluginView, PublishResponse, TokenView, VersionView,
+    AddKeyRequest, ConfigRequest, CreateNamespaceRequest, CreateSpaceRequest, CreateTokenRequest,
+    CreatedToken, ErrorBody, InstallRequest, InstallationEventView, InstallationView, KeyView,
+    MeView, MemberView, NamespaceView, PluginView, PublishResponse, RotationView, SecretRequest,
+    SetSpaceMemberRequest, SpaceChangeView, SpaceView, TokenView, UpdateRequest, VersionView,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -29,6 +31,8 @@ pub enum ClientError {
         code: String,
         /// The server's message.
         message: String,
+        /// Structured details, for errors with several parts.
+        details: Option<serde_json::Value>,
     },
     /// The server could not be reached, or the connection failed.
     #[error("cannot reach the registry: {0}")]
@@ -43,6 +47,14 @@ impl ClientError {
     pub fn code(&self) -> Option<&str> {
         match self {
             ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The server's structured details, if it gave any.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        match self {
+            ClientError::Api { details, .. } => details.as_ref(),
             _ => None,
         }
     }
@@ -106,11 +118,13 @@ impl Client {
                 status,
                 code: body.error.code,
                 message: body.error.message,
+                details: body.error.details,
             },
             Err(_) => ClientError::Api {
                 status,
                 code: "http".to_string(),
                 message: format!("the registry answered {status}"),
+                details: None,
             },
         })
     }
@@ -260,5 +274,187 @@ impl Client {
         ))
         .await?;
         Ok(response.text().await?)
+    }
+
+    /// Creates a space; the caller owns it.
+    pub async fn create_space(&self, name: &str) -> ClientResult<SpaceView> {
+        let request = CreateSpaceRequest {
+            name: name.to_string(),
+        };
+        Client::json(self.request(Method::POST, "/api/v1/spaces").json(&request)).await
+    }
+
+    /// The caller's spaces.
+    pub async fn spaces(&self) -> ClientResult<Vec<SpaceView>> {
+        Client::json(self.request(Method::GET, "/api/v1/spaces")).await
+    }
+
+    /// Deletes a space with everything in it.
+    pub async fn delete_space(&self, space: &str) -> ClientResult<()> {
+        Client::send(self.request(Method::DELETE, &format!("/api/v1/spaces/{space}"))).await?;
+        Ok(())
+    }
+
+    /// A space's members.
+    pub async fn space_members(&self, space: &str) -> ClientResult<Vec<MemberView>> {
+        Client::json(self.request(Method::GET, &format!("/api/v1/spaces/{space}/members"))).await
+    }
+
+    /// Gives `username` a role in the space (`None` removes them).
+    pub async fn set_space_member(
+        &self,
+        space: &str,
+        username: &str,
+        role: Option<&str>,
+    ) -> ClientResult<()> {
+        let path = format!("/api/v1/spaces/{space}/members/{username}");
+        let request = match role {
+            Some(role) => self
+                .request(Method::PUT, &path)
+                .json(&SetSpaceMemberRequest {
+                    role: role.to_string(),
+                }),
+            None => self.request(Method::DELETE, &path),
+        };
+        Client::send(request).await?;
+        Ok(())
+    }
+
+    /// The space's lockfile, as TOML.
+    pub async fn lockfile(&self, space: &str) -> ClientResult<String> {
+        let response =
+            Client::send(self.request(Method::GET, &format!("/api/v1/spaces/{space}/lockfile")))
+                .await?;
+        Ok(response.text().await?)
+    }
+
+    /// The space's installations.
+    pub async fn installations(&self, space: &str) -> ClientResult<Vec<InstallationView>> {
+        Client::json(self.request(
+            Method::GET,
+            &format!("/api/v1/spaces/{space}/installations"),
+        ))
+        .await
+    }
+
+    fn installation_path(space: &str, plugin: &str) -> String {
+        format!("/api/v1/spaces/{space}/installations/{plugin}")
+    }
+
+    /// One installation.
+    pub async fn installation(&self, space: &str, plugin: &str) -> ClientResult<InstallationView> {
+        Client::json(self.request(Method::GET, &Client::installation_path(space, plugin))).await
+    }
+
+    /// Installs a plugin; `permissions_not_accepted` carries the permissions to consent to in
+    /// its details.
+    pub async fn install(
+        &self,
+        space: &str,
+        request: &InstallRequest,
+    ) -> ClientResult<SpaceChangeView> {
+        Client::json(
+            self.request(
+                Method::POST,
+                &format!("/api/v1/spaces/{space}/installations"),
+            )
+            .json(request),
+        )
+        .await
+    }
+
+    /// Updates a plugin.
+    pub async fn update(
+        &self,
+        space: &str,
+        plugin: &str,
+        request: &UpdateRequest,
+    ) -> ClientResult<SpaceChangeView> {
+        let path = format!("{}/update", Client::installation_path(space, plugin));
+        Client::json(self.request(Method::POST, &path).json(request)).await
+    }
+
+    /// Returns a plugin to its version before the last update.
+    pub async fn rollback(&self, space: &str, plugin: &str) -> ClientResult<SpaceChangeView> {
+        let path = format!("{}/rollback", Client::installation_path(space, plugin));
+        Client::json(self.request(Method::POST, &path)).await
+    }
+
+    /// Uninstalls a plugin.
+    pub async fn uninstall(
+        &self,
+        space: &str,
+        plugin: &str,
+        keep_data: bool,
+    ) -> ClientResult<SpaceChangeView> {
+        let path = format!(
+            "{}?keep_data={keep_data}",
+            Client::installation_path(space, plugin)
+        );
+        Client::json(self.request(Method::DELETE, &path)).await
+    }
+
+    /// Switches an installation on or off.
+    pub async fn set_enabled(
+        &self,
+        space: &str,
+        plugin: &str,
+        enabled: bool,
+    ) -> ClientResult<InstallationView> {
+        let action = if enabled { "enable" } else { "disable" };
+        let path = format!("{}/{action}", Client::installation_path(space, plugin));
+        Client::json(self.request(Method::POST, &path)).await
+    }
+
+    /// Replaces an installation's config.
+    pub async fn set_config(
+        &self,
+        space: &str,
+        plugin: &str,
+        config: serde_json::Value,
+    ) -> ClientResult<InstallationView> {
+        let path = format!("{}/config", Client::installation_path(space, plugin));
+        Client::json(
+            self.request(Method::PUT, &path)
+                .json(&ConfigRequest { config }),
+        )
+        .await
+    }
+
+    /// Sets (`Some`) or removes (`None`) a secret of an installation.
+    pub async fn set_secret(
+        &self,
+        space: &str,
+        plugin: &str,
+        name: &str,
+        value: Option<&str>,
+    ) -> ClientResult<()> {
+        let path = format!(
+            "{}/secrets/{name}",
+            Client::installation_path(space, plugin)
+        );
+        let request = match value {
+            Some(value) => self.request(Method::PUT, &path).json(&SecretRequest {
+                value: value.to_string(),
+            }),
+            None => self.request(Method::DELETE, &path),
+        };
+        Client::send(request).await?;
+        Ok(())
+    }
+
+    /// An installation's history, newest first.
+    pub async fn events(
+        &self,
+        space: &str,
+        plugin: &str,
+    ) -> ClientResult<Vec<InstallationEventView>> {
+        let path = format!("{}/events", Client::installation_path(space, plugin));
+        Client::json(self.request(Method::GET, &path)).await
+    }
+
+    /// Re-wraps every space's data key with a new master key (administrators).
+    pub async fn rotate_master_key(&self) -> ClientResult<RotationView> {
+        Client::json(self.request(Method::POST, "/api/v1/admin/rotate-master-key")).await
     }
 }

@@ -826,17 +826,18 @@ pub async fn update(
         .get(plugin)
         .ok_or_else(|| not_installed(plugin, &space))?
         .clone();
-    let requirement = match request
+    let mut requested = requested_of(&installed)?;
+    // A dependency stays one unless it is given a requirement of its own; then the newest
+    // version its dependents allow is taken.
+    let requirement = request
         .requirement
         .as_deref()
         .or(existing.installation.requirement.as_deref())
-    {
-        Some(text) => parse_requirement(text)?,
-        None => VersionReq::STAR,
-    };
-    let mut requested = requested_of(&installed)?;
-    // A dependency updated by name becomes requested.
-    requested.insert(plugin.clone(), requirement.clone());
+        .map(parse_requirement)
+        .transpose()?;
+    if let Some(requirement) = &requirement {
+        requested.insert(plugin.clone(), requirement.clone());
+    }
     let previous = lockfile_of(&space)?.unwrap_or_default();
     let mut locked = previous.clone();
     locked.plugins.remove(plugin);
@@ -851,7 +852,10 @@ pub async fn update(
         request.accept.as_ref(),
     )
     .await?;
-    let details = json!({ "plugin": plugin.as_str(), "requirement": requirement.to_string() });
+    let details = json!({
+        "plugin": plugin.as_str(),
+        "requirement": requirement.as_ref().map(ToString::to_string),
+    });
     match apply(
         state,
         &caller.actor(),
