@@ -23,7 +23,8 @@ fn load_config(file: Option<&Path>) -> anyhow::Result<Config> {
 /// `AERIE_LOG` (default `info`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AERIE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // The resolver narrates every step at `info`.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pubgrub=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -988,22 +988,7 @@ fn a_publish_killed_midway_leaves_no_version_without_its_package() {
 
 /// GET `path` on 127.0.0.1:`port`: status and body, or `None` when nothing answers.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        // HTTP/1.0: the body comes unchunked and ends when the connection closes.
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
+    http_get_with(port, path, &[])
 }
 
 /// A long-running `aerie` process whose stderr is collected, killed when dropped.
@@ -1170,10 +1155,14 @@ fn package_as_version(package: &Path, version: &str, output: &Path) {
     fs::write(output, write_package(&files).unwrap()).unwrap();
 }
 
-/// GET with extra headers over plain HTTP/1.0.
+/// GET with extra headers over plain HTTP/1.0: the body comes unchunked and ends when the
+/// connection closes.
 fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))

@@ -311,71 +311,62 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 async fn authenticate_token(state: &AppState, secret: &str) -> ApiResult<(ApiToken, User)> {
-    let well_formed = secret
-        .strip_prefix(TOKEN_PREFIX)
-        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
-    if !well_formed {
-        return Err(ApiError::unauthorized(
-            "token_malformed",
-            "the token is malformed: Aerie tokens are `aerie_` followed by 64 hex digits",
-        ));
-    }
+    check_token_form(secret, TOKEN_PREFIX, "Aerie tokens")?;
     let Some((token, user)) = state.db.token_by_hash(&sha256(secret.as_bytes())).await? else {
-        return Err(ApiError::unauthorized(
-            "token_invalid",
-            "the token is not known",
-        ));
+        return Err(unknown_token());
     };
-    if token.revoked_at.is_some() {
-        return Err(ApiError::unauthorized(
-            "token_revoked",
-            "the token has been revoked",
-        ));
-    }
-    if token.expires_at.is_some_and(|at| at <= now_millis()) {
-        return Err(ApiError::unauthorized(
-            "token_expired",
-            "the token has expired",
-        ));
-    }
+    check_token_state(token.revoked_at, token.expires_at)?;
     state.db.touch_token(&token).await?;
     Ok((token, user))
 }
 
 async fn authenticate_space_token(state: &AppState, secret: &str) -> ApiResult<SpaceToken> {
-    let well_formed = secret
-        .strip_prefix(SPACE_TOKEN_PREFIX)
-        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
-    if !well_formed {
-        return Err(ApiError::unauthorized(
-            "token_malformed",
-            "the token is malformed: space tokens are `aerie_space_` followed by 64 hex digits",
-        ));
-    }
+    check_token_form(secret, SPACE_TOKEN_PREFIX, "space tokens")?;
     let Some(token) = state
         .db
         .space_token_by_hash(&sha256(secret.as_bytes()))
         .await?
     else {
-        return Err(ApiError::unauthorized(
-            "token_invalid",
-            "the token is not known",
-        ));
+        return Err(unknown_token());
     };
-    if token.revoked_at.is_some() {
+    check_token_state(token.revoked_at, token.expires_at)?;
+    state.db.touch_space_token(token.id).await?;
+    Ok(token)
+}
+
+/// Refuses a token that is not `prefix` and 64 hex digits, before any lookup.
+fn check_token_form(secret: &str, prefix: &str, kind: &str) -> ApiResult<()> {
+    let well_formed = secret
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !well_formed {
+        return Err(ApiError::unauthorized(
+            "token_malformed",
+            format!("the token is malformed: {kind} are `{prefix}` followed by 64 hex digits"),
+        ));
+    }
+    Ok(())
+}
+
+fn unknown_token() -> ApiError {
+    ApiError::unauthorized("token_invalid", "the token is not known")
+}
+
+/// Refuses a revoked or expired token.
+fn check_token_state(revoked_at: Option<i64>, expires_at: Option<i64>) -> ApiResult<()> {
+    if revoked_at.is_some() {
         return Err(ApiError::unauthorized(
             "token_revoked",
             "the token has been revoked",
         ));
     }
-    if token.expires_at.is_some_and(|at| at <= now_millis()) {
+    if expires_at.is_some_and(|at| at <= now_millis()) {
         return Err(ApiError::unauthorized(
             "token_expired",
             "the token has expired",
         ));
     }
-    state.db.touch_space_token(token.id).await?;
-    Ok(token)
+    Ok(())
 }
 
 /// The session cookie's value, if the request has one.

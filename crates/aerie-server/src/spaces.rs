@@ -507,6 +507,31 @@ fn event(plugin: &PluginName, kind: &str, from: Option<&str>, to: Option<&str>) 
     }
 }
 
+/// A change of one installation's status and reason (the reason also becomes the event's
+/// message), with its event and audit action `installation.KIND`.
+fn status_change(
+    installation: &Installation,
+    status: InstallationStatus,
+    reason: Option<String>,
+    event: NewEvent,
+    details: Value,
+) -> SpaceChange {
+    SpaceChange {
+        upserts: vec![Installation {
+            status,
+            status_reason: reason.clone(),
+            ..installation.clone()
+        }],
+        action: format!("installation.{}", event.kind),
+        events: vec![NewEvent {
+            message: reason,
+            ..event
+        }],
+        details,
+        ..SpaceChange::default()
+    }
+}
+
 /// What it takes to go from `installed` to `lockfile`: packages fetched, configs checked,
 /// permissions consented, rows and events written out. Changes nothing.
 async fn plan(
@@ -676,6 +701,16 @@ impl From<ApiError> for ApplyError {
     }
 }
 
+impl ApplyError {
+    /// The answer to the client, with `code` for a plugin that did not start.
+    fn into_api(self, code: &'static str) -> ApiError {
+        match self {
+            ApplyError::Start(plugin, err) => load_failed(code, &plugin, &err),
+            ApplyError::Api(err) => err,
+        }
+    }
+}
+
 /// Applies `plan`: the host first, then the rows in one transaction.
 async fn apply(
     state: &AppState,
@@ -804,10 +839,7 @@ pub async fn install(
         false,
     )
     .await
-    .map_err(|err| match err {
-        ApplyError::Start(failed, err) => load_failed("install_failed", &failed, &err),
-        ApplyError::Api(err) => err,
-    })
+    .map_err(|err| err.into_api("install_failed"))
 }
 
 /// Updates `plugin` to the newest version its requirement (or a new one) allows; if the new
@@ -871,24 +903,18 @@ pub async fn update(
         Err(ApplyError::Api(err)) => Err(err),
         Err(ApplyError::Start(failed, err)) => {
             let reason = format!("an update did not take: {failed} did not start: {err}");
-            let change = SpaceChange {
-                upserts: vec![Installation {
-                    status_reason: Some(reason.clone()),
-                    ..existing.installation.clone()
-                }],
-                events: vec![NewEvent {
-                    message: Some(reason),
-                    ..event(
-                        plugin,
-                        "update_failed",
-                        Some(&existing.installation.version),
-                        None,
-                    )
-                }],
-                action: "installation.update_failed".into(),
-                details: json!({ "plugin": plugin.as_str(), "failed": failed.as_str() }),
-                ..SpaceChange::default()
-            };
+            let change = status_change(
+                &existing.installation,
+                existing.installation.status,
+                Some(reason),
+                event(
+                    plugin,
+                    "update_failed",
+                    Some(&existing.installation.version),
+                    None,
+                ),
+                json!({ "plugin": plugin.as_str(), "failed": failed.as_str() }),
+            );
             state
                 .db
                 .commit_space(&caller.actor(), &space, &change)
@@ -1005,10 +1031,7 @@ pub async fn rollback(
         false,
     )
     .await
-    .map_err(|err| match err {
-        ApplyError::Start(failed, err) => load_failed("rollback_failed", &failed, &err),
-        ApplyError::Api(err) => err,
-    })
+    .map_err(|err| err.into_api("rollback_failed"))
 }
 
 /// Uninstalls `plugin` and the dependencies nothing else needs; their key-value data goes
@@ -1069,10 +1092,7 @@ pub async fn uninstall(
         !keep_data,
     )
     .await
-    .map_err(|err| match err {
-        ApplyError::Start(failed, err) => load_failed("uninstall_failed", &failed, &err),
-        ApplyError::Api(err) => err,
-    })
+    .map_err(|err| err.into_api("uninstall_failed"))
 }
 
 /// Replaces an installation's config; a running installation restarts with it (the old
@@ -1115,10 +1135,7 @@ pub async fn set_config(
     )
     .await
     .map(|_| ())
-    .map_err(|err| match err {
-        ApplyError::Start(failed, err) => load_failed("config_rejected", &failed, &err),
-        ApplyError::Api(err) => err,
-    })
+    .map_err(|err| err.into_api("config_rejected"))
 }
 
 /// Switches an installation off (`enabled == false`) or on again.
@@ -1176,17 +1193,13 @@ pub async fn set_enabled(
     } else {
         (InstallationStatus::Disabled, "disabled")
     };
-    let change = SpaceChange {
-        upserts: vec![Installation {
-            status,
-            status_reason: None,
-            ..existing.installation.clone()
-        }],
-        events: vec![event(plugin, kind, None, None)],
-        action: format!("installation.{kind}"),
-        details: json!({ "plugin": plugin.as_str() }),
-        ..SpaceChange::default()
-    };
+    let change = status_change(
+        &existing.installation,
+        status,
+        None,
+        event(plugin, kind, None, None),
+        json!({ "plugin": plugin.as_str() }),
+    );
     state
         .db
         .commit_space(&caller.actor(), &space, &change)
@@ -1345,20 +1358,13 @@ pub async fn restore_all(state: &AppState) -> ApiResult<()> {
             continue;
         }
         let plugin = parse_plugin(&installation.plugin)?;
-        let change = SpaceChange {
-            upserts: vec![Installation {
-                status,
-                status_reason: reason.clone(),
-                ..installation.clone()
-            }],
-            events: vec![NewEvent {
-                message: reason,
-                ..event(&plugin, kind, None, None)
-            }],
-            action: format!("installation.{kind}"),
-            details: json!({ "plugin": plugin.as_str() }),
-            ..SpaceChange::default()
-        };
+        let change = status_change(
+            installation,
+            status,
+            reason,
+            event(&plugin, kind, None, None),
+            json!({ "plugin": plugin.as_str() }),
+        );
         state
             .db
             .commit_space(&Actor::system(), space, &change)

@@ -1160,7 +1160,56 @@ async fn the_authorization_matrix_holds_for_every_endpoint_and_role() {
             }
         }
     }
+    // The endpoints outside any one space: listing and creating spaces need a user (a space
+    // token acts in its own space only); rotating the master key needs a server administrator.
+    for (caller, token) in &callers {
+        let user = !matches!(*caller, "anonymous" | "space token (member)");
+        let name = format!("made{}", next());
+        let cases = [
+            (
+                Method::GET,
+                "/api/v1/spaces".to_string(),
+                None,
+                *caller != "anonymous",
+            ),
+            (
+                Method::POST,
+                "/api/v1/spaces".to_string(),
+                Some(json!({ "name": name })),
+                user,
+            ),
+            (
+                Method::POST,
+                "/api/v1/admin/rotate-master-key".to_string(),
+                None,
+                *caller == "server admin",
+            ),
+        ];
+        for (method, path, body, allowed) in cases {
+            let (status, answer) = app
+                .call(method.clone(), &path, token.as_deref(), body)
+                .await;
+            if status.is_success() != allowed {
+                failures.push(format!(
+                    "{caller}: {method} {path} -> {status} {}, expected {}",
+                    code(&answer),
+                    if allowed { "allowed" } else { "refused" }
+                ));
+            }
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // A space token lists only its own space.
+    let (_, listed) = app
+        .call(
+            Method::GET,
+            "/api/v1/spaces",
+            callers["space token (member)"].as_deref(),
+            None,
+        )
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["name"], "team");
     // A space nobody may see answers exactly like one that does not exist.
     let (status, hidden) = app
         .call(Method::GET, "/api/v1/spaces/elsewhere", Some(&owner), None)
