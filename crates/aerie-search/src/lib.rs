@@ -1,0 +1,639 @@
+//! The plugin catalogue's full-text index, on tantivy.
+//!
+//! The database is the source of truth: the caller turns each plugin into a [`PluginDocument`]
+//! and keeps the index current with [`SearchIndex::upsert`] and [`SearchIndex::remove`]
+//! (or rebuilds it whole with [`SearchIndex::rebuild`]). Each commit records the position in
+//! the database's change log it reflects, so an index can be followed forward after a
+//! restart and known to be stale.
+//!
+//! A query is forgiving: every word must match somewhere (name, tags, categories,
+//! description, README — in falling weight), exactly, as a prefix (the last word, as typed), or
+//! with one typo (two for long words); an exact plugin name outranks everything. Results come
+//! with facet counts (category, tag, license, certification), any of the sorts a catalogue
+//! needs, and pages.
+
+use std::time::{Duration, Instant};
+
+use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::schema::{
+    FAST, Facet, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument,
+    Value as _,
+};
+use tantivy::tokenizer::TokenStream as _;
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
+
+/// The schema's version: an index written with another is rebuilt.
+const SCHEMA_VERSION: u32 = 1;
+
+/// Memory for the writer's indexing buffer.
+const WRITER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// Longest query text read, in characters; the rest is ignored.
+const MAX_QUERY_LEN: usize = 200;
+
+/// Most words of a query used.
+const MAX_QUERY_WORDS: usize = 8;
+
+/// Largest page.
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// Deepest result reachable by paging: deeper pages cost more and serve no one.
+pub const MAX_OFFSET: usize = 10_000;
+
+/// Why the index failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// tantivy failed (the index directory, a corrupt segment, ...).
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    /// The index directory could not be opened.
+    #[error("search index directory: {0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    /// A page beyond [`MAX_OFFSET`].
+    #[error("results beyond the first {MAX_OFFSET} are not paged to; narrow the search")]
+    OffsetTooLarge,
+}
+
+/// The result of an index operation.
+pub type SearchResult<T> = Result<T, SearchError>;
+
+/// One plugin as the catalogue shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PluginDocument {
+    /// `namespace/name`.
+    pub name: String,
+    /// The newest version that is not yanked, or the newest if all are.
+    pub version: String,
+    /// One line about it.
+    pub description: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its categories.
+    pub categories: Vec<String>,
+    /// Its license (SPDX).
+    pub license: String,
+    /// Its README's text.
+    pub readme: String,
+    /// Whether its newest installable version is certified.
+    pub certified: bool,
+    /// Whether any version can be installed (not every one yanked).
+    pub installable: bool,
+    /// Downloads, all versions.
+    pub downloads: u64,
+    /// Average rating, 0 when unrated.
+    pub rating: f64,
+    /// Number of ratings.
+    pub ratings: u64,
+    /// First publish, Unix milliseconds.
+    pub created_at: i64,
+    /// Last publish or change, Unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// How results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best match first (most downloaded first without query text).
+    #[default]
+    Relevance,
+    /// Most downloaded first.
+    Downloads,
+    /// Best rated first.
+    Rating,
+    /// Most recently updated first.
+    Updated,
+    /// Most recently created first.
+    Newest,
+}
+
+/// A search.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchQuery {
+    /// Words to look for; empty for every plugin.
+    pub text: String,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this tag.
+    pub tag: Option<String>,
+    /// Only this license.
+    pub license: Option<String>,
+    /// Only certified (`true`) or uncertified (`false`) plugins.
+    pub certified: Option<bool>,
+    /// The order.
+    pub sort: Sort,
+    /// Results skipped.
+    pub offset: usize,
+    /// Results returned (at most [`MAX_PAGE_SIZE`]).
+    pub limit: usize,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchHit {
+    /// The plugin.
+    pub plugin: PluginDocument,
+    /// Its relevance score (0 when sorted by something else).
+    pub score: f32,
+}
+
+/// A facet's values with their counts, most frequent first.
+pub type FacetCounts = Vec<(String, u64)>;
+
+/// What a search found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchResults {
+    /// How many plugins match, in all pages.
+    pub total: usize,
+    /// This page.
+    pub hits: Vec<SearchHit>,
+    /// Counts per category among the matches.
+    pub categories: FacetCounts,
+    /// Counts per tag among the matches.
+    pub tags: FacetCounts,
+    /// Counts per license among the matches.
+    pub licenses: FacetCounts,
+    /// Counts of `certified` and `uncertified` among the matches.
+    pub certification: FacetCounts,
+    /// Time taken.
+    #[serde(serialize_with = "serialize_micros")]
+    pub took: Duration,
+}
+
+fn serialize_micros<S: serde::Serializer>(
+    took: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(took.as_micros() as u64)
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    name: Field,
+    short_name: Field,
+    name_text: Field,
+    description: Field,
+    tags: Field,
+    categories: Field,
+    readme: Field,
+    category_facet: Field,
+    tag_facet: Field,
+    license_facet: Field,
+    certification_facet: Field,
+    downloads: Field,
+    rating: Field,
+    updated_at: Field,
+    created_at: Field,
+    stored: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let fields = Fields {
+        name: builder.add_text_field("name", STRING),
+        short_name: builder.add_text_field("short_name", STRING),
+        name_text: builder.add_text_field("name_text", TEXT),
+        description: builder.add_text_field("description", TEXT),
+        tags: builder.add_text_field("tags", TEXT),
+        categories: builder.add_text_field("categories", TEXT),
+        readme: builder.add_text_field("readme", TEXT),
+        category_facet: builder.add_facet_field("category", INDEXED),
+        tag_facet: builder.add_facet_field("tag", INDEXED),
+        license_facet: builder.add_facet_field("license", INDEXED),
+        certification_facet: builder.add_facet_field("certification", INDEXED),
+        downloads: builder.add_u64_field("downloads", FAST),
+        rating: builder.add_f64_field("rating", FAST),
+        updated_at: builder.add_i64_field("updated_at", FAST),
+        created_at: builder.add_i64_field("created_at", FAST),
+        // The document as JSON, so a hit needs no database round trip.
+        stored: builder.add_text_field("stored", STORED),
+    };
+    (builder.build(), fields)
+}
+
+fn facet(value: &str) -> Facet {
+    Facet::from_path([value])
+}
+
+fn certification(certified: bool) -> &'static str {
+    if certified {
+        "certified"
+    } else {
+        "uncertified"
+    }
+}
+
+/// The catalogue's index: one writer, and readers that see each commit.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: std::sync::Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+impl SearchIndex {
+    /// An index in memory, for tests and tools.
+    pub fn in_memory() -> SearchResult<SearchIndex> {
+        let (schema, fields) = schema();
+        SearchIndex::from_index(Index::create_in_ram(schema), fields)
+    }
+
+    /// The index in `dir`, created empty when missing or written by another schema version
+    /// ([`SearchIndex::position`] then says `None`: rebuild it).
+    pub fn open(dir: &std::path::Path) -> SearchResult<SearchIndex> {
+        let (schema, fields) = schema();
+        std::fs::create_dir_all(dir).map_err(|err| {
+            tantivy::TantivyError::SystemError(format!("{}: {err}", dir.display()))
+        })?;
+        let directory = tantivy::directory::MmapDirectory::open(dir)?;
+        let index = match Index::open_or_create(directory, schema.clone()) {
+            Ok(index) if payload(&index).is_some_and(|(version, _)| version == SCHEMA_VERSION) => {
+                index
+            }
+            // Another schema (or an unreadable one): start over in the same place.
+            _ => {
+                for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+                let directory = tantivy::directory::MmapDirectory::open(dir)?;
+                Index::create(directory, schema, tantivy::IndexSettings::default())?
+            }
+        };
+        SearchIndex::from_index(index, fields)
+    }
+
+    fn from_index(index: Index, fields: Fields) -> SearchResult<SearchIndex> {
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            writer: std::sync::Mutex::new(writer),
+            fields,
+        })
+    }
+
+    /// The position in the change log the last commit reflects; `None` for an index never
+    /// committed (or of another schema): rebuild it.
+    pub fn position(&self) -> Option<u64> {
+        payload(&self.index).map(|(_, position)| position)
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        self.writer.lock().unwrap_or_else(|err| err.into_inner())
+    }
+
+    fn document(&self, plugin: &PluginDocument) -> TantivyDocument {
+        let fields = self.fields;
+        let mut document = TantivyDocument::new();
+        document.add_text(fields.name, &plugin.name);
+        let short = plugin.name.rsplit('/').next().unwrap_or(&plugin.name);
+        document.add_text(fields.short_name, short);
+        document.add_text(fields.name_text, &plugin.name);
+        document.add_text(fields.description, &plugin.description);
+        document.add_text(fields.readme, &plugin.readme);
+        for tag in &plugin.tags {
+            document.add_text(fields.tags, tag);
+            document.add_facet(fields.tag_facet, facet(tag));
+        }
+        for category in &plugin.categories {
+            document.add_text(fields.categories, category);
+            document.add_facet(fields.category_facet, facet(category));
+        }
+        document.add_facet(fields.license_facet, facet(&plugin.license));
+        document.add_facet(
+            fields.certification_facet,
+            facet(certification(plugin.certified)),
+        );
+        document.add_u64(fields.downloads, plugin.downloads);
+        document.add_f64(fields.rating, plugin.rating);
+        document.add_i64(fields.updated_at, plugin.updated_at);
+        document.add_i64(fields.created_at, plugin.created_at);
+        document.add_text(
+            fields.stored,
+            serde_json::to_string(plugin).expect("a document serialises"),
+        );
+        document
+    }
+
+    /// Adds or replaces `plugins` and removes `removed`, then commits at change-log
+    /// `position`: searches see all of it or none of it.
+    pub fn upsert(
+        &self,
+        plugins: &[PluginDocument],
+        removed: &[String],
+        position: u64,
+    ) -> SearchResult<()> {
+        let mut writer = self.writer();
+        for name in removed
+            .iter()
+            .chain(plugins.iter().map(|plugin| &plugin.name))
+        {
+            writer.delete_term(Term::from_field_text(self.fields.name, name));
+        }
+        for plugin in plugins {
+            writer.add_document(self.document(plugin))?;
+        }
+        self.commit(&mut writer, position)
+    }
+
+    /// Replaces the whole index with `plugins`, at change-log `position`.
+    pub fn rebuild(
+        &self,
+        plugins: impl IntoIterator<Item = PluginDocument>,
+        position: u64,
+    ) -> SearchResult<usize> {
+        let mut writer = self.writer();
+        writer.delete_all_documents()?;
+        let mut count = 0;
+        for plugin in plugins {
+            writer.add_document(self.document(&plugin))?;
+            count += 1;
+        }
+        self.commit(&mut writer, position)?;
+        Ok(count)
+    }
+
+    fn commit(&self, writer: &mut IndexWriter, position: u64) -> SearchResult<()> {
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&format!("{SCHEMA_VERSION} {position}"));
+        commit.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// How many plugins the index holds.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `query`.
+    pub fn search(&self, query: &SearchQuery) -> SearchResult<SearchResults> {
+        let started = Instant::now();
+        if query.offset > MAX_OFFSET {
+            return Err(SearchError::OffsetTooLarge);
+        }
+        let searcher = self.reader.searcher();
+        let text_query = self.text_query(&query.text);
+        let has_text = text_query.is_some();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        clauses.push((
+            Occur::Must,
+            text_query.unwrap_or_else(|| Box::new(AllQuery)),
+        ));
+        let filters = [
+            (self.fields.category_facet, query.category.as_deref()),
+            (self.fields.tag_facet, query.tag.as_deref()),
+            (self.fields.license_facet, query.license.as_deref()),
+            (
+                self.fields.certification_facet,
+                query.certified.map(certification),
+            ),
+        ];
+        for (field, value) in filters {
+            if let Some(value) = value {
+                let term = Term::from_facet(field, &facet(value));
+                clauses.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                ));
+            }
+        }
+        let combined = BooleanQuery::new(clauses);
+
+        let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
+        let page = TopDocs::with_limit(limit).and_offset(query.offset);
+        let facets = |field: Field| {
+            let mut collector =
+                FacetCollector::for_field(searcher.schema().get_field_name(field).to_string());
+            collector.add_facet(Facet::root());
+            collector
+        };
+        let facet_collectors = (
+            (
+                facets(self.fields.category_facet),
+                facets(self.fields.tag_facet),
+            ),
+            (
+                facets(self.fields.license_facet),
+                facets(self.fields.certification_facet),
+            ),
+        );
+        let sort = match query.sort {
+            Sort::Relevance if !has_text => Sort::Downloads,
+            sort => sort,
+        };
+        let (addresses, total, ((categories, tags), (licenses, certification))): (
+            Vec<(f32, DocAddress)>,
+            usize,
+            _,
+        ) = match sort {
+            Sort::Relevance => {
+                searcher.search(&combined, &(page.order_by_score(), Count, facet_collectors))?
+            }
+            Sort::Downloads => {
+                let (docs, count, facets) = searcher.search(
+                    &combined,
+                    &(
+                        page.order_by_fast_field::<u64>("downloads", Order::Desc),
+                        Count,
+                        facet_collectors,
+                    ),
+                )?;
+                (unscored(docs), count, facets)
+            }
+            Sort::Rating => {
+                let (docs, count, facets) = searcher.search(
+                    &combined,
+                    &(
+                        page.order_by_fast_field::<f64>("rating", Order::Desc),
+                        Count,
+                        facet_collectors,
+                    ),
+                )?;
+                (unscored(docs), count, facets)
+            }
+            Sort::Updated | Sort::Newest => {
+                let field = if sort == Sort::Updated {
+                    "updated_at"
+                } else {
+                    "created_at"
+                };
+                let (docs, count, facets) = searcher.search(
+                    &combined,
+                    &(
+                        page.order_by_fast_field::<i64>(field, Order::Desc),
+                        Count,
+                        facet_collectors,
+                    ),
+                )?;
+                (unscored(docs), count, facets)
+            }
+        };
+        let mut hits = Vec::with_capacity(addresses.len());
+        for (score, address) in addresses {
+            let document: TantivyDocument = searcher.doc(address)?;
+            let stored = document
+                .get_first(self.fields.stored)
+                .and_then(|value| value.as_str())
+                .unwrap_or("{}");
+            let plugin: PluginDocument = serde_json::from_str(stored).map_err(|err| {
+                tantivy::TantivyError::InvalidArgument(format!("a stored document: {err}"))
+            })?;
+            hits.push(SearchHit { plugin, score });
+        }
+        if sort == Sort::Relevance {
+            // Equal scores in name order, whatever the index's segments.
+            hits.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then_with(|| a.plugin.name.cmp(&b.plugin.name))
+            });
+        }
+        Ok(SearchResults {
+            total,
+            hits,
+            categories: counts(categories),
+            tags: counts(tags),
+            licenses: counts(licenses),
+            certification: counts(certification),
+            took: started.elapsed(),
+        })
+    }
+
+    /// The query for the words of `text`, or `None` when it has none.
+    fn text_query(&self, text: &str) -> Option<Box<dyn Query>> {
+        let text: String = text.chars().take(MAX_QUERY_LEN).collect();
+        let words = self.words(&text);
+        if words.is_empty() {
+            return None;
+        }
+        let fields = self.fields;
+        let weighted = [
+            (fields.name_text, 3.0),
+            (fields.tags, 2.0),
+            (fields.categories, 1.5),
+            (fields.description, 1.0),
+            (fields.readme, 0.5),
+        ];
+        let last = words.len() - 1;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (position, word) in words.iter().enumerate() {
+            let typos: u8 = match word.chars().count() {
+                0..=3 => 0,
+                4..=7 => 1,
+                _ => 2,
+            };
+            let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for (field, weight) in weighted {
+                let term = Term::from_field_text(field, word);
+                let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+                alternatives.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(exact), weight * 2.0)),
+                ));
+                if typos > 0 {
+                    let fuzzy = FuzzyTermQuery::new(term.clone(), typos, true);
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(fuzzy), weight * 0.5)),
+                    ));
+                }
+                // The word being typed: what starts with it.
+                if position == last {
+                    let prefix = FuzzyTermQuery::new_prefix(term, 0, true);
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(BoostQuery::new(Box::new(prefix), weight * 0.75)),
+                    ));
+                }
+            }
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
+        }
+        // The exact name, whole or without its namespace, outranks everything; the name
+        // with a typo comes next.
+        let whole = text.trim().to_lowercase();
+        let typos: u8 = match whole.chars().count() {
+            0..=3 => 0,
+            4..=7 => 1,
+            _ => 2,
+        };
+        for (field, boost) in [(fields.name, 40.0), (fields.short_name, 20.0)] {
+            let term = Term::from_field_text(field, &whole);
+            let exact = TermQuery::new(term.clone(), IndexRecordOption::Basic);
+            clauses.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(exact), boost)),
+            ));
+            if typos > 0 {
+                let near = FuzzyTermQuery::new(term, typos, true);
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(near), boost / 4.0)),
+                ));
+            }
+        }
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The words of `text` as the index's tokenizer cuts them.
+    fn words(&self, text: &str) -> Vec<String> {
+        let mut tokenizer = self
+            .index
+            .tokenizer_for_field(self.fields.description)
+            .expect("the text fields use the default tokenizer");
+        let mut stream = tokenizer.token_stream(text);
+        let mut words = Vec::new();
+        while stream.advance() {
+            let word = stream.token().text.clone();
+            if !words.contains(&word) {
+                words.push(word);
+            }
+            if words.len() == MAX_QUERY_WORDS {
+                break;
+            }
+        }
+        words
+    }
+}
+
+fn payload(index: &Index) -> Option<(u32, u64)> {
+    let metas = index.load_metas().ok()?;
+    let text = metas.payload?;
+    let (version, position) = text.split_once(' ')?;
+    Some((version.parse().ok()?, position.parse().ok()?))
+}
+
+fn unscored<T>(docs: Vec<(T, DocAddress)>) -> Vec<(f32, DocAddress)> {
+    docs.into_iter()
+        .map(|(_, address)| (0.0, address))
+        .collect()
+}
+
+fn counts(facets: tantivy::collector::FacetCounts) -> FacetCounts {
+    let mut counts: FacetCounts = facets
+        .get("/")
+        .map(|(facet, count)| {
+            let value = facet
+                .to_path()
+                .last()
+                .map(|part| part.to_string())
+                .unwrap_or_default();
+            (value, count)
+        })
+        .collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,405 @@
+use super::*;
+
+fn plugin(name: &str, description: &str, tags: &[&str], categories: &[&str]) -> PluginDocument {
+    PluginDocument {
+        name: name.into(),
+        version: "1.0.0".into(),
+        description: description.into(),
+        tags: tags.iter().map(|tag| tag.to_string()).collect(),
+        categories: categories.iter().map(|c| c.to_string()).collect(),
+        license: "MIT".into(),
+        readme: String::new(),
+        certified: false,
+        installable: true,
+        downloads: 0,
+        rating: 0.0,
+        ratings: 0,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// A small catalogue where names and words overlap on purpose.
+fn catalogue() -> Vec<PluginDocument> {
+    let mut plugins = vec![
+        plugin(
+            "acme/hello",
+            "Greets whoever calls it",
+            &["example", "http"],
+            &["developer-tools"],
+        ),
+        plugin(
+            "acme/hello-world",
+            "Hello world, the long way round",
+            &["example"],
+            &["developer-tools"],
+        ),
+        plugin(
+            "other/say-hello",
+            "Says hello in many languages",
+            &["i18n"],
+            &["automation"],
+        ),
+        plugin(
+            "acme/yellow",
+            "Paints things yellow",
+            &["color"],
+            &["other"],
+        ),
+        plugin(
+            "examples/greeter",
+            "A greeting service other plugins call",
+            &["service"],
+            &["developer-tools"],
+        ),
+        plugin(
+            "data/postgres-sync",
+            "Synchronises tables into PostgreSQL",
+            &["database", "sync"],
+            &["data-integration"],
+        ),
+        plugin(
+            "sec/vault",
+            "Keeps secrets in a vault",
+            &["secrets"],
+            &["security"],
+        ),
+    ];
+    for (index, plugin) in plugins.iter_mut().enumerate() {
+        plugin.downloads = [50, 900, 10, 300, 700, 5, 120][index];
+        plugin.rating = [4.5, 3.0, 5.0, 2.0, 4.0, 1.0, 3.5][index];
+        plugin.created_at = index as i64 * 1000;
+        plugin.updated_at = (7 - index as i64) * 1000;
+        plugin.license = if index % 2 == 0 {
+            "MIT".into()
+        } else {
+            "Apache-2.0".into()
+        };
+        plugin.certified = index % 3 == 0;
+    }
+    plugins[5].readme = "Streams every change with logical replication".into();
+    plugins[6].installable = false;
+    plugins
+}
+
+fn index() -> SearchIndex {
+    let index = SearchIndex::in_memory().unwrap();
+    index.rebuild(catalogue(), 7).unwrap();
+    index
+}
+
+fn names(results: &SearchResults) -> Vec<&str> {
+    results
+        .hits
+        .iter()
+        .map(|hit| hit.plugin.name.as_str())
+        .collect()
+}
+
+fn search(index: &SearchIndex, text: &str) -> SearchResults {
+    index
+        .search(&SearchQuery {
+            text: text.into(),
+            limit: 20,
+            ..SearchQuery::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_exact_name_ranks_first() {
+    let index = index();
+    assert_eq!(names(&search(&index, "hello"))[0], "acme/hello");
+    assert_eq!(names(&search(&index, "acme/hello"))[0], "acme/hello");
+    assert_eq!(names(&search(&index, "say-hello"))[0], "other/say-hello");
+    assert_eq!(names(&search(&index, "Greeter"))[0], "examples/greeter");
+}
+
+#[test]
+fn a_typo_still_finds_it() {
+    let index = index();
+    for typo in ["helo", "hellp", "greter", "gretter", "postgers", "vualt"] {
+        let results = search(&index, typo);
+        let found = names(&results);
+        assert!(!found.is_empty(), "{typo} found nothing");
+        let expected = match typo {
+            "helo" | "hellp" => "acme/hello",
+            "greter" | "gretter" => "examples/greeter",
+            "postgers" => "data/postgres-sync",
+            _ => "sec/vault",
+        };
+        assert!(found.contains(&expected), "{typo}: {found:?}");
+    }
+    assert_eq!(names(&search(&index, "helo"))[0], "acme/hello");
+    assert_eq!(names(&search(&index, "greter"))[0], "examples/greeter");
+    // Short words must match exactly: a two-letter typo is noise.
+    assert!(search(&index, "zz").hits.is_empty());
+}
+
+#[test]
+fn a_prefix_finds_it() {
+    let index = index();
+    assert_eq!(names(&search(&index, "gree"))[0], "examples/greeter");
+    let postg = search(&index, "postg");
+    assert!(names(&postg).contains(&"data/postgres-sync"));
+    // Earlier words are whole; the last one is being typed.
+    assert_eq!(
+        names(&search(&index, "tables postg")),
+        ["data/postgres-sync"]
+    );
+}
+
+#[test]
+fn every_word_must_match_somewhere_including_the_readme() {
+    let index = index();
+    assert_eq!(
+        names(&search(&index, "hello languages")),
+        ["other/say-hello"]
+    );
+    assert_eq!(
+        names(&search(&index, "logical replication")),
+        ["data/postgres-sync"]
+    );
+    assert!(search(&index, "hello vault").hits.is_empty());
+}
+
+#[test]
+fn facet_counts_match_the_documents() {
+    let index = index();
+    let all = index
+        .search(&SearchQuery {
+            limit: 100,
+            ..SearchQuery::default()
+        })
+        .unwrap();
+    assert_eq!(all.total, catalogue().len());
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for plugin in catalogue() {
+        for category in plugin.categories {
+            *expected.entry(category).or_default() += 1;
+        }
+    }
+    let got: BTreeMap<String, u64> = all.categories.iter().cloned().collect();
+    assert_eq!(got, expected);
+    assert_eq!(all.categories[0], ("developer-tools".to_string(), 3));
+    let licenses: BTreeMap<String, u64> = all.licenses.iter().cloned().collect();
+    assert_eq!(licenses["MIT"], 4);
+    assert_eq!(licenses["Apache-2.0"], 3);
+    let certification: BTreeMap<String, u64> = all.certification.iter().cloned().collect();
+    assert_eq!(certification["certified"], 3);
+    assert_eq!(certification["uncertified"], 4);
+    // Counts follow the query.
+    let hello = search(&index, "hello");
+    let categories: BTreeMap<String, u64> = hello.categories.iter().cloned().collect();
+    assert_eq!(categories["developer-tools"], 2);
+    assert_eq!(categories["automation"], 1);
+}
+
+#[test]
+fn filters_narrow_the_matches() {
+    let index = index();
+    let query = |category: Option<&str>, tag: Option<&str>, certified: Option<bool>| {
+        let results = index
+            .search(&SearchQuery {
+                text: "hello".into(),
+                category: category.map(String::from),
+                tag: tag.map(String::from),
+                certified,
+                limit: 20,
+                ..SearchQuery::default()
+            })
+            .unwrap();
+        let mut found: Vec<String> = names(&results).into_iter().map(String::from).collect();
+        found.sort();
+        found
+    };
+    assert_eq!(query(Some("automation"), None, None), ["other/say-hello"]);
+    assert_eq!(query(None, Some("http"), None), ["acme/hello"]);
+    assert_eq!(query(None, None, Some(true)), ["acme/hello"]);
+    assert_eq!(query(Some("security"), None, None), Vec::<String>::new());
+}
+
+#[test]
+fn sorts_order_by_their_field_and_pages_cover_everything_once() {
+    let index = index();
+    let sorted = |sort: Sort| {
+        let results = index
+            .search(&SearchQuery {
+                sort,
+                limit: 3,
+                ..SearchQuery::default()
+            })
+            .unwrap();
+        names(&results)
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sorted(Sort::Downloads),
+        ["acme/hello-world", "examples/greeter", "acme/yellow"]
+    );
+    assert_eq!(
+        sorted(Sort::Rating),
+        ["other/say-hello", "acme/hello", "examples/greeter"]
+    );
+    assert_eq!(
+        sorted(Sort::Newest),
+        ["sec/vault", "data/postgres-sync", "examples/greeter"]
+    );
+    assert_eq!(
+        sorted(Sort::Updated),
+        ["acme/hello", "acme/hello-world", "other/say-hello"]
+    );
+
+    let mut seen = Vec::new();
+    for offset in (0..10).step_by(2) {
+        let page = index
+            .search(&SearchQuery {
+                sort: Sort::Downloads,
+                offset,
+                limit: 2,
+                ..SearchQuery::default()
+            })
+            .unwrap();
+        assert_eq!(page.total, 7);
+        seen.extend(names(&page).into_iter().map(String::from));
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (7, 7));
+}
+
+#[test]
+fn a_yanked_only_plugin_is_found_but_not_installable() {
+    let index = index();
+    let results = search(&index, "vault");
+    assert_eq!(names(&results), ["sec/vault"]);
+    assert!(!results.hits[0].plugin.installable);
+    assert!(
+        search(&index, "hello")
+            .hits
+            .iter()
+            .all(|hit| hit.plugin.installable)
+    );
+}
+
+#[test]
+fn a_change_is_searchable_right_after_it_commits() {
+    let index = index();
+    assert!(search(&index, "kubernetes").hits.is_empty());
+    let mut new = plugin(
+        "ops/kube",
+        "Deploys to Kubernetes clusters",
+        &["k8s"],
+        &["automation"],
+    );
+    new.downloads = 1;
+    index.upsert(&[new.clone()], &[], 8).unwrap();
+    assert_eq!(names(&search(&index, "kubernetes")), ["ops/kube"]);
+    assert_eq!(index.position(), Some(8));
+    // Replaced, not duplicated.
+    new.description = "Deploys to Nomad".into();
+    index.upsert(&[new], &[], 9).unwrap();
+    assert!(search(&index, "kubernetes").hits.is_empty());
+    assert_eq!(names(&search(&index, "nomad")), ["ops/kube"]);
+    assert_eq!(index.len(), 8);
+    index.upsert(&[], &["ops/kube".into()], 10).unwrap();
+    assert!(search(&index, "nomad").hits.is_empty());
+    assert_eq!(index.len(), 7);
+}
+
+#[test]
+fn an_index_rebuilt_from_scratch_answers_the_same() {
+    // One built by changes, one rebuilt whole from the same documents.
+    let incremental = SearchIndex::in_memory().unwrap();
+    for (position, plugin) in catalogue().into_iter().enumerate() {
+        incremental
+            .upsert(&[plugin], &[], position as u64 + 1)
+            .unwrap();
+    }
+    let rebuilt = index();
+    for text in [
+        "hello",
+        "helo",
+        "gree",
+        "postgres sync",
+        "",
+        "acme/hello",
+        "secrets",
+    ] {
+        for sort in [Sort::Relevance, Sort::Downloads, Sort::Rating, Sort::Newest] {
+            let query = SearchQuery {
+                text: text.into(),
+                sort,
+                limit: 20,
+                ..SearchQuery::default()
+            };
+            let (a, b) = (
+                incremental.search(&query).unwrap(),
+                rebuilt.search(&query).unwrap(),
+            );
+            assert_eq!(names(&a), names(&b), "{text:?} {sort:?}");
+            assert_eq!(
+                (a.total, &a.categories, &a.tags),
+                (b.total, &b.categories, &b.tags)
+            );
+        }
+    }
+}
+
+#[test]
+fn an_index_on_disk_survives_a_reopen_and_knows_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let index = SearchIndex::open(dir.path()).unwrap();
+        assert_eq!(index.position(), None, "a new index asks to be rebuilt");
+        index.rebuild(catalogue(), 42).unwrap();
+    }
+    let index = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(index.position(), Some(42));
+    assert_eq!(names(&search(&index, "greeter"))[0], "examples/greeter");
+}
+
+#[test]
+fn hostile_queries_are_answered() {
+    let index = index();
+    for text in [
+        "!!!",
+        "\u{0}",
+        "a\"b:c(d)",
+        &"x".repeat(10_000),
+        "ünïcödé ☃",
+        "* OR 1=1 --",
+    ] {
+        let results = index
+            .search(&SearchQuery {
+                text: text.to_string(),
+                limit: 5,
+                ..SearchQuery::default()
+            })
+            .unwrap();
+        assert!(results.hits.len() <= 5, "{text:?}");
+    }
+    let past_the_end = index
+        .search(&SearchQuery {
+            text: "!!!".into(),
+            offset: 100,
+            limit: 10,
+            ..SearchQuery::default()
+        })
+        .unwrap();
+    assert_eq!(past_the_end.total, 7);
+    assert!(past_the_end.hits.is_empty());
+    let too_deep = index.search(&SearchQuery {
+        offset: usize::MAX / 2,
+        ..SearchQuery::default()
+    });
+    assert!(
+        matches!(too_deep, Err(SearchError::OffsetTooLarge)),
+        "{too_deep:?}"
+    );
+}
+
+use std::collections::BTreeMap;
