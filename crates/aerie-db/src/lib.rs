@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 mod accounts;
 mod audit;
+mod catalog;
 mod namespaces;
 mod plugin_state;
 mod plugins;
@@ -26,6 +27,7 @@ mod spaces;
 
 pub use accounts::{ApiToken, NewToken, User};
 pub use audit::{Actor, AuditEntry, AuditQuery};
+pub use catalog::{CatalogEntry, CatalogVersion};
 pub use namespaces::{Namespace, PublisherKey, Role};
 pub use plugin_state::StateKeys;
 pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};

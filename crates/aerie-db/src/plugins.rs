@@ -197,6 +197,7 @@ impl Database {
             )));
         };
         let id: i64 = row.try_get(0)?;
+        crate::catalog::record_change(&mut transaction, plugin_id).await?;
         record(
             &mut transaction,
             actor,
@@ -304,6 +305,7 @@ impl Database {
             .bind(version.id)
             .execute(&mut **transaction)
             .await?;
+        crate::catalog::record_change(&mut transaction, version.plugin_id).await?;
         record(
             &mut transaction,
             actor,

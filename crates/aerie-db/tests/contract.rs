@@ -63,6 +63,7 @@ contract!(
     secrets_are_set_replaced_and_removed_per_installation,
     deleting_a_space_deletes_everything_in_it,
     master_key_rotation_rewraps_every_space,
+    the_catalogue_change_log_orders_publishes_and_yanks,
 );
 
 fn actor(user_id: i64) -> Actor {
@@ -1129,4 +1130,82 @@ async fn master_key_rotation_rewraps_every_space(database: Database) {
             format!("new-{}", space.name).into_bytes()
         );
     }
+}
+
+async fn the_catalogue_change_log_orders_publishes_and_yanks(database: Database) {
+    let ada = user(&database, "ada").await;
+    let namespace = database
+        .create_namespace(&actor(ada), "acme", ada, false, false)
+        .await
+        .unwrap();
+    assert_eq!(database.catalog_position().await.unwrap(), 0);
+    let PublishOutcome::Created(first) = database
+        .publish_version(
+            &actor(ada),
+            &new_version(namespace.id, "1.0.0", "sha256:a", ada),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    database
+        .publish_version(
+            &actor(ada),
+            &new_version(namespace.id, "1.1.0", "sha256:b", ada),
+        )
+        .await
+        .unwrap();
+    let after_publishes = database.catalog_position().await.unwrap();
+    database
+        .set_yanked(&actor(ada), &first, true)
+        .await
+        .unwrap();
+    let after_yank = database.catalog_position().await.unwrap();
+    assert!(after_yank > after_publishes && after_publishes > 0);
+    // Nothing new since the last position, outside the re-read window.
+    let (changed, newest) = database.catalog_changes_since(after_yank, 0).await.unwrap();
+    assert_eq!((changed, newest), (Vec::new(), after_yank));
+    let (changed, newest) = database.catalog_changes_since(0, 0).await.unwrap();
+    assert_eq!((changed, newest), (vec![first.plugin_id], after_yank));
+    // A window re-reads recent changes whatever the position.
+    let (changed, _) = database
+        .catalog_changes_since(after_yank, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(changed, vec![first.plugin_id]);
+
+    let entry = database
+        .catalog_entry(first.plugin_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.name, "acme/hello");
+    let versions: Vec<(&str, bool)> = entry
+        .versions
+        .iter()
+        .map(|version| (version.version.as_str(), version.yanked))
+        .collect();
+    assert_eq!(versions, [("1.0.0", true), ("1.1.0", false)]);
+    database
+        .add_downloads(&[(first.id, 20_000, 3), (first.id, 20_001, 4)])
+        .await
+        .unwrap();
+    assert_eq!(database.catalog_entries().await.unwrap()[0].downloads, 7);
+    assert_eq!(
+        database
+            .catalog_entry(first.plugin_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .downloads,
+        7
+    );
+    assert!(
+        database
+            .catalog_entry(first.plugin_id + 100)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -1,0 +1,7 @@
+-- The catalogue's ordered change log: one row per change that alters what search shows of a
+-- plugin, written in the change's own transaction. Search indexes follow it by id.
+CREATE TABLE catalog_changes (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    plugin_id BIGINT NOT NULL REFERENCES plugins (id),
+    at BIGINT NOT NULL
+);
