@@ -553,3 +553,73 @@ pub struct RotationView {
     /// The ids of the keys removed from the key file.
     pub retired: Vec<String>,
 }
+
+/// A plugin found by a search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchHitView {
+    /// `namespace/name`.
+    pub name: String,
+    /// Its newest installable version (the newest, if every one is yanked).
+    pub version: String,
+    /// One line about it.
+    pub description: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its categories.
+    pub categories: Vec<String>,
+    /// Its license.
+    pub license: String,
+    /// Whether its version is certified.
+    pub certified: bool,
+    /// Whether any version can be installed (false when every one is yanked).
+    pub installable: bool,
+    /// Downloads, all versions.
+    pub downloads: u64,
+    /// Average rating (0 when unrated).
+    pub rating: f64,
+    /// Number of ratings.
+    pub ratings: u64,
+    /// Last publish, RFC 3339.
+    pub updated_at: String,
+    /// Relevance (0 when sorted by something else).
+    pub score: f32,
+}
+
+/// One facet value and how many matches have it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FacetCountView {
+    /// The value.
+    pub value: String,
+    /// Matches with it.
+    pub count: u64,
+}
+
+/// Facet counts among a search's matches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FacetsView {
+    /// Per category.
+    pub categories: Vec<FacetCountView>,
+    /// Per tag (the 30 most frequent).
+    pub tags: Vec<FacetCountView>,
+    /// Per license.
+    pub licenses: Vec<FacetCountView>,
+    /// `certified` and `uncertified`.
+    pub certification: Vec<FacetCountView>,
+}
+
+/// A page of search results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResponse {
+    /// Matches in all pages.
+    pub total: usize,
+    /// This page (from 1).
+    pub page: usize,
+    /// Results per page.
+    pub per_page: usize,
+    /// This page's plugins.
+    pub hits: Vec<SearchHitView>,
+    /// Facet counts among all matches.
+    pub facets: FacetsView,
+    /// Time the index took, in milliseconds.
+    pub took_ms: f64,
+}

@@ -7,6 +7,7 @@
 //! envelope in [`error`].
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aerie_api_types::ErrorBody;
@@ -36,6 +37,7 @@ pub mod keys;
 pub mod metrics;
 pub mod plugins;
 pub mod routes;
+pub mod search;
 pub mod spaces;
 pub mod state;
 mod views;
@@ -98,6 +100,7 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(routes::downloads::by_version))
         .routes(routes!(routes::downloads::by_digest))
         .routes(routes!(routes::admin::audit))
+        .routes(routes!(routes::search::search))
         .routes(routes!(routes::spaces::create, routes::spaces::list))
         .routes(routes!(
             routes::spaces::get,
@@ -301,9 +304,17 @@ impl Server {
             &config.master_key_file(),
         )
         .map_err(|err| StartError::Config(err.to_string()))?;
-        let state = AppState::new(db, blobs, config, keys);
+        let search = search::open(&db, config.data_dir.join("search"))
+            .await
+            .map_err(|err| StartError::Config(err.message))?;
+        let state = AppState::new(db, blobs, config, keys, search);
         let (shutdown, mut stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
+        tokio::spawn(search::follow(
+            state.db.clone(),
+            Arc::clone(&state.search),
+            shutdown.subscribe(),
+        ));
         tokio::spawn({
             let state = state.clone();
             async move {

@@ -42,6 +42,8 @@ pub struct Shared {
     pub metrics: crate::metrics::ServerMetrics,
     /// The master keys that wrap the spaces' data keys.
     pub keys: MasterKeys,
+    /// The catalogue's search index.
+    pub search: Arc<aerie_search::SearchIndex>,
     /// Changes to one space run one at a time.
     pub space_locks: crate::spaces::SpaceLocks,
     /// Becomes true once every space's plugins were loaded after the start.
@@ -104,7 +106,13 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// State over the given stores.
-    pub fn new(db: Database, blobs: BlobStore, config: Config, keys: MasterKeys) -> AppState {
+    pub fn new(
+        db: Database,
+        blobs: BlobStore,
+        config: Config,
+        keys: MasterKeys,
+        search: Arc<aerie_search::SearchIndex>,
+    ) -> AppState {
         let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
             .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
         let host_metrics = aerie_host::HostMetrics::default();
@@ -125,6 +133,7 @@ impl AppState {
             }),
         );
         AppState(Arc::new(Shared {
+            search,
             keys,
             space_locks: crate::spaces::SpaceLocks::default(),
             restored: tokio::sync::watch::channel(false).0,

@@ -198,6 +198,22 @@ impl TestApp {
             server.stop().await.unwrap();
         }
     }
+
+    /// Starts the server again (after `stop`) on the same data.
+    async fn restart(&mut self) {
+        self.stop().await;
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: self.data_dir.path().to_path_buf(),
+            database_url: Some(self.database_url.clone()),
+            ..Config::default()
+        };
+        let server = Server::start(config, Some(ADMIN_PASSWORD.to_string()))
+            .await
+            .unwrap();
+        self.base = format!("http://{}", server.address());
+        self.server = Some(server);
+    }
 }
 
 fn rand_suffix() -> u64 {
@@ -247,6 +263,7 @@ suite!(
     private_namespaces_look_missing_to_outsiders,
     downloads_are_counted_off_the_hot_path,
     the_audit_log_records_changes_for_administrators,
+    published_plugins_are_searchable_at_once_and_the_index_follows_changes,
 );
 
 async fn the_first_administrator_signs_in_with_a_session(backend: Backend) {
@@ -1440,4 +1457,161 @@ async fn an_s3_backed_registry_stores_and_serves_packages() {
         .unwrap();
     assert_eq!(downloaded.as_ref(), bytes.as_slice());
     assert_eq!(app.stored_blobs(), 0, "nothing went to the local directory");
+}
+
+/// A package whose manifest has its own description, tags and categories.
+fn described_package(
+    name: &str,
+    version: &str,
+    description: &str,
+    tags: &[&str],
+    category: &str,
+) -> Vec<u8> {
+    let manifest = aerie_test_support::archive::manifest(name, version)
+        .replace(
+            "description = \"Says hello\"",
+            &format!("description = \"{description}\"\ntags = {tags:?}"),
+        )
+        .replace(
+            "categories = [\"other\"]",
+            &format!("categories = [\"{category}\"]"),
+        );
+    raw_archive(&[
+        RawEntry::file("aerie.toml", manifest.as_bytes()),
+        RawEntry::file("plugin.wasm", &http_component(&[])),
+    ])
+}
+
+async fn published_plugins_are_searchable_at_once_and_the_index_follows_changes(backend: Backend) {
+    let mut app = TestApp::start(backend).await;
+    let ada = app.user("ada").await;
+    app.namespace(&ada, "acme", false).await;
+    let plugins = [
+        (
+            "acme/hello",
+            "Greets whoever calls it",
+            vec!["example"],
+            "developer-tools",
+        ),
+        (
+            "acme/postgres-sync",
+            "Copies tables into PostgreSQL",
+            vec!["database"],
+            "data-integration",
+        ),
+        ("acme/vault", "Keeps secrets", vec!["secrets"], "security"),
+    ];
+    for (name, description, tags, category) in &plugins {
+        let (status, body) = app
+            .publish(
+                Some(&ada),
+                &format!("{name}/1.0.0"),
+                described_package(name, "1.0.0", description, tags, category),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let search = async |app: &TestApp, query: &str| {
+        let (status, body) = app
+            .json(Method::GET, &format!("/api/v1/search?{query}"), None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        body
+    };
+    let names = |body: &Value| -> Vec<String> {
+        body["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| hit["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Searchable as soon as the publish answered; typos and prefixes forgiven.
+    assert_eq!(names(&search(&app, "q=hello").await)[0], "acme/hello");
+    assert_eq!(
+        names(&search(&app, "q=postgers").await),
+        ["acme/postgres-sync"]
+    );
+    assert_eq!(names(&search(&app, "q=vau").await), ["acme/vault"]);
+    let all = search(&app, "").await;
+    assert_eq!(all["total"], 3);
+    assert!(all["took_ms"].as_f64().unwrap() >= 0.0);
+    let categories = &all["facets"]["categories"];
+    assert_eq!(categories.as_array().unwrap().len(), 3, "{all}");
+    assert_eq!(
+        names(&search(&app, "category=security").await),
+        ["acme/vault"]
+    );
+
+    // Yanked, it stays findable but not installable.
+    let (status, _) = app
+        .json(
+            Method::PUT,
+            "/api/v1/plugins/acme/vault/1.0.0/yank",
+            Some(&ada),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let vault = search(&app, "q=vault").await;
+    assert_eq!(vault["hits"][0]["installable"], false);
+    // A new version is searchable at once too.
+    let (status, _) = app
+        .publish(
+            Some(&ada),
+            "acme/vault/1.1.0",
+            described_package(
+                "acme/vault",
+                "1.1.0",
+                "Keeps secrets in a safe",
+                &["secrets"],
+                "security",
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let vault = search(&app, "q=safe").await;
+    assert_eq!(
+        (
+            vault["hits"][0]["version"].as_str(),
+            vault["hits"][0]["installable"].as_bool()
+        ),
+        (Some("1.1.0"), Some(true))
+    );
+
+    // Bad parameters are named.
+    for (query, code_expected) in [
+        ("sort=loudest", "invalid_sort"),
+        ("per_page=0", "invalid_page_size"),
+        ("per_page=101", "invalid_page_size"),
+        ("page=0", "invalid_page"),
+        ("page=999999", "invalid_page"),
+    ] {
+        let (status, body) = app
+            .json(Method::GET, &format!("/api/v1/search?{query}"), None, None)
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, code_expected),
+            "{query}"
+        );
+    }
+
+    // The index on disk survives a restart; deleted, it is rebuilt with the same answers.
+    let before = names(&search(&app, "q=secrets&sort=downloads").await);
+    app.restart().await;
+    assert_eq!(
+        names(&search(&app, "q=secrets&sort=downloads").await),
+        before
+    );
+    app.stop().await;
+    std::fs::remove_dir_all(app.data_dir.path().join("search")).unwrap();
+    app.restart().await;
+    assert_eq!(
+        names(&search(&app, "q=secrets&sort=downloads").await),
+        before
+    );
+    assert_eq!(search(&app, "").await["total"], 3);
 }

@@ -6,4 +6,5 @@ pub mod downloads;
 pub mod endpoints;
 pub mod namespaces;
 pub mod plugins;
+pub mod search;
 pub mod spaces;

@@ -182,6 +182,9 @@ pub async fn publish(
         PublishOutcome::Existing(record) => (StatusCode::OK, false, record),
     };
     tracing::info!(digest = %record.digest, created, "published");
+    if created {
+        crate::search::reindex(&state.db, &state.search, record.plugin_id).await?;
+    }
     Ok((
         status,
         Json(PublishResponse {
@@ -433,6 +436,7 @@ async fn set_yanked(
         .set_yanked(&caller.actor(), &record, yanked)
         .await?;
     state.forget_cached_records();
+    crate::search::reindex(&state.db, &state.search, record.plugin_id).await?;
     let record = VersionRecord {
         yanked,
         ..(*record).clone()

@@ -1,0 +1,175 @@
+//! The catalogue's search index, kept from the database: rebuilt when missing or of another
+//! schema, brought up to date from the change log at start, updated at once after a publish or
+//! yank here, and following the change log in the background for changes other replicas make.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aerie_db::{CatalogEntry, Database};
+use aerie_search::{PluginDocument, SearchIndex};
+use semver::Version;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::error::{ApiError, ApiResult};
+
+/// How often the follower reads the change log.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
+/// How far back the follower reads again: a change whose transaction took its id before
+/// another's may commit after it.
+const REREAD_WINDOW_MILLIS: i64 = 10_000;
+
+/// Longest README text indexed, in bytes.
+const MAX_README: usize = 64 * 1024;
+
+/// A plugin as search shows it, or `None` when search must not show it (a private namespace's
+/// plugins are for its members, and search answers everyone).
+pub fn document(entry: &CatalogEntry) -> Option<PluginDocument> {
+    if entry.private {
+        return None;
+    }
+    let newest = |installable: bool| {
+        entry
+            .versions
+            .iter()
+            .filter(|version| !installable || !version.yanked)
+            .max_by_key(|version| Version::parse(&version.version).ok())
+    };
+    let installable = newest(true).is_some();
+    let latest = newest(true).or_else(|| newest(false))?;
+    let manifest: Value = serde_json::from_str(&latest.manifest).ok()?;
+    let strings = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut readme = latest.readme.clone().unwrap_or_default();
+    if readme.len() > MAX_README {
+        let mut end = MAX_README;
+        while !readme.is_char_boundary(end) {
+            end -= 1;
+        }
+        readme.truncate(end);
+    }
+    Some(PluginDocument {
+        name: entry.name.clone(),
+        version: latest.version.clone(),
+        description: manifest["plugin"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        tags: strings(&manifest["plugin"]["tags"]),
+        categories: strings(&manifest["plugin"]["categories"]),
+        license: manifest["plugin"]["license"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        readme,
+        certified: false,
+        installable,
+        downloads: entry.downloads.max(0) as u64,
+        rating: 0.0,
+        ratings: 0,
+        created_at: entry.created_at,
+        updated_at: entry.updated_at,
+    })
+}
+
+fn index_error(err: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("search index: {err}"))
+}
+
+/// Runs blocking index work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, aerie_search::SearchError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(index_error)?
+        .map_err(index_error)
+}
+
+/// Opens the index in `dir` and brings it up to date: rebuilt whole when it is new, else the
+/// changes since its position.
+pub async fn open(db: &Database, dir: std::path::PathBuf) -> ApiResult<Arc<SearchIndex>> {
+    let index = Arc::new(blocking(move || SearchIndex::open(&dir)).await?);
+    match index.position() {
+        None => {
+            rebuild(db, &index).await?;
+        }
+        Some(_) => catch_up(db, &index).await?,
+    }
+    Ok(index)
+}
+
+/// Rebuilds the index from every plugin in the database.
+pub async fn rebuild(db: &Database, index: &Arc<SearchIndex>) -> ApiResult<usize> {
+    let position = db.catalog_position().await?;
+    let documents: Vec<PluginDocument> = db
+        .catalog_entries()
+        .await?
+        .iter()
+        .filter_map(document)
+        .collect();
+    let index = Arc::clone(index);
+    let count = blocking(move || index.rebuild(documents, position.max(0) as u64)).await?;
+    tracing::info!(plugins = count, position, "rebuilt the search index");
+    Ok(count)
+}
+
+/// Re-indexes `plugin_ids` from the database, committing at `position`.
+async fn reindex_at(
+    db: &Database,
+    index: &Arc<SearchIndex>,
+    plugin_ids: &[i64],
+    position: u64,
+) -> ApiResult<()> {
+    let mut documents = Vec::new();
+    let mut removed = Vec::new();
+    for &plugin_id in plugin_ids {
+        if let Some(entry) = db.catalog_entry(plugin_id).await? {
+            match document(&entry) {
+                Some(document) => documents.push(document),
+                None => removed.push(entry.name),
+            }
+        }
+    }
+    let index = Arc::clone(index);
+    blocking(move || index.upsert(&documents, &removed, position)).await
+}
+
+/// Applies the changes logged after the index's position.
+pub async fn catch_up(db: &Database, index: &Arc<SearchIndex>) -> ApiResult<()> {
+    let position = index.position().unwrap_or(0) as i64;
+    let (changed, newest) = db
+        .catalog_changes_since(position, REREAD_WINDOW_MILLIS)
+        .await?;
+    if changed.is_empty() && newest == position {
+        return Ok(());
+    }
+    reindex_at(db, index, &changed, newest.max(0) as u64).await
+}
+
+/// Re-indexes one plugin now, so a change made here is searchable as soon as it is answered.
+/// The index's position stays: the follower still reads every change after it.
+pub async fn reindex(db: &Database, index: &Arc<SearchIndex>, plugin_id: i64) -> ApiResult<()> {
+    let position = index.position().unwrap_or(0);
+    reindex_at(db, index, &[plugin_id], position).await
+}
+
+/// Follows the change log until `stop`.
+pub async fn follow(db: Database, index: Arc<SearchIndex>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_EVERY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        if let Err(err) = catch_up(&db, &index).await {
+            tracing::warn!(error = %err.message, "following the catalogue's changes failed; retrying");
+        }
+    }
+}
