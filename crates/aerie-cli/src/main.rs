@@ -87,6 +87,8 @@ enum Command {
     Login(LoginArgs),
     /// Publish a package; its signature PACKAGE.minisig is sent along when it exists.
     Publish(PublishArgs),
+    /// Search the catalogue: typos and prefixes are forgiven.
+    Search(SearchCommandArgs),
     /// Show a plugin and its versions, or one version (NAME@VERSION).
     Info(InfoArgs),
     /// Yank a version (NAME@VERSION): new resolutions skip it; exact downloads still work.
@@ -134,6 +136,27 @@ enum Command {
     /// Server administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct SearchCommandArgs {
+    /// Words to look for; every plugin when absent.
+    query: Vec<String>,
+    /// Only this category.
+    #[arg(long)]
+    category: Option<String>,
+    /// Only this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// relevance, downloads, rating, updated or newest.
+    #[arg(long)]
+    sort: Option<String>,
+    /// The page of results, from 1.
+    #[arg(long)]
+    page: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -611,6 +634,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             registry::publish(&target, &package, args.signature)
         }
+        Command::Search(args) => registry::search(
+            &target,
+            registry::SearchArgs {
+                query: args.query,
+                category: args.category,
+                tag: args.tag,
+                sort: args.sort,
+                page: args.page,
+                json: args.json,
+            },
+        ),
         Command::Info(args) => registry::info(&target, &args.spec, args.json),
         Command::Yank(args) => registry::set_yanked(&target, &args.spec, true),
         Command::Unyank(args) => registry::set_yanked(&target, &args.spec, false),

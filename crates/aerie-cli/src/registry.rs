@@ -477,3 +477,97 @@ pub fn key_add(target: &Target, namespace: &str, public_key: &Path) -> anyhow::R
     println!("Registered key {} on {namespace}", view.key_id);
     Ok(())
 }
+
+/// What `aerie search` looks for.
+pub struct SearchArgs {
+    pub query: Vec<String>,
+    pub category: Option<String>,
+    pub tag: Option<String>,
+    pub sort: Option<String>,
+    pub page: Option<usize>,
+    pub json: bool,
+}
+
+pub fn search(target: &Target, args: SearchArgs) -> anyhow::Result<()> {
+    let mut params = vec![("q", args.query.join(" "))];
+    for (name, value) in [
+        ("category", args.category),
+        ("tag", args.tag),
+        ("sort", args.sort),
+    ] {
+        if let Some(value) = value {
+            params.push((name, value));
+        }
+    }
+    if let Some(page) = args.page {
+        params.push(("page", page.to_string()));
+    }
+    let results = runtime()?.block_on(target.client()?.search(&params))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
+    if results.hits.is_empty() {
+        println!("No plugin matches.");
+        return Ok(());
+    }
+    let mut table = Table::default();
+    table.row([
+        "NAME".into(),
+        "VERSION".into(),
+        "DOWNLOADS".into(),
+        "RATING".into(),
+        "DESCRIPTION".into(),
+    ]);
+    for hit in &results.hits {
+        let mut description = hit.description.clone();
+        if description.chars().count() > 60 {
+            description = description.chars().take(59).collect::<String>() + "…";
+        }
+        let mut notes = Vec::new();
+        if hit.certified {
+            notes.push("certified");
+        }
+        if !hit.installable {
+            notes.push("every version yanked");
+        }
+        if !notes.is_empty() {
+            description = format!("{description} ({})", notes.join(", "));
+        }
+        let rating = if hit.ratings == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1} ({})", hit.rating, hit.ratings)
+        };
+        table.row([
+            hit.name.clone(),
+            hit.version.clone(),
+            hit.downloads.to_string(),
+            rating,
+            description,
+        ]);
+    }
+    print!("{}", table.render());
+    let shown_to = (results.page - 1) * results.per_page + results.hits.len();
+    println!(
+        "{} of {} plugins ({:.1} ms){}",
+        shown_to,
+        results.total,
+        results.took_ms,
+        if shown_to < results.total {
+            "; --page for more"
+        } else {
+            ""
+        }
+    );
+    let categories: Vec<String> = results
+        .facets
+        .categories
+        .iter()
+        .map(|facet| format!("{} ({})", facet.value, facet.count))
+        .collect();
+    if !categories.is_empty() {
+        println!("categories: {}", categories.join(", "));
+    }
+    Ok(())
+}

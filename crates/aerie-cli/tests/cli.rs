@@ -173,6 +173,8 @@ fn help_introduces_the_commands() {
         "plugin Create, build, inspect, sign and verify plugin packages",
         "key Manage signing keys",
         "serve Run a registry",
+        "install Install a plugin",
+        "search Search the catalogue",
     ] {
         assert!(collapsed.contains(line), "missing {line:?} in:\n{help}");
     }
@@ -1213,6 +1215,14 @@ fn a_newcomer_puts_greeter_client_to_work_in_a_space_with_the_cli_alone() {
     for plugin in ["greeter", "greeter-client"] {
         run(&["publish", package(plugin).to_str().unwrap()]);
     }
+    // Found in the catalogue, typo and all.
+    let found = run(&["search", "greter"]);
+    assert!(found.contains("examples/greeter "), "{found}");
+    assert!(found.contains("of 2 plugins"), "{found}");
+    let json: Value = serde_json::from_str(&run(&["search", "greeter-client", "--json"])).unwrap();
+    assert_eq!(json["hits"][0]["name"], "examples/greeter-client");
+    let err = fail(&["search", "x", "--sort", "loudest"]);
+    assert!(err.contains("(invalid_sort)"), "{err}");
     run(&["space", "create", "team"]);
     // Tables are compared with their columns' spacing collapsed.
     let words = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -8,8 +8,9 @@ use std::fmt;
 use aerie_api_types::{
     AddKeyRequest, ConfigRequest, CreateNamespaceRequest, CreateSpaceRequest, CreateTokenRequest,
     CreatedToken, ErrorBody, InstallRequest, InstallationEventView, InstallationView, KeyView,
-    MeView, MemberView, NamespaceView, PluginView, PublishResponse, RotationView, SecretRequest,
-    SetSpaceMemberRequest, SpaceChangeView, SpaceView, TokenView, UpdateRequest, VersionView,
+    MeView, MemberView, NamespaceView, PluginView, PublishResponse, RotationView, SearchResponse,
+    SecretRequest, SetSpaceMemberRequest, SpaceChangeView, SpaceView, TokenView, UpdateRequest,
+    VersionView,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -456,5 +457,11 @@ impl Client {
     /// Re-wraps every space's data key with a new master key (administrators).
     pub async fn rotate_master_key(&self) -> ClientResult<RotationView> {
         Client::json(self.request(Method::POST, "/api/v1/admin/rotate-master-key")).await
+    }
+
+    /// Searches the catalogue; `params` are the query string's pairs (`q`, `category`, `tag`,
+    /// `license`, `certified`, `sort`, `page`, `per_page`).
+    pub async fn search(&self, params: &[(&str, String)]) -> ClientResult<SearchResponse> {
+        Client::json(self.request(Method::GET, "/api/v1/search").query(params)).await
     }
 }
