@@ -291,6 +291,17 @@ impl Database {
             .bind(namespace.id)
             .execute(&mut **transaction)
             .await?;
+        if private != namespace.private {
+            // Who may see its plugins changed: search shows them, or stops.
+            sqlx::query(
+                "INSERT INTO catalog_changes (plugin_id, at) \
+                 SELECT id, $1 FROM plugins WHERE namespace_id = $2",
+            )
+            .bind(now_millis())
+            .bind(namespace.id)
+            .execute(&mut **transaction)
+            .await?;
+        }
         record(
             &mut transaction,
             actor,

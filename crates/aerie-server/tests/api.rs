@@ -1581,6 +1581,24 @@ async fn published_plugins_are_searchable_at_once_and_the_index_follows_changes(
         (Some("1.1.0"), Some(true))
     );
 
+    // A namespace made private leaves search at once; made public, it is back.
+    for (private, expected) in [(true, 0), (false, 3)] {
+        let (status, body) = app
+            .json(
+                Method::PATCH,
+                "/api/v1/namespaces/acme",
+                Some(&ada),
+                Some(json!({ "private": private })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            search(&app, "").await["total"],
+            expected,
+            "private: {private}"
+        );
+    }
+
     // Bad parameters are named.
     for (query, code_expected) in [
         ("sort=loudest", "invalid_sort"),

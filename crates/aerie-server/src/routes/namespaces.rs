@@ -141,6 +141,9 @@ pub async fn update(
         .update_namespace(&caller.actor(), &namespace, require_signature, private)
         .await?;
     state.forget_cached_records();
+    if private != namespace.private {
+        crate::search::catch_up(&state.db, &state.search).await?;
+    }
     let namespace = Namespace {
         require_signature,
         private,
