@@ -623,3 +623,42 @@ pub struct SearchResponse {
     /// Time the index took, in milliseconds.
     pub took_ms: f64,
 }
+
+/// A rating with a review.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReviewRequest {
+    /// 1 to 5.
+    pub stars: i64,
+    /// What the reviewer says, as plain text (up to 4,000 characters; may be empty).
+    #[serde(default)]
+    pub text: String,
+}
+
+/// A review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReviewView {
+    /// Who wrote it.
+    pub user: String,
+    /// 1 to 5.
+    pub stars: i64,
+    /// The text, as written.
+    pub text: String,
+    /// The text as HTML to show as is: every character escaped, so markup in a review is
+    /// shown, never run.
+    pub text_html: String,
+    /// First written, RFC 3339.
+    pub created_at: String,
+    /// Last changed, RFC 3339.
+    pub updated_at: String,
+}
+
+/// A plugin's rating and reviews.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReviewsView {
+    /// The average of the stars (0 when unrated).
+    pub rating: f64,
+    /// How many ratings.
+    pub ratings: i64,
+    /// The reviews, most recently changed first.
+    pub reviews: Vec<ReviewView>,
+}

@@ -89,6 +89,8 @@ enum Command {
     Publish(PublishArgs),
     /// Search the catalogue: typos and prefixes are forgiven.
     Search(SearchCommandArgs),
+    /// Rate a plugin (1 to 5 stars) with an optional review; yours replaces your earlier one.
+    Review(ReviewArgs),
     /// Show a plugin and its versions, or one version (NAME@VERSION).
     Info(InfoArgs),
     /// Yank a version (NAME@VERSION): new resolutions skip it; exact downloads still work.
@@ -136,6 +138,18 @@ enum Command {
     /// Server administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct ReviewArgs {
+    /// The plugin.
+    name: String,
+    /// 1 to 5.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
+    stars: i64,
+    /// What you have to say about it.
+    #[arg(long)]
+    text: Option<String>,
 }
 
 #[derive(Args)]
@@ -645,6 +659,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json: args.json,
             },
         ),
+        Command::Review(args) => registry::review(&target, &args.name, args.stars, args.text),
         Command::Info(args) => registry::info(&target, &args.spec, args.json),
         Command::Yank(args) => registry::set_yanked(&target, &args.spec, true),
         Command::Unyank(args) => registry::set_yanked(&target, &args.spec, false),

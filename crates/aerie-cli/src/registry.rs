@@ -571,3 +571,26 @@ pub fn search(target: &Target, args: SearchArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+pub fn review(target: &Target, name: &str, stars: i64, text: Option<String>) -> anyhow::Result<()> {
+    let name: PluginName = name.parse()?;
+    let client = target.client()?;
+    let runtime = runtime()?;
+    let request = aerie_api_types::ReviewRequest {
+        stars,
+        text: text.unwrap_or_default(),
+    };
+    runtime.block_on(client.review(name.as_str(), &request))?;
+    let reviews = runtime.block_on(client.reviews(name.as_str()))?;
+    println!(
+        "Rated {name} {stars}/5; it is now rated {:.1} by {} {}",
+        reviews.rating,
+        reviews.ratings,
+        if reviews.ratings == 1 {
+            "person"
+        } else {
+            "people"
+        }
+    );
+    Ok(())
+}

@@ -1223,6 +1223,21 @@ fn a_newcomer_puts_greeter_client_to_work_in_a_space_with_the_cli_alone() {
     assert_eq!(json["hits"][0]["name"], "examples/greeter-client");
     let err = fail(&["search", "x", "--sort", "loudest"]);
     assert!(err.contains("(invalid_sort)"), "{err}");
+    let out = run(&[
+        "review",
+        "examples/greeter",
+        "--stars",
+        "4",
+        "--text",
+        "Friendly",
+    ]);
+    assert!(out.contains("it is now rated 4.0 by 1 person"), "{out}");
+    // A usage error, caught before the registry is asked (exit code 2, as for every usage error).
+    let (_, output) = server
+        .aerie(&["review", "examples/greeter", "--stars", "9"], dir.path())
+        .output();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("9 is not in 1..=5"));
     run(&["space", "create", "team"]);
     // Tables are compared with their columns' spacing collapsed.
     let words = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -8,9 +8,9 @@ use std::fmt;
 use aerie_api_types::{
     AddKeyRequest, ConfigRequest, CreateNamespaceRequest, CreateSpaceRequest, CreateTokenRequest,
     CreatedToken, ErrorBody, InstallRequest, InstallationEventView, InstallationView, KeyView,
-    MeView, MemberView, NamespaceView, PluginView, PublishResponse, RotationView, SearchResponse,
-    SecretRequest, SetSpaceMemberRequest, SpaceChangeView, SpaceView, TokenView, UpdateRequest,
-    VersionView,
+    MeView, MemberView, NamespaceView, PluginView, PublishResponse, ReviewRequest, ReviewsView,
+    RotationView, SearchResponse, SecretRequest, SetSpaceMemberRequest, SpaceChangeView, SpaceView,
+    TokenView, UpdateRequest, VersionView,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -463,5 +463,17 @@ impl Client {
     /// `license`, `certified`, `sort`, `page`, `per_page`).
     pub async fn search(&self, params: &[(&str, String)]) -> ClientResult<SearchResponse> {
         Client::json(self.request(Method::GET, "/api/v1/search").query(params)).await
+    }
+
+    /// Rates and reviews a plugin as the caller (replacing the caller's earlier review).
+    pub async fn review(&self, name: &str, request: &ReviewRequest) -> ClientResult<()> {
+        let path = format!("/api/v1/plugins/{name}/reviews/mine");
+        Client::send(self.request(Method::PUT, &path).json(request)).await?;
+        Ok(())
+    }
+
+    /// A plugin's rating and most recent reviews.
+    pub async fn reviews(&self, name: &str) -> ClientResult<ReviewsView> {
+        Client::json(self.request(Method::GET, &format!("/api/v1/plugins/{name}/reviews"))).await
     }
 }

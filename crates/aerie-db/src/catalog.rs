@@ -33,6 +33,10 @@ pub struct CatalogEntry {
     pub updated_at: i64,
     /// Downloads of all versions.
     pub downloads: i64,
+    /// Sum of the stars of its reviews.
+    pub stars: i64,
+    /// Number of reviews.
+    pub reviews: i64,
     /// Its versions, oldest first.
     pub versions: Vec<CatalogVersion>,
 }
@@ -101,6 +105,16 @@ impl Database {
                 entries[found].downloads = row.try_get(1)?;
             }
         }
+        let ratings = sqlx::query(concat!(ratings_select!(), "GROUP BY plugin_id"))
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &ratings {
+            let plugin_id: i64 = row.try_get(0)?;
+            if let Ok(found) = entries.binary_search_by_key(&plugin_id, |entry| entry.plugin_id) {
+                entries[found].stars = row.try_get(1)?;
+                entries[found].reviews = row.try_get(2)?;
+            }
+        }
         Ok(entries)
     }
 
@@ -123,6 +137,17 @@ impl Database {
         if let Some(row) = total {
             entry.downloads = row.try_get(1)?;
         }
+        let rating = sqlx::query(concat!(
+            ratings_select!(),
+            "WHERE plugin_id = $1 GROUP BY plugin_id"
+        ))
+        .bind(plugin_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = rating {
+            entry.stars = row.try_get(1)?;
+            entry.reviews = row.try_get(2)?;
+        }
         Ok(Some(entry))
     }
 }
@@ -136,6 +161,13 @@ macro_rules! catalog_select {
     };
 }
 use catalog_select;
+
+macro_rules! ratings_select {
+    () => {
+        "SELECT plugin_id, CAST(SUM(stars) AS BIGINT), COUNT(*) FROM reviews "
+    };
+}
+use ratings_select;
 
 macro_rules! downloads_select {
     () => {
@@ -163,6 +195,8 @@ fn entries_from_rows(rows: &[sqlx::any::AnyRow]) -> DbResult<Vec<CatalogEntry>> 
                 created_at: row.try_get(4)?,
                 updated_at: row.try_get(5)?,
                 downloads: 0,
+                stars: 0,
+                reviews: 0,
                 versions: Vec::new(),
             });
         }

@@ -23,6 +23,7 @@ mod catalog;
 mod namespaces;
 mod plugin_state;
 mod plugins;
+mod reviews;
 mod spaces;
 
 pub use accounts::{ApiToken, NewToken, User};
@@ -31,6 +32,7 @@ pub use catalog::{CatalogEntry, CatalogVersion};
 pub use namespaces::{Namespace, PublisherKey, Role};
 pub use plugin_state::StateKeys;
 pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};
+pub use reviews::Review;
 pub use spaces::{
     Installation, InstallationEvent, InstallationRecord, InstallationStatus, NewEvent,
     NewSpaceToken, Space, SpaceChange, SpaceRole, SpaceToken, installation_scope,

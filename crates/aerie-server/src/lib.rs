@@ -101,6 +101,8 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(routes::downloads::by_digest))
         .routes(routes!(routes::admin::audit))
         .routes(routes!(routes::search::search))
+        .routes(routes!(routes::reviews::list))
+        .routes(routes!(routes::reviews::set, routes::reviews::delete))
         .routes(routes!(routes::spaces::create, routes::spaces::list))
         .routes(routes!(
             routes::spaces::get,

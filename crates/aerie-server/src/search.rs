@@ -72,8 +72,12 @@ pub fn document(entry: &CatalogEntry) -> Option<PluginDocument> {
         certified: false,
         installable,
         downloads: entry.downloads.max(0) as u64,
-        rating: 0.0,
-        ratings: 0,
+        rating: if entry.reviews > 0 {
+            entry.stars as f64 / entry.reviews as f64
+        } else {
+            0.0
+        },
+        ratings: entry.reviews.max(0) as u64,
         created_at: entry.created_at,
         updated_at: entry.updated_at,
     })

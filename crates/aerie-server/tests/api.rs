@@ -264,6 +264,7 @@ suite!(
     downloads_are_counted_off_the_hot_path,
     the_audit_log_records_changes_for_administrators,
     published_plugins_are_searchable_at_once_and_the_index_follows_changes,
+    reviews_are_one_per_user_and_the_rating_follows_every_change,
 );
 
 async fn the_first_administrator_signs_in_with_a_session(backend: Backend) {
@@ -1632,4 +1633,141 @@ async fn published_plugins_are_searchable_at_once_and_the_index_follows_changes(
         before
     );
     assert_eq!(search(&app, "").await["total"], 3);
+}
+
+async fn reviews_are_one_per_user_and_the_rating_follows_every_change(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let ada = app.user("ada").await;
+    let bob = app.user("bob").await;
+    app.namespace(&ada, "acme", false).await;
+    for name in ["acme/hello", "acme/other"] {
+        let (status, _) = app
+            .publish(
+                Some(&ada),
+                &format!("{name}/1.0.0"),
+                package(name, "1.0.0"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let mine = "/api/v1/plugins/acme/hello/reviews/mine";
+    let review = async |token: &str, stars: i64, text: &str| {
+        app.json(
+            Method::PUT,
+            mine,
+            Some(token),
+            Some(json!({ "stars": stars, "text": text })),
+        )
+        .await
+    };
+    let reviews = async || {
+        app.json(
+            Method::GET,
+            "/api/v1/plugins/acme/hello/reviews",
+            None,
+            None,
+        )
+        .await
+        .1
+    };
+    assert_eq!(reviews().await["ratings"], 0);
+
+    assert_eq!(
+        review(&ada, 5, "Works <b>great</b>").await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        review(
+            &bob,
+            2,
+            "<script>alert(1)</script><a href=\"javascript:x\">x</a>"
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let listed = reviews().await;
+    assert_eq!(
+        (listed["rating"].as_f64(), listed["ratings"].as_i64()),
+        (Some(3.5), Some(2))
+    );
+    // Markup in a review is shown, never run.
+    let bobs = &listed["reviews"][0];
+    assert_eq!(bobs["user"], "bob");
+    let html = bobs["text_html"].as_str().unwrap();
+    assert!(
+        !html.contains('<') && !html.contains('>') && html.contains("&lt;script&gt;"),
+        "{html}"
+    );
+    assert!(bobs["text"].as_str().unwrap().starts_with("<script>"));
+
+    // One per user: a second review replaces the first.
+    assert_eq!(review(&ada, 3, "Fine").await.0, StatusCode::NO_CONTENT);
+    let listed = reviews().await;
+    assert_eq!(
+        (listed["rating"].as_f64(), listed["ratings"].as_i64()),
+        (Some(2.5), Some(2))
+    );
+    // Search sorts by it at once.
+    let (_, found) = app
+        .json(Method::GET, "/api/v1/search?sort=rating", None, None)
+        .await;
+    assert_eq!(found["hits"][0]["name"], "acme/hello");
+    assert_eq!(found["hits"][0]["rating"].as_f64(), Some(2.5));
+    assert_eq!(found["hits"][0]["ratings"], 2);
+
+    let (status, _) = app.json(Method::DELETE, mine, Some(&bob), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let listed = reviews().await;
+    assert_eq!(
+        (listed["rating"].as_f64(), listed["ratings"].as_i64()),
+        (Some(3.0), Some(1))
+    );
+    let (status, body) = app.json(Method::DELETE, mine, Some(&bob), None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "review_not_found")
+    );
+
+    for (stars, text, expected) in [
+        (0, "x", "invalid_stars"),
+        (6, "x", "invalid_stars"),
+        (4, &"x".repeat(4001)[..], "review_too_long"),
+    ] {
+        let (status, body) = review(&ada, stars, text).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, expected));
+    }
+    let (status, body) = app
+        .json(Method::PUT, mine, None, Some(json!({ "stars": 4 })))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNAUTHORIZED, "auth_required")
+    );
+    let (status, body) = app
+        .json(
+            Method::PUT,
+            "/api/v1/plugins/acme/absent/reviews/mine",
+            Some(&ada),
+            Some(json!({ "stars": 4 })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "plugin_not_found")
+    );
+    // Nothing else changed: the other plugin is unrated, the rating unchanged.
+    assert_eq!(
+        app.json(
+            Method::GET,
+            "/api/v1/plugins/acme/other/reviews",
+            None,
+            None
+        )
+        .await
+        .1["ratings"],
+        0
+    );
+    assert_eq!(reviews().await["rating"].as_f64(), Some(3.0));
 }

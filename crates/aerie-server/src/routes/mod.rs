@@ -6,5 +6,6 @@ pub mod downloads;
 pub mod endpoints;
 pub mod namespaces;
 pub mod plugins;
+pub mod reviews;
 pub mod search;
 pub mod spaces;
