@@ -662,3 +662,46 @@ pub struct ReviewsView {
     /// The reviews, most recently changed first.
     pub reviews: Vec<ReviewView>,
 }
+
+/// A dependency as a plugin page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DependencyView {
+    /// The plugin depended on.
+    pub name: String,
+    /// The versions accepted.
+    pub requirement: String,
+}
+
+/// What a plugin's page shows, for its newest installable version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginPageView {
+    /// `namespace/name`.
+    pub name: String,
+    /// The version shown: the newest not yanked (the newest, if every one is).
+    pub version: String,
+    /// One line about it.
+    pub description: String,
+    /// Its license.
+    pub license: String,
+    /// Its web page.
+    pub homepage: Option<String>,
+    /// Its source repository.
+    pub repository: Option<String>,
+    /// Its README as HTML, sanitised: no scripts, event handlers, `javascript:` links or
+    /// anything else that runs.
+    pub readme_html: Option<String>,
+    /// What it may do, in plain words.
+    pub permissions: PermissionsView,
+    /// What it depends on.
+    pub dependencies: Vec<DependencyView>,
+    /// Public plugins whose newest version depends on it.
+    pub dependents: Vec<String>,
+    /// Every version, newest first.
+    pub versions: Vec<VersionSummary>,
+    /// Downloads, all versions.
+    pub downloads: u64,
+    /// Average rating (0 when unrated).
+    pub rating: f64,
+    /// Number of ratings.
+    pub ratings: i64,
+}

@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(routes::admin::audit))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::reviews::list))
+        .routes(routes!(routes::pages::page))
         .routes(routes!(routes::reviews::set, routes::reviews::delete))
         .routes(routes!(routes::spaces::create, routes::spaces::list))
         .routes(routes!(

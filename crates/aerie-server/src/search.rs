@@ -26,6 +26,11 @@ const MAX_README: usize = 64 * 1024;
 /// A plugin as search shows it, or `None` when search must not show it (a private namespace's
 /// plugins are for its members, and search answers everyone).
 pub fn document(entry: &CatalogEntry) -> Option<PluginDocument> {
+    document_with_manifest(entry).map(|(document, _)| document)
+}
+
+/// [`document`], with the manifest of the version it shows.
+pub fn document_with_manifest(entry: &CatalogEntry) -> Option<(PluginDocument, Value)> {
     if entry.private {
         return None;
     }
@@ -55,7 +60,7 @@ pub fn document(entry: &CatalogEntry) -> Option<PluginDocument> {
         }
         readme.truncate(end);
     }
-    Some(PluginDocument {
+    let document = PluginDocument {
         name: entry.name.clone(),
         version: latest.version.clone(),
         description: manifest["plugin"]["description"]
@@ -80,7 +85,8 @@ pub fn document(entry: &CatalogEntry) -> Option<PluginDocument> {
         ratings: entry.reviews.max(0) as u64,
         created_at: entry.created_at,
         updated_at: entry.updated_at,
-    })
+    };
+    Some((document, manifest))
 }
 
 fn index_error(err: impl std::fmt::Display) -> ApiError {

@@ -161,19 +161,31 @@ pub async fn new_space(
 /// The plain-words view of what `manifest` asks for.
 pub fn permissions_of(manifest: &Manifest) -> PermissionsView {
     let permissions = &manifest.permissions;
-    let outbound: Vec<String> = permissions
-        .outbound
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let services: Vec<String> = permissions
-        .services
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    in_words(PermissionsView {
+        outbound: permissions
+            .outbound
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        keyvalue: permissions.keyvalue,
+        secrets: permissions.secrets.clone(),
+        services: permissions
+            .services
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        sentences: Vec::new(),
+    })
+}
+
+/// `permissions` with each one said as a sentence.
+pub fn in_words(permissions: PermissionsView) -> PermissionsView {
     let mut sentences = Vec::new();
-    if !outbound.is_empty() {
-        sentences.push(format!("send HTTP requests to {}", outbound.join(", ")));
+    if !permissions.outbound.is_empty() {
+        sentences.push(format!(
+            "send HTTP requests to {}",
+            permissions.outbound.join(", ")
+        ));
     }
     if permissions.keyvalue {
         sentences.push("keep data of its own that survives restarts and updates".to_string());
@@ -184,15 +196,15 @@ pub fn permissions_of(manifest: &Manifest) -> PermissionsView {
             permissions.secrets.join(", ")
         ));
     }
-    if !services.is_empty() {
-        sentences.push(format!("call the services of {}", services.join(", ")));
+    if !permissions.services.is_empty() {
+        sentences.push(format!(
+            "call the services of {}",
+            permissions.services.join(", ")
+        ));
     }
     PermissionsView {
-        outbound,
-        keyvalue: permissions.keyvalue,
-        secrets: permissions.secrets.clone(),
-        services,
         sentences,
+        ..permissions
     }
 }
 

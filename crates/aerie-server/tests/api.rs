@@ -265,6 +265,7 @@ suite!(
     the_audit_log_records_changes_for_administrators,
     published_plugins_are_searchable_at_once_and_the_index_follows_changes,
     reviews_are_one_per_user_and_the_rating_follows_every_change,
+    a_plugin_page_has_a_sanitised_readme_permissions_in_words_and_its_dependents,
 );
 
 async fn the_first_administrator_signs_in_with_a_session(backend: Backend) {
@@ -1770,4 +1771,72 @@ async fn reviews_are_one_per_user_and_the_rating_follows_every_change(backend: B
         0
     );
     assert_eq!(reviews().await["rating"].as_f64(), Some(3.0));
+}
+
+async fn a_plugin_page_has_a_sanitised_readme_permissions_in_words_and_its_dependents(
+    backend: Backend,
+) {
+    let app = TestApp::start(backend).await;
+    let ada = app.user("ada").await;
+    app.namespace(&ada, "acme", false).await;
+    let readme = "# Base\n\n<script>alert(1)</script>\n\n[docs](https://example.com) \
+                  [bad](javascript:alert(1)) <a href=\"#\" onclick=\"alert(2)\">x</a>\n";
+    let base = raw_archive(&[
+        RawEntry::file(
+            "aerie.toml",
+            aerie_test_support::archive::manifest("acme/base", "1.0.0").as_bytes(),
+        ),
+        RawEntry::file("plugin.wasm", &http_component(&[])),
+        RawEntry::file("README.md", readme.as_bytes()),
+    ]);
+    let (status, body) = app.publish(Some(&ada), "acme/base/1.0.0", base, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let app_manifest = aerie_test_support::archive::manifest("acme/app", "1.0.0").replace(
+        "[[provides.routes]]",
+        "[dependencies]\n\"acme/base\" = \"^1\"\n\n[permissions]\noutbound = [\"api.example.com\"]\n\n[[provides.routes]]",
+    );
+    let dependent = raw_archive(&[
+        RawEntry::file("aerie.toml", app_manifest.as_bytes()),
+        RawEntry::file("plugin.wasm", &http_component(&[])),
+    ]);
+    let (status, body) = app
+        .publish(Some(&ada), "acme/app/1.0.0", dependent, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, page) = app
+        .json(Method::GET, "/api/v1/plugins/acme/base/page", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let html = page["readme_html"].as_str().unwrap();
+    for forbidden in ["<script", "onclick", "javascript:"] {
+        assert!(!html.contains(forbidden), "{forbidden} in {html}");
+    }
+    assert!(
+        html.contains("<h1>Base</h1>") && html.contains("https://example.com"),
+        "{html}"
+    );
+    assert_eq!(page["dependents"], json!(["acme/app"]));
+    assert_eq!(page["permissions"]["sentences"], json!([]));
+
+    let (_, page) = app
+        .json(Method::GET, "/api/v1/plugins/acme/app/page", None, None)
+        .await;
+    assert_eq!(
+        page["dependencies"],
+        json!([{ "name": "acme/base", "requirement": "^1" }])
+    );
+    assert_eq!(
+        page["permissions"]["sentences"],
+        json!(["send HTTP requests to api.example.com"])
+    );
+    assert_eq!(page["readme_html"], Value::Null);
+    assert_eq!(page["versions"][0]["version"], "1.0.0");
+    let (status, body) = app
+        .json(Method::GET, "/api/v1/plugins/acme/absent/page", None, None)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "plugin_not_found")
+    );
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod downloads;
 pub mod endpoints;
 pub mod namespaces;
+pub mod pages;
 pub mod plugins;
 pub mod reviews;
 pub mod search;

@@ -1,0 +1,137 @@
+//! A plugin's page: what people read before installing.
+
+use aerie_api_types::{DependencyView, ErrorBody, PluginPageView};
+use axum::Json;
+use axum::extract::{Path, State};
+use semver::Version;
+use serde_json::Value;
+
+use crate::auth::{Caller, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::namespaces::visible_namespace;
+use crate::state::AppState;
+use crate::views;
+
+/// Markdown as HTML that cannot run anything: rendered by `pulldown-cmark`, then cleaned by
+/// `ammonia` (no scripts, no event handlers, no `javascript:` or other unsafe URL schemes),
+/// with links marked so they pass on nothing.
+pub fn sanitised_html(markdown: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut rendered = String::new();
+    html::push_html(&mut rendered, Parser::new_ext(markdown, options));
+    ammonia::Builder::default()
+        .link_rel(Some("noopener noreferrer nofollow ugc"))
+        .clean(&rendered)
+        .to_string()
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_string)
+}
+
+/// A plugin's page: its newest installable version's README (sanitised), permissions in
+/// words, dependencies and dependents, versions, downloads and rating.
+#[utoipa::path(get, path = "/api/v1/plugins/{namespace}/{name}/page", tag = "plugins",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = PluginPageView), (status = 404, body = ErrorBody)))]
+pub async fn page(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> ApiResult<Json<PluginPageView>> {
+    visible_namespace(&state, &caller, &namespace, Scope::ReadPrivate).await?;
+    let missing = || {
+        ApiError::not_found(
+            "plugin_not_found",
+            format!("there is no plugin {namespace}/{name}"),
+        )
+    };
+    let summary = state
+        .db
+        .plugin(&namespace, &name)
+        .await?
+        .ok_or_else(missing)?;
+    let mut versions = state.db.versions(&namespace, &name).await?;
+    versions.sort_by_key(|record| std::cmp::Reverse(Version::parse(&record.version).ok()));
+    let shown = versions
+        .iter()
+        .find(|record| !record.yanked)
+        .or(versions.first())
+        .ok_or_else(missing)?;
+    let manifest: Value = serde_json::from_str(&shown.manifest).map_err(ApiError::internal)?;
+    let plugin = &manifest["plugin"];
+    let permissions = crate::spaces::in_words(
+        serde_json::from_value(manifest["permissions"].clone()).unwrap_or_default(),
+    );
+    let dependencies = manifest["dependencies"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, requirement)| DependencyView {
+            name: name.clone(),
+            requirement: text(requirement).unwrap_or_default(),
+        })
+        .collect();
+    let full_name = format!("{namespace}/{name}");
+    // Dependents by the catalogue's public view: each plugin's newest version.
+    let dependents = state
+        .db
+        .catalog_entries()
+        .await?
+        .iter()
+        .filter_map(crate::search::document_with_manifest)
+        .filter(|(_, manifest)| manifest["dependencies"].get(&full_name).is_some())
+        .map(|(document, _)| document.name)
+        .collect();
+    let (rating, ratings) = state.db.rating(summary.id).await?;
+    Ok(Json(PluginPageView {
+        name: full_name,
+        version: shown.version.clone(),
+        description: text(&plugin["description"]).unwrap_or_default(),
+        license: text(&plugin["license"]).unwrap_or_default(),
+        homepage: text(&plugin["homepage"]),
+        repository: text(&plugin["repository"]),
+        readme_html: shown.readme.as_deref().map(sanitised_html),
+        permissions,
+        dependencies,
+        dependents,
+        versions: versions.iter().map(views::version_summary).collect(),
+        downloads: summary.downloads.max(0) as u64,
+        rating,
+        ratings,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitised_html;
+
+    #[test]
+    fn nothing_in_a_readme_runs() {
+        let html = sanitised_html(
+            "# Title\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n\n\
+             [safe](https://example.com) [bad](javascript:alert(1)) \
+             <a href=\"javascript:alert(2)\" onclick=\"alert(3)\">raw</a>\n\n\
+             <iframe src=\"https://evil\"></iframe><style>body{}</style>\n\n| a | b |\n|---|---|\n| 1 | 2 |\n",
+        );
+        for forbidden in [
+            "<script",
+            "onerror",
+            "onclick",
+            "javascript:",
+            "<iframe",
+            "<style",
+        ] {
+            assert!(!html.contains(forbidden), "{forbidden} in {html}");
+        }
+        assert!(html.contains("<h1>Title</h1>"), "{html}");
+        assert!(html.contains("href=\"https://example.com\""), "{html}");
+        assert!(
+            html.contains("rel=\"noopener noreferrer nofollow ugc\""),
+            "{html}"
+        );
+        assert!(html.contains("<table>"), "{html}");
+    }
+}
