@@ -767,7 +767,23 @@ async fn apply(
     Ok(plan.changed)
 }
 
-/// The space as stored now (a change queued behind another sees its result).
+/// A change's start: the space's lock (held until the change is written), the space as
+/// stored now (a change queued behind another sees its result), and its installations.
+async fn begin(
+    state: &AppState,
+    space: &Space,
+) -> ApiResult<(
+    tokio::sync::OwnedMutexGuard<()>,
+    Space,
+    BTreeMap<PluginName, InstallationRecord>,
+)> {
+    let lock = state.space_locks.lock(space.id).await;
+    let space = current(state, space).await?;
+    let installed = installed(state, &space).await?;
+    Ok((lock, space, installed))
+}
+
+/// The space as stored now.
 async fn current(state: &AppState, space: &Space) -> ApiResult<Space> {
     state.db.space_by_id(space.id).await?.ok_or_else(|| {
         ApiError::not_found(
@@ -807,9 +823,7 @@ pub async fn install(
 ) -> ApiResult<BTreeMap<String, String>> {
     let plugin = parse_plugin(&request.plugin)?;
     let requirement = parse_requirement(request.requirement.as_deref().unwrap_or("*"))?;
-    let _lock = state.space_locks.lock(space.id).await;
-    let space = current(state, space).await?;
-    let installed = installed(state, &space).await?;
+    let (_lock, space, installed) = begin(state, space).await?;
     if let Some(existing) = installed.get(&plugin)
         && existing.installation.requirement.is_some()
     {
@@ -863,9 +877,7 @@ pub async fn update(
     plugin: &PluginName,
     request: aerie_api_types::UpdateRequest,
 ) -> ApiResult<BTreeMap<String, String>> {
-    let _lock = state.space_locks.lock(space.id).await;
-    let space = current(state, space).await?;
-    let installed = installed(state, &space).await?;
+    let (_lock, space, installed) = begin(state, space).await?;
     let existing = installed
         .get(plugin)
         .ok_or_else(|| not_installed(plugin, &space))?
@@ -943,9 +955,7 @@ pub async fn rollback(
     space: &Space,
     plugin: &PluginName,
 ) -> ApiResult<BTreeMap<String, String>> {
-    let _lock = state.space_locks.lock(space.id).await;
-    let space = current(state, space).await?;
-    let installed = installed(state, &space).await?;
+    let (_lock, space, installed) = begin(state, space).await?;
     let existing = installed
         .get(plugin)
         .ok_or_else(|| not_installed(plugin, &space))?;
@@ -1055,9 +1065,7 @@ pub async fn uninstall(
     plugin: &PluginName,
     keep_data: bool,
 ) -> ApiResult<BTreeMap<String, String>> {
-    let _lock = state.space_locks.lock(space.id).await;
-    let space = current(state, space).await?;
-    let installed = installed(state, &space).await?;
+    let (_lock, space, installed) = begin(state, space).await?;
     let existing = installed
         .get(plugin)
         .ok_or_else(|| not_installed(plugin, &space))?;
@@ -1116,9 +1124,7 @@ pub async fn set_config(
     plugin: &PluginName,
     config: Value,
 ) -> ApiResult<()> {
-    let _lock = state.space_locks.lock(space.id).await;
-    let space = current(state, space).await?;
-    let installed = installed(state, &space).await?;
+    let (_lock, space, installed) = begin(state, space).await?;
     if !installed.contains_key(plugin) {
         return Err(not_installed(plugin, &space));
     }
@@ -1158,9 +1164,7 @@ pub async fn set_enabled(
     plugin: &PluginName,
     enabled: bool,
 ) -> ApiResult<()> {
-    let _lock = state.space_locks.lock(space.id).await;
-    let space = current(state, space).await?;
-    let installed = installed(state, &space).await?;
+    let (_lock, space, installed) = begin(state, space).await?;
     let existing = installed
         .get(plugin)
         .ok_or_else(|| not_installed(plugin, &space))?;
