@@ -296,6 +296,19 @@ pub struct StatsView {
     pub total: i64,
     /// Per day and version, oldest first.
     pub days: Vec<DownloadDayView>,
+    /// Installations serving it now, across every space on this server.
+    pub active_installations: i64,
+    /// Active installations per version, newest version first.
+    pub installations_by_version: Vec<VersionCountView>,
+}
+
+/// How many of something one version has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VersionCountView {
+    /// The version.
+    pub version: String,
+    /// How many.
+    pub count: i64,
 }
 
 /// Downloads of one version on one day.

@@ -91,6 +91,8 @@ enum Command {
     Search(SearchCommandArgs),
     /// Rate a plugin (1 to 5 stars) with an optional review; yours replaces your earlier one.
     Review(ReviewArgs),
+    /// A plugin's downloads per day and its active installations.
+    Stats(StatsArgs),
     /// Show a plugin and its versions, or one version (NAME@VERSION).
     Info(InfoArgs),
     /// Yank a version (NAME@VERSION): new resolutions skip it; exact downloads still work.
@@ -138,6 +140,15 @@ enum Command {
     /// Server administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// The plugin.
+    name: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -659,6 +670,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 json: args.json,
             },
         ),
+        Command::Stats(args) => registry::stats(&target, &args.name, args.json),
         Command::Review(args) => registry::review(&target, &args.name, args.stars, args.text),
         Command::Info(args) => registry::info(&target, &args.spec, args.json),
         Command::Yank(args) => registry::set_yanked(&target, &args.spec, true),

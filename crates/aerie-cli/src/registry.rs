@@ -594,3 +594,33 @@ pub fn review(target: &Target, name: &str, stars: i64, text: Option<String>) -> 
     );
     Ok(())
 }
+
+pub fn stats(target: &Target, name: &str, json: bool) -> anyhow::Result<()> {
+    let name: PluginName = name.parse()?;
+    let stats = runtime()?.block_on(target.client()?.stats(name.as_str()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(());
+    }
+    println!("{name}");
+    println!("  downloads              {}", stats.total);
+    println!("  active installations   {}", stats.active_installations);
+    for version in &stats.installations_by_version {
+        println!("    {:<20} {}", version.version, version.count);
+    }
+    // Downloads per day, all versions together, the last 30 days that had any.
+    let mut per_day: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for day in &stats.days {
+        *per_day.entry(day.date.as_str()).or_default() += day.count;
+    }
+    if !per_day.is_empty() {
+        let mut table = Table::default();
+        table.row(["DAY".into(), "DOWNLOADS".into()]);
+        let skip = per_day.len().saturating_sub(30);
+        for (day, count) in per_day.into_iter().skip(skip) {
+            table.row([day.to_string(), count.to_string()]);
+        }
+        print!("{}", table.render());
+    }
+    Ok(())
+}

@@ -1320,6 +1320,8 @@ fn a_newcomer_puts_greeter_client_to_work_in_a_space_with_the_cli_alone() {
     ]);
     assert!(err.contains("the value is empty"), "{err}");
 
+    let stats = words(run(&["stats", "examples/greeter"]));
+    assert!(stats.contains("active installations 1 0.1.0 1"), "{stats}");
     let list = words(run(&["list", "--space", "team"]));
     assert!(
         list.contains("examples/greeter 0.1.0 (dependency) active healthy"),

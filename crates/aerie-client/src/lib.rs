@@ -10,7 +10,7 @@ use aerie_api_types::{
     CreatedToken, ErrorBody, InstallRequest, InstallationEventView, InstallationView, KeyView,
     MeView, MemberView, NamespaceView, PluginView, PublishResponse, ReviewRequest, ReviewsView,
     RotationView, SearchResponse, SecretRequest, SetSpaceMemberRequest, SpaceChangeView, SpaceView,
-    TokenView, UpdateRequest, VersionView,
+    StatsView, TokenView, UpdateRequest, VersionView,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -475,5 +475,10 @@ impl Client {
     /// A plugin's rating and most recent reviews.
     pub async fn reviews(&self, name: &str) -> ClientResult<ReviewsView> {
         Client::json(self.request(Method::GET, &format!("/api/v1/plugins/{name}/reviews"))).await
+    }
+
+    /// A plugin's downloads per day and its active installations.
+    pub async fn stats(&self, name: &str) -> ClientResult<StatsView> {
+        Client::json(self.request(Method::GET, &format!("/api/v1/plugins/{name}/stats"))).await
     }
 }

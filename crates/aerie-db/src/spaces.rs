@@ -688,6 +688,20 @@ impl Database {
         transaction.commit().await
     }
 
+    /// Active installations of `plugin` in every space, per version (any order).
+    pub async fn active_installations(&self, plugin: &str) -> DbResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT version, COUNT(*) FROM installations WHERE plugin = $1 AND status = 'active' \
+             GROUP BY version",
+        )
+        .bind(plugin)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     /// The space's installations, by plugin name.
     pub async fn installations(&self, space_id: i64) -> DbResult<Vec<InstallationRecord>> {
         let rows = sqlx::query(concat!(

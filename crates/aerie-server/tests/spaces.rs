@@ -337,6 +337,20 @@ async fn install_pulls_in_dependencies_and_serves_with_config_and_secrets() {
     assert_eq!(client["declared_secrets"], json!(["access-token"]));
     let greeter = app.installation(&ada, "team", "examples/greeter").await;
     assert_eq!(greeter["requirement"], Value::Null);
+    // The registry counts where its plugins run.
+    let (_, stats) = app
+        .call(
+            Method::GET,
+            "/api/v1/plugins/examples/greeter/stats",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(stats["active_installations"], 1, "{stats}");
+    assert_eq!(
+        stats["installations_by_version"],
+        json!([{ "version": "0.1.0", "count": 1 }])
+    );
     assert_eq!(greeter["config"], json!({ "greeting": "Hello" }));
 
     // The lockfile pins both.
@@ -792,6 +806,15 @@ async fn uninstall_deletes_or_keeps_the_data_and_takes_orphaned_dependencies() {
         .map(|view| view["plugin"].as_str().unwrap())
         .collect();
     assert_eq!(plugins, ["examples/counter"]);
+    let (_, stats) = app
+        .call(
+            Method::GET,
+            "/api/v1/plugins/examples/greeter/stats",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(stats["active_installations"], 0, "{stats}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

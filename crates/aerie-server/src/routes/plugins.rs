@@ -530,7 +530,7 @@ pub async fn signature(
     ))
 }
 
-/// Downloads of a plugin per day and version.
+/// Downloads of a plugin per day and version, and its active installations.
 #[utoipa::path(get, path = "/api/v1/plugins/{namespace}/{name}/stats", tag = "plugins",
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = StatsView), (status = 404, body = ErrorBody)))]
@@ -547,8 +547,16 @@ pub async fn stats(
         )
     })?;
     let days = state.db.downloads(summary.id).await?;
+    let full_name = format!("{namespace}/{name}");
+    let mut by_version = state.db.active_installations(&full_name).await?;
+    by_version.sort_by_key(|(version, _)| std::cmp::Reverse(Version::parse(version).ok()));
     Ok(Json(StatsView {
-        name: format!("{namespace}/{name}"),
+        active_installations: by_version.iter().map(|(_, count)| count).sum(),
+        installations_by_version: by_version
+            .into_iter()
+            .map(|(version, count)| aerie_api_types::VersionCountView { version, count })
+            .collect(),
+        name: full_name,
         total: summary.downloads,
         days: days
             .into_iter()
