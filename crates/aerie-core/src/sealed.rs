@@ -45,6 +45,7 @@ pub enum SealError {
 }
 
 /// 32 random bytes that seal (and open) values.
+#[derive(Clone)]
 struct Key(Zeroizing<[u8; 32]>);
 
 impl Key {
@@ -90,6 +91,7 @@ impl Key {
 }
 
 /// A server master key.
+#[derive(Clone)]
 pub struct MasterKey {
     key: Key,
     id: String,
@@ -205,11 +207,6 @@ impl Keyring {
     /// Every key, the primary first.
     pub fn keys(&self) -> &[MasterKey] {
         &self.keys
-    }
-
-    /// The keys, the primary first.
-    pub fn into_keys(self) -> Vec<MasterKey> {
-        self.keys
     }
 
     /// The keyring as key-file text.

@@ -127,7 +127,6 @@ impl LoadedPlugin {
                 .call(&self.labels, kind, Err(&err), Duration::ZERO);
             return Err(err);
         }
-        self.update_breaker_gauge();
         let timeout = self.context.limits.timeout;
         let deadline = started + timeout;
         let slot = tokio::time::timeout(timeout, Arc::clone(&self.slots).acquire_owned())
@@ -158,11 +157,6 @@ impl LoadedPlugin {
         self.breaker.lock().unwrap_or_else(|err| err.into_inner())
     }
 
-    fn update_breaker_gauge(&self) {
-        let open = !matches!(self.breaker().state(), BreakerState::Closed { .. });
-        self.metrics.breaker_open(&self.labels, open);
-    }
-
     /// Counts how an admitted call ended, and tells the breaker: only misbehaviour counts as
     /// a failure.
     fn record<T>(&self, kind: CallKind, started: Instant, outcome: &Result<T, CallError>) {
@@ -183,8 +177,12 @@ impl LoadedPlugin {
         let outcome = outcome.as_ref().map(|_| ());
         self.metrics
             .call(&self.labels, kind, outcome, started.elapsed());
-        self.breaker().record(!failed, Instant::now());
-        self.update_breaker_gauge();
+        let mut breaker = self.breaker();
+        breaker.record(!failed, Instant::now());
+        // Admission only turns open into trial, which the gauge counts as open too.
+        let open = !matches!(breaker.state(), BreakerState::Closed { .. });
+        drop(breaker);
+        self.metrics.breaker_open(&self.labels, open);
     }
 
     /// A fresh store for one call, with the deadline armed.

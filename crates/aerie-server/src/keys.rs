@@ -136,11 +136,7 @@ impl MasterKeys {
         };
         let current = self.keyring();
         let mut keys = vec![MasterKey::generate()];
-        keys.extend(
-            Keyring::parse(&current.to_text())
-                .expect("a keyring's text parses")
-                .into_keys(),
-        );
+        keys.extend(current.keys().iter().cloned());
         let keyring = Arc::new(Keyring::new(keys).expect("keys are given"));
         write_file(path, &keyring)?;
         *self.keyring.write().unwrap_or_else(|err| err.into_inner()) = Arc::clone(&keyring);
@@ -161,7 +157,7 @@ impl MasterKeys {
             .collect();
         if let Source::File(path) = &self.source {
             let primary_only =
-                Keyring::parse(&current.primary().to_text()).expect("a key's text parses");
+                Keyring::new(vec![current.primary().clone()]).expect("one key is a keyring");
             write_file(path, &primary_only)?;
             *self.keyring.write().unwrap_or_else(|err| err.into_inner()) = Arc::new(primary_only);
         }

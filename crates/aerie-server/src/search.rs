@@ -41,8 +41,9 @@ pub fn document_with_manifest(entry: &CatalogEntry) -> Option<(PluginDocument, V
             .filter(|version| !installable || !version.yanked)
             .max_by_key(|version| Version::parse(&version.version).ok())
     };
-    let installable = newest(true).is_some();
-    let latest = newest(true).or_else(|| newest(false))?;
+    let newest_installable = newest(true);
+    let installable = newest_installable.is_some();
+    let latest = newest_installable.or_else(|| newest(false))?;
     let manifest: Value = serde_json::from_str(&latest.manifest).ok()?;
     let strings = |value: &Value| -> Vec<String> {
         value

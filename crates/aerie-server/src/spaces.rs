@@ -671,22 +671,23 @@ async fn plan(
         )
         .with_details(json!({ "permissions": unconsented })));
     }
-    // Dependents go before what they depend on: the old lockfile's load order, reversed.
-    let removals: Vec<PluginName> = previous
+    // Dependents go before what they depend on: the old lockfile's load order, reversed,
+    // then anything installed that it did not list.
+    let gone = |plugin: &PluginName| {
+        installed.contains_key(plugin) && !lockfile.plugins.contains_key(plugin)
+    };
+    let mut removals: Vec<PluginName> = previous
         .map(load_order)
         .unwrap_or_default()
         .into_iter()
         .rev()
-        .chain(installed.keys().cloned())
-        .filter(|plugin| installed.contains_key(plugin) && !lockfile.plugins.contains_key(plugin))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold(Vec::new(), |mut unique, plugin| {
-            if !unique.contains(&plugin) {
-                unique.push(plugin);
-            }
-            unique
-        });
+        .filter(|plugin| gone(plugin))
+        .collect();
+    for plugin in installed.keys() {
+        if gone(plugin) && !removals.contains(plugin) {
+            removals.push(plugin.clone());
+        }
+    }
     for plugin in &removals {
         let from = installed[plugin].installation.version.as_str();
         plan.events
