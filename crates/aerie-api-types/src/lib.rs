@@ -233,6 +233,9 @@ pub struct VersionView {
     pub download_url: String,
     /// Where to download the signature, if signed.
     pub signature_url: Option<String>,
+    /// Where it is in certification (`submitted`, `in_review`, `certified`, `rejected`), if
+    /// it was ever submitted.
+    pub certification: Option<String>,
 }
 
 /// One line of a plugin's version list.
@@ -250,6 +253,8 @@ pub struct VersionSummary {
     pub yanked: bool,
     /// Deprecation message.
     pub deprecated: Option<String>,
+    /// Certification state, if ever submitted.
+    pub certification: Option<String>,
 }
 
 /// A plugin and its versions.
@@ -354,8 +359,13 @@ pub struct CreateSpaceRequest {
 /// Changes to a space.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct UpdateSpaceRequest {
-    /// A new name (owners only). Endpoints move to `/s/NEW/...`; data stays.
-    pub name: String,
+    /// A new name. Endpoints move to `/s/NEW/...`; data stays.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Install only certified versions (checked against the registry's signature) from now
+    /// on; plugins already installed are checked at their next change or start.
+    #[serde(default)]
+    pub require_certified: Option<bool>,
 }
 
 /// A space, as the caller sees it.
@@ -370,6 +380,8 @@ pub struct SpaceView {
     pub role: String,
     /// How many plugins are installed.
     pub installations: usize,
+    /// Whether it installs only certified versions (its own policy or the server's).
+    pub require_certified: bool,
 }
 
 /// A role to give a space member.
@@ -674,6 +686,92 @@ pub struct ReviewsView {
     pub ratings: i64,
     /// The reviews, most recently changed first.
     pub reviews: Vec<ReviewView>,
+}
+
+/// A step in a version's certification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CertificationRequest {
+    /// `submit` (the version's publishers), or `start_review`, `certify`, `reject` (server
+    /// admins).
+    pub action: String,
+    /// Why: required to reject, kept with any step.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One step a version's certification went through.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CertificationEventView {
+    /// When, RFC 3339.
+    pub at: String,
+    /// Who.
+    pub actor: Option<String>,
+    /// The state before, if any.
+    pub from: Option<String>,
+    /// The state after.
+    pub to: String,
+    /// The words given.
+    pub reason: Option<String>,
+}
+
+/// A version's certification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CertificationView {
+    /// `namespace/name`.
+    pub plugin: String,
+    /// The version.
+    pub version: String,
+    /// The package digest the certification covers.
+    pub digest: String,
+    /// `not_submitted`, `submitted`, `in_review`, `certified` or `rejected`.
+    pub state: String,
+    /// Who submitted it last.
+    pub submitted_by: Option<String>,
+    /// When, RFC 3339.
+    pub submitted_at: Option<String>,
+    /// The admin who moved it last.
+    pub reviewer: Option<String>,
+    /// The reviewer's words.
+    pub reason: Option<String>,
+    /// The statement the registry signed: `aerie-certified NAME@VERSION DIGEST`.
+    pub statement: Option<String>,
+    /// The registry's signature on the statement (minisign), while certified.
+    pub signature: Option<String>,
+    /// The registry key that signed it.
+    pub signing_key_id: Option<String>,
+    /// Every step, oldest first.
+    pub history: Vec<CertificationEventView>,
+}
+
+/// Versions waiting for (or past) certification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CertificationQueueView {
+    /// The versions, longest waiting first.
+    pub versions: Vec<CertificationQueueEntry>,
+}
+
+/// One version in the certification queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CertificationQueueEntry {
+    /// `namespace/name`.
+    pub plugin: String,
+    /// The version.
+    pub version: String,
+    /// Its state.
+    pub state: String,
+    /// Who submitted it.
+    pub submitted_by: Option<String>,
+    /// When it last changed, RFC 3339.
+    pub updated_at: String,
+}
+
+/// The registry's public key, which verifies certifications.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RegistryKeyView {
+    /// The key id.
+    pub key_id: String,
+    /// The minisign public key file's text.
+    pub public_key: String,
 }
 
 /// A dependency as a plugin page shows it.

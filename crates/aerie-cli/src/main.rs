@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod build;
+mod certify;
 mod dev;
 mod inspect;
 mod keys;
@@ -93,6 +94,10 @@ enum Command {
     Review(ReviewArgs),
     /// A plugin's downloads per day and its active installations.
     Stats(StatsArgs),
+    /// Certification of versions: publishers submit them; administrators review, certify
+    /// (the registry signs) or reject them; spaces can require it.
+    #[command(subcommand)]
+    Certify(CertifyCommand),
     /// Show a plugin and its versions, or one version (NAME@VERSION).
     Info(InfoArgs),
     /// Yank a version (NAME@VERSION): new resolutions skip it; exact downloads still work.
@@ -184,6 +189,59 @@ struct SearchCommandArgs {
     json: bool,
 }
 
+#[derive(Subcommand)]
+enum CertifyCommand {
+    /// Ask for NAME@VERSION to be certified (its namespace's maintainers).
+    Submit {
+        /// NAME@VERSION.
+        version: String,
+        /// A note for the reviewers.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Take a submitted version into review (administrators).
+    Review {
+        /// NAME@VERSION.
+        version: String,
+        /// A note kept with the step.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Certify a version in review: the registry signs it (administrators).
+    Approve {
+        /// NAME@VERSION.
+        version: String,
+        /// A note kept with the certification.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a version, or withdraw its certification (administrators).
+    Reject {
+        /// NAME@VERSION.
+        version: String,
+        /// Why; the publisher reads it.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show a version's certification and history, checking the registry's signature.
+    Status {
+        /// NAME@VERSION.
+        version: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The versions in a state, longest waiting first (administrators).
+    Queue {
+        /// submitted, in_review, certified, rejected or all.
+        #[arg(long, default_value = "submitted")]
+        state: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 struct SpaceArg {
     /// The space [default: AERIE_SPACE].
@@ -230,6 +288,15 @@ enum SpaceCommand {
     Lockfile {
         /// The space.
         name: String,
+    },
+    /// Set the space's policy (owners): with --require-certified true it installs and runs
+    /// only versions the registry certified.
+    Policy {
+        /// The space.
+        name: String,
+        /// true or false.
+        #[arg(long, action = clap::ArgAction::Set)]
+        require_certified: bool,
     },
 }
 
@@ -713,6 +780,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Command::Space(SpaceCommand::Delete { name, yes }) => spaces::delete(&target, &name, yes),
         Command::Space(SpaceCommand::Lockfile { name }) => spaces::lockfile(&target, &name),
+        Command::Space(SpaceCommand::Policy {
+            name,
+            require_certified,
+        }) => spaces::policy(&target, &name, require_certified),
+        Command::Certify(command) => match command {
+            CertifyCommand::Submit { version, note } => {
+                certify::step(&target, &version, "submit", note)
+            }
+            CertifyCommand::Review { version, note } => {
+                certify::step(&target, &version, "start_review", note)
+            }
+            CertifyCommand::Approve { version, note } => {
+                certify::step(&target, &version, "certify", note)
+            }
+            CertifyCommand::Reject { version, reason } => {
+                certify::step(&target, &version, "reject", Some(reason))
+            }
+            CertifyCommand::Status { version, json } => certify::status(&target, &version, json),
+            CertifyCommand::Queue { state, json } => certify::queue(&target, &state, json),
+        },
         Command::Install(args) => spaces::install(
             &target,
             &args.space.space,

@@ -91,7 +91,7 @@ fn password(prompt: &str) -> anyhow::Result<String> {
 }
 
 /// `NAME` or `NAME@VERSION`.
-fn split_name(spec: &str) -> anyhow::Result<(PluginName, Option<String>)> {
+pub(crate) fn split_name(spec: &str) -> anyhow::Result<(PluginName, Option<String>)> {
     let (name, version) = match spec.split_once('@') {
         Some((name, version)) => (name, Some(version.to_string())),
         None => (spec, None),
@@ -240,6 +240,13 @@ pub fn info(target: &Target, spec: &str, json: bool) -> anyhow::Result<()> {
         if let Some(message) = &view.deprecated {
             table.row(["deprecated".into(), message.clone()]);
         }
+        table.row([
+            "certification".into(),
+            view.certification
+                .as_deref()
+                .unwrap_or("not submitted")
+                .replace('_', " "),
+        ]);
         table.row(["download".into(), view.download_url.clone()]);
         print!("{}", table.render());
         return Ok(());
@@ -268,6 +275,9 @@ pub fn info(target: &Target, spec: &str, json: bool) -> anyhow::Result<()> {
         let mut state = Vec::new();
         if version.yanked {
             state.push("yanked".to_string());
+        }
+        if version.certification.as_deref() == Some("certified") {
+            state.push("certified".to_string());
         }
         if let Some(message) = &version.deprecated {
             state.push(format!("deprecated: {message}"));

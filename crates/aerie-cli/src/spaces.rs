@@ -41,6 +41,7 @@ pub fn list_spaces(target: &Target, json: bool) -> anyhow::Result<()> {
         "SPACE".into(),
         "ROLE".into(),
         "PLUGINS".into(),
+        "POLICY".into(),
         "CREATED".into(),
     ]);
     for space in spaces {
@@ -48,10 +49,32 @@ pub fn list_spaces(target: &Target, json: bool) -> anyhow::Result<()> {
             space.name,
             space.role,
             space.installations.to_string(),
+            if space.require_certified {
+                "certified only".into()
+            } else {
+                "any".into()
+            },
             space.created_at,
         ]);
     }
     print!("{}", table.render());
+    Ok(())
+}
+
+pub fn policy(target: &Target, name: &str, require_certified: bool) -> anyhow::Result<()> {
+    let request = aerie_api_types::UpdateSpaceRequest {
+        name: None,
+        require_certified: Some(require_certified),
+    };
+    let space = runtime()?.block_on(target.client()?.update_space(name, &request))?;
+    if space.require_certified {
+        println!(
+            "The space {} installs and runs only certified versions",
+            space.name
+        );
+    } else {
+        println!("The space {} installs any published version", space.name);
+    }
     Ok(())
 }
 

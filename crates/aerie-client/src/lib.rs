@@ -6,11 +6,12 @@
 use std::fmt;
 
 use aerie_api_types::{
-    AddKeyRequest, ConfigRequest, CreateNamespaceRequest, CreateSpaceRequest, CreateTokenRequest,
-    CreatedToken, ErrorBody, InstallRequest, InstallationEventView, InstallationView, KeyView,
-    MeView, MemberView, NamespaceView, PluginView, PublishResponse, ReviewRequest, ReviewsView,
+    AddKeyRequest, CertificationQueueView, CertificationRequest, CertificationView, ConfigRequest,
+    CreateNamespaceRequest, CreateSpaceRequest, CreateTokenRequest, CreatedToken, ErrorBody,
+    InstallRequest, InstallationEventView, InstallationView, KeyView, MeView, MemberView,
+    NamespaceView, PluginView, PublishResponse, RegistryKeyView, ReviewRequest, ReviewsView,
     RotationView, SearchResponse, SecretRequest, SetSpaceMemberRequest, SpaceChangeView, SpaceView,
-    StatsView, TokenView, UpdateRequest, VersionView,
+    StatsView, TokenView, UpdateRequest, UpdateSpaceRequest, VersionView,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -480,5 +481,54 @@ impl Client {
     /// A plugin's downloads per day and its active installations.
     pub async fn stats(&self, name: &str) -> ClientResult<StatsView> {
         Client::json(self.request(Method::GET, &format!("/api/v1/plugins/{name}/stats"))).await
+    }
+
+    /// Renames a space or changes its certification policy (owners).
+    pub async fn update_space(
+        &self,
+        space: &str,
+        request: &UpdateSpaceRequest,
+    ) -> ClientResult<SpaceView> {
+        Client::json(
+            self.request(Method::PATCH, &format!("/api/v1/spaces/{space}"))
+                .json(request),
+        )
+        .await
+    }
+
+    /// A version's certification and its history.
+    pub async fn certification(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> ClientResult<CertificationView> {
+        let path = format!("/api/v1/plugins/{name}/{version}/certification");
+        Client::json(self.request(Method::GET, &path)).await
+    }
+
+    /// Moves a version's certification one step.
+    pub async fn certification_step(
+        &self,
+        name: &str,
+        version: &str,
+        request: &CertificationRequest,
+    ) -> ClientResult<CertificationView> {
+        let path = format!("/api/v1/plugins/{name}/{version}/certification");
+        Client::json(self.request(Method::POST, &path).json(request)).await
+    }
+
+    /// Versions in a certification state (`all` for every state), longest waiting first
+    /// (administrators).
+    pub async fn certification_queue(&self, state: &str) -> ClientResult<CertificationQueueView> {
+        Client::json(
+            self.request(Method::GET, "/api/v1/admin/certifications")
+                .query(&[("state", state)]),
+        )
+        .await
+    }
+
+    /// The registry's public key, which verifies certifications.
+    pub async fn registry_key(&self) -> ClientResult<RegistryKeyView> {
+        Client::json(self.request(Method::GET, "/api/v1/registry/key")).await
     }
 }

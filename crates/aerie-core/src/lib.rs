@@ -14,6 +14,7 @@
 //! databases, HTTP or the WebAssembly runtime, and every function that reads untrusted bytes
 //! returns an error for bad input instead of panicking.
 
+pub mod certification;
 pub mod config;
 pub mod digest;
 pub mod inspect;

@@ -159,6 +159,14 @@ impl SecretKey {
     pub fn key_id(&self) -> String {
         key_id(self.0.keynum())
     }
+
+    /// Its public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(
+            minisign::PublicKey::from_secret_key(&self.0)
+                .expect("an unencrypted secret key holds its public key"),
+        )
+    }
 }
 
 impl fmt::Debug for SecretKey {
@@ -215,12 +223,21 @@ pub fn sign_package(
     key: &SecretKey,
 ) -> Result<String, SignatureError> {
     let comment = trusted_comment(name, version, &Digest::of(archive));
+    sign_message(archive, &comment, key)
+}
+
+/// Signs `message` with `comment` as its trusted comment, returning the `.minisig` text.
+pub(crate) fn sign_message(
+    message: &[u8],
+    comment: &str,
+    key: &SecretKey,
+) -> Result<String, SignatureError> {
     let untrusted = format!("signature from aerie secret key {}", key.key_id());
     let signature = minisign::sign(
         None,
         &key.0,
-        Cursor::new(archive),
-        Some(&comment),
+        Cursor::new(message),
+        Some(comment),
         Some(&untrusted),
     )
     .map_err(|err| SignatureError::Malformed(err.to_string()))?;
@@ -258,6 +275,32 @@ pub fn verify_package(
     signature: &str,
     key: &PublicKey,
 ) -> Result<VerifiedSignature, SignatureError> {
+    let verified = verify_message(archive, signature, key)?;
+    // The comment is covered by the signature; when it is ours, it must name this package.
+    if verified.trusted_comment.starts_with(TRUSTED_COMMENT_PREFIX) {
+        let expected = trusted_comment(name, version, &Digest::of(archive));
+        if verified.trusted_comment != expected {
+            return Err(SignatureError::OtherPackage {
+                signed: verified
+                    .trusted_comment
+                    .trim_start_matches(TRUSTED_COMMENT_PREFIX)
+                    .to_string(),
+                actual: expected
+                    .trim_start_matches(TRUSTED_COMMENT_PREFIX)
+                    .to_string(),
+            });
+        }
+    }
+    Ok(verified)
+}
+
+/// Verifies `signature` (the `.minisig` text) over `message` with `key`, returning its
+/// signer and trusted comment.
+pub(crate) fn verify_message(
+    message: &[u8],
+    signature: &str,
+    key: &PublicKey,
+) -> Result<VerifiedSignature, SignatureError> {
     if signature.len() > 64 * 1024 {
         return Err(SignatureError::Malformed(
             "it is larger than 64 KiB".to_string(),
@@ -275,26 +318,12 @@ pub fn verify_package(
     let comment = signature
         .trusted_comment()
         .map_err(|err| SignatureError::Malformed(err.to_string()))?;
-    minisign::verify(&key.0, &signature, Cursor::new(archive), true, false, false).map_err(
+    minisign::verify(&key.0, &signature, Cursor::new(message), true, false, false).map_err(
         |err| match err.kind() {
             minisign::ErrorKind::Verify => SignatureError::Tampered,
             _ => SignatureError::Malformed(err.to_string()),
         },
     )?;
-    // The comment is covered by the signature; when it is ours, it must name this package.
-    if comment.starts_with(TRUSTED_COMMENT_PREFIX) {
-        let expected = trusted_comment(name, version, &Digest::of(archive));
-        if comment != expected {
-            return Err(SignatureError::OtherPackage {
-                signed: comment
-                    .trim_start_matches(TRUSTED_COMMENT_PREFIX)
-                    .to_string(),
-                actual: expected
-                    .trim_start_matches(TRUSTED_COMMENT_PREFIX)
-                    .to_string(),
-            });
-        }
-    }
     Ok(VerifiedSignature {
         key_id: signed_by,
         trusted_comment: comment,

@@ -16,6 +16,8 @@ pub struct CatalogVersion {
     pub readme: Option<String>,
     /// Whether it is yanked.
     pub yanked: bool,
+    /// Whether it is certified.
+    pub certified: bool,
 }
 
 /// One plugin, as the catalogue needs it.
@@ -90,24 +92,69 @@ impl Database {
         Ok((plugins, newest))
     }
 
-    /// The catalogue's view of every plugin.
-    pub async fn catalog_entries(&self) -> DbResult<Vec<CatalogEntry>> {
-        let rows = sqlx::query(concat!(catalog_select!(), "ORDER BY p.id, v.id"))
-            .fetch_all(&self.pool)
-            .await?;
+    /// The catalogue's view of up to `limit` plugins with ids above `after`, in id order: a
+    /// whole catalogue is read page by page, so no reader holds all of it.
+    pub async fn catalog_entries_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> DbResult<Vec<CatalogEntry>> {
+        let row = sqlx::query(
+            "SELECT CAST(MAX(id) AS BIGINT) FROM \
+             (SELECT id FROM plugins WHERE id > $1 ORDER BY id LIMIT $2) page",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_one(&self.pool)
+        .await?;
+        match row.try_get::<Option<i64>, _>(0)? {
+            Some(last) => self.catalog_entries_between(after + 1, last).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The catalogue's view of one plugin, if it has any version.
+    pub async fn catalog_entry(&self, plugin_id: i64) -> DbResult<Option<CatalogEntry>> {
+        Ok(self
+            .catalog_entries_between(plugin_id, plugin_id)
+            .await?
+            .pop())
+    }
+
+    /// The plugins with ids from `first` to `last`, with their totals.
+    async fn catalog_entries_between(&self, first: i64, last: i64) -> DbResult<Vec<CatalogEntry>> {
+        let rows = sqlx::query(concat!(
+            catalog_select!(),
+            "WHERE p.id BETWEEN $1 AND $2 ORDER BY p.id, v.id"
+        ))
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
         let mut entries = entries_from_rows(&rows)?;
-        let totals = sqlx::query(concat!(downloads_select!(), "GROUP BY v.plugin_id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let totals = sqlx::query(
+            "SELECT v.plugin_id, CAST(SUM(d.count) AS BIGINT) FROM download_counts d \
+             JOIN versions v ON v.id = d.version_id WHERE v.plugin_id BETWEEN $1 AND $2 \
+             GROUP BY v.plugin_id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
         for row in &totals {
             let plugin_id: i64 = row.try_get(0)?;
             if let Ok(found) = entries.binary_search_by_key(&plugin_id, |entry| entry.plugin_id) {
                 entries[found].downloads = row.try_get(1)?;
             }
         }
-        let ratings = sqlx::query(concat!(ratings_select!(), "GROUP BY plugin_id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let ratings = sqlx::query(
+            "SELECT plugin_id, CAST(SUM(stars) AS BIGINT), COUNT(*) FROM reviews \
+             WHERE plugin_id BETWEEN $1 AND $2 GROUP BY plugin_id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
         for row in &ratings {
             let plugin_id: i64 = row.try_get(0)?;
             if let Ok(found) = entries.binary_search_by_key(&plugin_id, |entry| entry.plugin_id) {
@@ -117,65 +164,19 @@ impl Database {
         }
         Ok(entries)
     }
-
-    /// The catalogue's view of one plugin, if it has any version.
-    pub async fn catalog_entry(&self, plugin_id: i64) -> DbResult<Option<CatalogEntry>> {
-        let rows = sqlx::query(concat!(catalog_select!(), "WHERE p.id = $1 ORDER BY v.id"))
-            .bind(plugin_id)
-            .fetch_all(&self.pool)
-            .await?;
-        let Some(mut entry) = entries_from_rows(&rows)?.pop() else {
-            return Ok(None);
-        };
-        let total = sqlx::query(concat!(
-            downloads_select!(),
-            "WHERE v.plugin_id = $1 GROUP BY v.plugin_id"
-        ))
-        .bind(plugin_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = total {
-            entry.downloads = row.try_get(1)?;
-        }
-        let rating = sqlx::query(concat!(
-            ratings_select!(),
-            "WHERE plugin_id = $1 GROUP BY plugin_id"
-        ))
-        .bind(plugin_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        if let Some(row) = rating {
-            entry.stars = row.try_get(1)?;
-            entry.reviews = row.try_get(2)?;
-        }
-        Ok(Some(entry))
-    }
 }
 
 macro_rules! catalog_select {
     () => {
         "SELECT p.id, n.name, p.name, n.private, p.created_at, p.updated_at, \
-         v.version, v.manifest, v.readme, v.yanked \
+         v.version, v.manifest, v.readme, v.yanked, \
+         CAST(CASE WHEN c.state = 'certified' THEN 1 ELSE 0 END AS BIGINT) \
          FROM plugins p JOIN namespaces n ON n.id = p.namespace_id \
-         JOIN versions v ON v.plugin_id = p.id "
+         JOIN versions v ON v.plugin_id = p.id \
+         LEFT JOIN certifications c ON c.version_id = v.id "
     };
 }
 use catalog_select;
-
-macro_rules! ratings_select {
-    () => {
-        "SELECT plugin_id, CAST(SUM(stars) AS BIGINT), COUNT(*) FROM reviews "
-    };
-}
-use ratings_select;
-
-macro_rules! downloads_select {
-    () => {
-        "SELECT v.plugin_id, CAST(SUM(d.count) AS BIGINT) FROM download_counts d \
-         JOIN versions v ON v.id = d.version_id "
-    };
-}
-use downloads_select;
 
 /// Rows of `catalog_select!`, ordered by plugin, as entries.
 fn entries_from_rows(rows: &[sqlx::any::AnyRow]) -> DbResult<Vec<CatalogEntry>> {
@@ -206,6 +207,7 @@ fn entries_from_rows(rows: &[sqlx::any::AnyRow]) -> DbResult<Vec<CatalogEntry>> 
             manifest: row.try_get(7)?,
             readme: row.try_get(8)?,
             yanked: row.try_get::<i64, _>(9)? != 0,
+            certified: row.try_get::<i64, _>(10)? != 0,
         });
     }
     Ok(entries)

@@ -20,6 +20,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 mod accounts;
 mod audit;
 mod catalog;
+mod certification;
 mod namespaces;
 mod plugin_state;
 mod plugins;
@@ -29,6 +30,9 @@ mod spaces;
 pub use accounts::{ApiToken, NewToken, User};
 pub use audit::{Actor, AuditEntry, AuditQuery};
 pub use catalog::{CatalogEntry, CatalogVersion};
+pub use certification::{
+    Certification, CertificationEvent, CertificationListing, CertificationStep,
+};
 pub use namespaces::{Namespace, PublisherKey, Role};
 pub use plugin_state::StateKeys;
 pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};

@@ -67,6 +67,11 @@ pub struct VersionRecord {
     pub yanked: bool,
     /// The deprecation message, if deprecated.
     pub deprecated: Option<String>,
+    /// Where it is in certification (`submitted`, `in_review`, `certified`, `rejected`), if
+    /// it was ever submitted.
+    pub certification: Option<String>,
+    /// The registry's signature on its certification, while it is certified.
+    pub certification_signature: Option<String>,
 }
 
 /// The query `version_from_row` reads, to be followed by a `WHERE` clause.
@@ -74,9 +79,10 @@ macro_rules! version_select {
     () => {
         "SELECT v.id, v.plugin_id, n.name, p.name, v.version, v.digest, \
      v.size, v.manifest, v.readme, v.signature, v.signing_key_id, u.username, v.published_at, \
-     v.yanked, v.deprecated \
+     v.yanked, v.deprecated, c.state, c.signature \
      FROM versions v JOIN plugins p ON p.id = v.plugin_id \
-     JOIN namespaces n ON n.id = p.namespace_id JOIN users u ON u.id = v.publisher_id "
+     JOIN namespaces n ON n.id = p.namespace_id JOIN users u ON u.id = v.publisher_id \
+     LEFT JOIN certifications c ON c.version_id = v.id "
     };
 }
 
@@ -97,6 +103,8 @@ fn version_from_row(row: &AnyRow) -> DbResult<VersionRecord> {
         published_at: row.try_get(12)?,
         yanked: row.try_get::<i64, _>(13)? != 0,
         deprecated: row.try_get(14)?,
+        certification: row.try_get(15)?,
+        certification_signature: row.try_get(16)?,
     })
 }
 

@@ -26,11 +26,14 @@ pub struct Space {
     pub wrapped_key: Vec<u8>,
     /// The lockfile's text; empty before the first install.
     pub lockfile: String,
+    /// Whether it installs only certified versions.
+    pub require_certified: bool,
 }
 
 macro_rules! space_columns {
     () => {
-        "s.id, s.name, s.created_at, s.master_key_id, s.wrapped_key, s.lockfile"
+        "s.id, s.name, s.created_at, s.master_key_id, s.wrapped_key, s.lockfile, \
+         s.require_certified"
     };
 }
 
@@ -42,6 +45,7 @@ fn space_from_row(row: &AnyRow) -> DbResult<Space> {
         master_key_id: row.try_get(3)?,
         wrapped_key: row.try_get(4)?,
         lockfile: row.try_get(5)?,
+        require_certified: row.try_get::<i64, _>(6)? != 0,
     })
 }
 
@@ -371,6 +375,7 @@ impl Database {
             master_key_id: master_key_id.to_string(),
             wrapped_key: wrapped_key.to_vec(),
             lockfile: String::new(),
+            require_certified: false,
         };
         record(
             &mut transaction,
@@ -434,7 +439,7 @@ impl Database {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((space_from_row(row)?, row.try_get::<String, _>(6)?.parse()?)))
+            .map(|row| Ok((space_from_row(row)?, row.try_get::<String, _>(7)?.parse()?)))
             .collect()
     }
 
@@ -448,6 +453,30 @@ impl Database {
                 .await?;
         row.map(|row| row.try_get::<String, _>(0)?.parse())
             .transpose()
+    }
+
+    /// Makes the space install only certified versions, or lifts that policy.
+    pub async fn set_space_policy(
+        &self,
+        actor: &Actor,
+        space: &Space,
+        require_certified: bool,
+    ) -> DbResult<()> {
+        let mut transaction = self.write().await?;
+        sqlx::query("UPDATE spaces SET require_certified = $1 WHERE id = $2")
+            .bind(i64::from(require_certified))
+            .bind(space.id)
+            .execute(&mut **transaction)
+            .await?;
+        record(
+            &mut transaction,
+            actor,
+            "space.policy",
+            &space_target(space),
+            json!({ "require_certified": require_certified }),
+        )
+        .await?;
+        transaction.commit().await
     }
 
     /// Renames a space.

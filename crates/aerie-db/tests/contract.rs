@@ -2,8 +2,8 @@
 //! PostgreSQL server.
 
 use aerie_db::{
-    Actor, AuditQuery, Database, DbError, Installation, InstallationStatus, NewEvent,
-    NewSpaceToken, NewToken, NewVersion, PublishOutcome, Role, SpaceChange, SpaceRole,
+    Actor, AuditQuery, CertificationStep, Database, DbError, Installation, InstallationStatus,
+    NewEvent, NewSpaceToken, NewToken, NewVersion, PublishOutcome, Role, SpaceChange, SpaceRole,
     installation_scope,
 };
 
@@ -64,6 +64,8 @@ contract!(
     deleting_a_space_deletes_everything_in_it,
     master_key_rotation_rewraps_every_space,
     the_catalogue_change_log_orders_publishes_and_yanks,
+    the_catalogue_is_read_in_pages_of_plugins,
+    a_certification_step_lands_only_from_the_state_seen,
 );
 
 fn actor(user_id: i64) -> Actor {
@@ -1191,7 +1193,10 @@ async fn the_catalogue_change_log_orders_publishes_and_yanks(database: Database)
         .add_downloads(&[(first.id, 20_000, 3), (first.id, 20_001, 4)])
         .await
         .unwrap();
-    assert_eq!(database.catalog_entries().await.unwrap()[0].downloads, 7);
+    assert_eq!(
+        database.catalog_entries_after(0, 10).await.unwrap()[0].downloads,
+        7
+    );
     assert_eq!(
         database
             .catalog_entry(first.plugin_id)
@@ -1207,5 +1212,171 @@ async fn the_catalogue_change_log_orders_publishes_and_yanks(database: Database)
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn the_catalogue_is_read_in_pages_of_plugins(database: Database) {
+    let ada = user(&database, "ada").await;
+    let namespace = database
+        .create_namespace(&actor(ada), "acme", ada, false, false)
+        .await
+        .unwrap();
+    for index in 0..5 {
+        for version in ["1.0.0", "1.1.0"] {
+            let mut new = new_version(
+                namespace.id,
+                version,
+                &format!("sha256:{index}{version}"),
+                ada,
+            );
+            new.name = format!("plugin-{index}");
+            database.publish_version(&actor(ada), &new).await.unwrap();
+        }
+    }
+    let mut names = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = database.catalog_entries_after(after, 2).await.unwrap();
+        let Some(last) = page.last() else { break };
+        assert!(page.len() <= 2);
+        after = last.plugin_id;
+        for entry in page {
+            assert_eq!(entry.versions.len(), 2, "{}", entry.name);
+            names.push(entry.name);
+        }
+    }
+    assert_eq!(
+        names,
+        (0..5)
+            .map(|index| format!("acme/plugin-{index}"))
+            .collect::<Vec<_>>()
+    );
+}
+
+async fn a_certification_step_lands_only_from_the_state_seen(database: Database) {
+    let ada = user(&database, "ada").await;
+    let admin = user(&database, "admin").await;
+    let namespace = database
+        .create_namespace(&actor(ada), "acme", ada, false, false)
+        .await
+        .unwrap();
+    let PublishOutcome::Created(version) = database
+        .publish_version(
+            &actor(ada),
+            &new_version(namespace.id, "1.0.0", "sha256:a", ada),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("created");
+    };
+    let step = |from_state, to_state, user_id, signature| CertificationStep {
+        from_state,
+        to_state,
+        user_id,
+        reason: None,
+        signature,
+    };
+    database
+        .record_certification_step(&actor(ada), &version, &step(None, "submitted", ada, None))
+        .await
+        .unwrap();
+    // A second submission of a never-submitted version lost the race.
+    assert!(matches!(
+        database
+            .record_certification_step(&actor(ada), &version, &step(None, "submitted", ada, None))
+            .await,
+        Err(DbError::Conflict(_))
+    ));
+    database
+        .record_certification_step(
+            &actor(admin),
+            &version,
+            &step(Some("submitted"), "in_review", admin, None),
+        )
+        .await
+        .unwrap();
+    // A step from a state the version has left changes nothing.
+    assert!(matches!(
+        database
+            .record_certification_step(
+                &actor(admin),
+                &version,
+                &step(Some("submitted"), "rejected", admin, None),
+            )
+            .await,
+        Err(DbError::Conflict(_))
+    ));
+    let position = database.catalog_position().await.unwrap();
+    database
+        .record_certification_step(
+            &actor(admin),
+            &version,
+            &step(Some("in_review"), "certified", admin, Some(("sig", "KEY1"))),
+        )
+        .await
+        .unwrap();
+    assert!(database.catalog_position().await.unwrap() > position);
+    let certification = database.certification(version.id).await.unwrap().unwrap();
+    assert_eq!(certification.state, "certified");
+    assert_eq!(certification.submitted_by.as_deref(), Some("ada"));
+    assert_eq!(certification.reviewer.as_deref(), Some("admin"));
+    assert_eq!(certification.signature.as_deref(), Some("sig"));
+    let record = database
+        .version("acme", "hello", "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.certification.as_deref(), Some("certified"));
+    assert_eq!(record.certification_signature.as_deref(), Some("sig"));
+    let entry = database
+        .catalog_entry(version.plugin_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(entry.versions[0].certified);
+    let events: Vec<(Option<String>, String)> = database
+        .certification_events(version.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| (event.from_state, event.to_state))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (None, "submitted".to_string()),
+            (Some("submitted".to_string()), "in_review".to_string()),
+            (Some("in_review".to_string()), "certified".to_string()),
+        ]
+    );
+    assert_eq!(
+        database
+            .certification_queue(Some("certified"), 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        database
+            .certification_queue(Some("submitted"), 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Withdrawing the certification drops the signature.
+    database
+        .record_certification_step(
+            &actor(admin),
+            &version,
+            &step(Some("certified"), "rejected", admin, None),
+        )
+        .await
+        .unwrap();
+    let certification = database.certification(version.id).await.unwrap().unwrap();
+    assert_eq!(
+        (certification.state.as_str(), certification.signature),
+        ("rejected", None)
     );
 }

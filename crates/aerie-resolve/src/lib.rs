@@ -38,6 +38,8 @@ pub struct Candidate {
     pub digest: String,
     /// Whether it is yanked.
     pub yanked: bool,
+    /// Whether the registry certified it (its signature checked by the caller).
+    pub certified: bool,
     /// The `aerie:plugin` API versions it works with (`plugin.api`).
     pub api: VersionReq,
     /// Its `[dependencies]`.
@@ -104,6 +106,8 @@ pub struct Request<'a> {
     pub locked: Option<&'a Lockfile>,
     /// The `aerie:plugin` API version this host provides.
     pub host_api: &'a Version,
+    /// Only certified versions may be chosen, locked ones included.
+    pub require_certified: bool,
 }
 
 /// Why there is no lockfile.
@@ -307,6 +311,11 @@ impl DependencyProvider for Provider<'_> {
                 let locked = self.locked(name) == Some(version);
                 if candidate.yanked && !locked {
                     return Ok(Dependencies::Unavailable("is yanked".into()));
+                }
+                if self.request.require_certified && !candidate.certified {
+                    return Ok(Dependencies::Unavailable(
+                        "is not certified (the space runs only certified versions)".into(),
+                    ));
                 }
                 if !candidate.api.matches(self.request.host_api) {
                     return Ok(Dependencies::Unavailable(format!(

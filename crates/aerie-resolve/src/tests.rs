@@ -23,6 +23,7 @@ fn catalog(entries: &[Entry<'_>]) -> Catalog {
                 version: Version::parse(version).unwrap(),
                 digest: digest_of(plugin, version),
                 yanked: false,
+                certified: false,
                 api: req("^0.1"),
                 dependencies: dependencies
                     .iter()
@@ -60,6 +61,7 @@ fn resolve_with(
             requested,
             locked,
             host_api: &host_api(),
+            require_certified: false,
         },
     )
 }
@@ -190,6 +192,32 @@ fn yanked_versions_are_skipped_for_new_resolutions_but_honoured_when_locked() {
 }
 
 #[test]
+fn a_policy_requiring_certification_chooses_only_certified_versions_even_when_locked() {
+    let mut catalog = greeters();
+    let locked = resolve_with(&catalog, &requested(&[("examples/greeter", "^1")]), None).unwrap();
+    assert_eq!(versions(&locked), ["examples/greeter@1.2.0"]);
+    let mut certified = catalog.plugins[&name("examples/greeter")][&Version::new(1, 0, 0)].clone();
+    certified.certified = true;
+    catalog.add(name("examples/greeter"), certified);
+    let certified_only = |locked: Option<&Lockfile>, requirement: &str| {
+        resolve(
+            &catalog,
+            &Request {
+                requested: &requested(&[("examples/greeter", requirement)]),
+                locked,
+                host_api: &host_api(),
+                require_certified: true,
+            },
+        )
+    };
+    // The newest version is passed over, even though the lockfile holds it.
+    let lockfile = certified_only(Some(&locked), "^1").unwrap();
+    assert_eq!(versions(&lockfile), ["examples/greeter@1.0.0"]);
+    let err = certified_only(None, "=1.2.0").unwrap_err();
+    insta::assert_snapshot!(explanation(err), @"Because examples/greeter 1.2.0 is not certified (the space runs only certified versions) and the space requires examples/greeter 1.2.0, the requested plugins cannot be installed together.");
+}
+
+#[test]
 fn a_version_for_another_plugin_api_is_never_chosen_and_the_reason_is_given() {
     let mut catalog = greeters();
     let mut future = catalog.plugins[&name("examples/greeter")][&Version::new(2, 0, 0)].clone();
@@ -233,6 +261,7 @@ fn a_plugin_that_is_not_published_is_named() {
             version: Version::new(1, 0, 0),
             digest: DIGEST.into(),
             yanked: false,
+            certified: false,
             api: req("^0.1"),
             dependencies: [(name("acme/ghost"), req("^1"))].into_iter().collect(),
         },

@@ -24,7 +24,7 @@ use tantivy::tokenizer::TokenStream as _;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 /// The schema's version: an index written with another is rebuilt.
-const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 2;
 
 /// Memory for the writer's indexing buffer.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
@@ -53,6 +53,9 @@ pub enum SearchError {
     /// A page beyond [`MAX_OFFSET`].
     #[error("results beyond the first {MAX_OFFSET} are not paged to; narrow the search")]
     OffsetTooLarge,
+    /// What a rebuild reads from failed; the index is left as it was.
+    #[error("reading the catalogue failed: {0}")]
+    Source(String),
 }
 
 /// The result of an index operation.
@@ -73,9 +76,13 @@ pub struct PluginDocument {
     pub categories: Vec<String>,
     /// Its license (SPDX).
     pub license: String,
+    /// The plugins it depends on, `namespace/name`.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
     /// Its README's text.
     pub readme: String,
-    /// Whether its newest installable version is certified.
+    /// Whether any installable version is certified (a space that requires certification
+    /// can install it).
     pub certified: bool,
     /// Whether any version can be installed (not every one yanked).
     pub installable: bool,
@@ -172,6 +179,7 @@ fn serialize_micros<S: serde::Serializer>(
 struct Fields {
     name: Field,
     short_name: Field,
+    depends_on: Field,
     name_text: Field,
     description: Field,
     tags: Field,
@@ -193,6 +201,7 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         name: builder.add_text_field("name", STRING),
         short_name: builder.add_text_field("short_name", STRING),
+        depends_on: builder.add_text_field("depends_on", STRING),
         name_text: builder.add_text_field("name_text", TEXT),
         description: builder.add_text_field("description", TEXT),
         tags: builder.add_text_field("tags", TEXT),
@@ -294,6 +303,9 @@ impl SearchIndex {
         let short = plugin.name.rsplit('/').next().unwrap_or(&plugin.name);
         document.add_text(fields.short_name, short);
         document.add_text(fields.name_text, &plugin.name);
+        for dependency in &plugin.dependencies {
+            document.add_text(fields.depends_on, dependency);
+        }
         document.add_text(fields.description, &plugin.description);
         document.add_text(fields.readme, &plugin.readme);
         for tag in &plugin.tags {
@@ -341,21 +353,62 @@ impl SearchIndex {
         self.commit(&mut writer, position)
     }
 
-    /// Replaces the whole index with `plugins`, at change-log `position`.
-    pub fn rebuild(
+    /// Replaces the whole index with `plugins`, at change-log `position`. The plugins are
+    /// streamed, so a catalogue of any size is rebuilt in bounded memory; if the source fails,
+    /// nothing changes.
+    pub fn rebuild<E: std::fmt::Display>(
         &self,
-        plugins: impl IntoIterator<Item = PluginDocument>,
+        plugins: impl IntoIterator<Item = Result<PluginDocument, E>>,
         position: u64,
     ) -> SearchResult<usize> {
         let mut writer = self.writer();
         writer.delete_all_documents()?;
         let mut count = 0;
         for plugin in plugins {
+            let plugin = match plugin {
+                Ok(plugin) => plugin,
+                Err(err) => {
+                    writer.rollback()?;
+                    return Err(SearchError::Source(err.to_string()));
+                }
+            };
             writer.add_document(self.document(&plugin))?;
             count += 1;
         }
         self.commit(&mut writer, position)?;
         Ok(count)
+    }
+
+    /// The plugin stored at `address`.
+    fn stored(
+        &self,
+        searcher: &tantivy::Searcher,
+        address: DocAddress,
+    ) -> SearchResult<PluginDocument> {
+        let document: TantivyDocument = searcher.doc(address)?;
+        let stored = document
+            .get_first(self.fields.stored)
+            .and_then(|value| value.as_str())
+            .unwrap_or("{}");
+        Ok(serde_json::from_str(stored).map_err(|err| {
+            tantivy::TantivyError::InvalidArgument(format!("a stored document: {err}"))
+        })?)
+    }
+
+    /// The plugins that depend on `name`, by name, at most `limit`.
+    pub fn dependents(&self, name: &str, limit: usize) -> SearchResult<Vec<String>> {
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.depends_on, name),
+            IndexRecordOption::Basic,
+        );
+        let mut names = searcher
+            .search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?
+            .into_iter()
+            .map(|(_, address)| self.stored(&searcher, address).map(|plugin| plugin.name))
+            .collect::<SearchResult<Vec<_>>>()?;
+        names.sort();
+        Ok(names)
     }
 
     fn commit(&self, writer: &mut IndexWriter, position: u64) -> SearchResult<()> {
@@ -481,14 +534,7 @@ impl SearchIndex {
         };
         let mut hits = Vec::with_capacity(addresses.len());
         for (score, address) in addresses {
-            let document: TantivyDocument = searcher.doc(address)?;
-            let stored = document
-                .get_first(self.fields.stored)
-                .and_then(|value| value.as_str())
-                .unwrap_or("{}");
-            let plugin: PluginDocument = serde_json::from_str(stored).map_err(|err| {
-                tantivy::TantivyError::InvalidArgument(format!("a stored document: {err}"))
-            })?;
+            let plugin = self.stored(&searcher, address)?;
             hits.push(SearchHit { plugin, score });
         }
         if sort == Sort::Relevance {

@@ -8,6 +8,7 @@ fn plugin(name: &str, description: &str, tags: &[&str], categories: &[&str]) -> 
         tags: tags.iter().map(|tag| tag.to_string()).collect(),
         categories: categories.iter().map(|c| c.to_string()).collect(),
         license: "MIT".into(),
+        dependencies: Vec::new(),
         readme: String::new(),
         certified: false,
         installable: true,
@@ -79,12 +80,19 @@ fn catalogue() -> Vec<PluginDocument> {
     }
     plugins[5].readme = "Streams every change with logical replication".into();
     plugins[6].installable = false;
+    plugins[2].dependencies = vec!["examples/greeter".into()];
+    plugins[0].dependencies = vec!["examples/greeter".into(), "sec/vault".into()];
     plugins
+}
+
+/// The catalogue as a rebuild reads it.
+fn source() -> impl Iterator<Item = Result<PluginDocument, String>> {
+    catalogue().into_iter().map(Ok)
 }
 
 fn index() -> SearchIndex {
     let index = SearchIndex::in_memory().unwrap();
-    index.rebuild(catalogue(), 7).unwrap();
+    index.rebuild(source(), 7).unwrap();
     index
 }
 
@@ -355,11 +363,39 @@ fn an_index_on_disk_survives_a_reopen_and_knows_its_position() {
     {
         let index = SearchIndex::open(dir.path()).unwrap();
         assert_eq!(index.position(), None, "a new index asks to be rebuilt");
-        index.rebuild(catalogue(), 42).unwrap();
+        index.rebuild(source(), 42).unwrap();
     }
     let index = SearchIndex::open(dir.path()).unwrap();
     assert_eq!(index.position(), Some(42));
     assert_eq!(names(&search(&index, "greeter"))[0], "examples/greeter");
+}
+
+#[test]
+fn a_failed_rebuild_leaves_the_index_as_it_was() {
+    let index = index();
+    let failing = catalogue()
+        .into_iter()
+        .take(2)
+        .map(Ok)
+        .chain([Err("the database went away".to_string())]);
+    let err = index.rebuild(failing, 99).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "reading the catalogue failed: the database went away"
+    );
+    assert_eq!(index.len(), 7);
+    assert_eq!(index.position(), Some(7));
+}
+
+#[test]
+fn dependents_are_found_by_the_exact_name() {
+    let index = index();
+    assert_eq!(
+        index.dependents("examples/greeter", 10).unwrap(),
+        ["acme/hello", "other/say-hello"]
+    );
+    assert_eq!(index.dependents("sec/vault", 10).unwrap(), ["acme/hello"]);
+    assert!(index.dependents("examples/greet", 10).unwrap().is_empty());
 }
 
 #[test]

@@ -43,6 +43,12 @@ pub struct Config {
     /// file. Only from the environment: `AERIE_MASTER_KEY`.
     #[serde(skip)]
     pub master_key: Option<Redacted>,
+    /// The registry's signing key file, which signs certifications; `DATA_DIR/registry.key`
+    /// when absent. `AERIE_REGISTRY_KEY_FILE`.
+    pub registry_key_file: Option<PathBuf>,
+    /// Every space installs only certified versions, whatever its own policy.
+    /// `AERIE_REQUIRE_CERTIFIED`.
+    pub require_certified: bool,
 }
 
 /// A secret setting: never shown by `Debug`.
@@ -97,6 +103,8 @@ impl Default for Config {
             metrics_token: None,
             master_key_file: None,
             master_key: None,
+            registry_key_file: None,
+            require_certified: false,
         }
     }
 }
@@ -206,6 +214,8 @@ impl Config {
             "AERIE_METRICS_TOKEN" => self.metrics_token = Some(Redacted(value)),
             "AERIE_MASTER_KEY_FILE" => self.master_key_file = Some(PathBuf::from(&value)),
             "AERIE_MASTER_KEY" => self.master_key = Some(Redacted(value)),
+            "AERIE_REGISTRY_KEY_FILE" => self.registry_key_file = Some(PathBuf::from(&value)),
+            "AERIE_REQUIRE_CERTIFIED" => self.require_certified = flag(&value)?,
             "AERIE_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|_| invalid("expected hours"))?
             }
@@ -235,6 +245,13 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// The registry's signing key file.
+    pub fn registry_key_file(&self) -> PathBuf {
+        self.registry_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("registry.key"))
     }
 
     /// The URL clients reach the server at, without a trailing slash.

@@ -186,24 +186,26 @@ fn read_file(path: &Path) -> Result<Option<Keyring>, KeyError> {
     }
 }
 
-/// Writes the key file whole or not at all: a temporary file (mode 0600) renamed into place.
 fn write_file(path: &Path, keyring: &Keyring) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
+    write_private_file(path, &keyring.to_text()).map_err(|source| KeyError::Io {
         path: path.to_path_buf(),
         source,
-    };
+    })
+}
+
+/// Writes a key file whole or not at all: a temporary file (mode 0600) renamed into place.
+pub(crate) fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
     let directory = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(directory).map_err(io)?;
-    let mut file = tempfile::NamedTempFile::new_in(directory).map_err(io)?;
+    std::fs::create_dir_all(directory)?;
+    let mut file = tempfile::NamedTempFile::new_in(directory)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
         file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io)?;
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
-    file.write_all(keyring.to_text().as_bytes()).map_err(io)?;
-    file.as_file().sync_all().map_err(io)?;
-    file.persist(path).map_err(|err| io(err.error))?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|err| err.error)?;
     Ok(())
 }

@@ -36,6 +36,7 @@ pub mod gc;
 pub mod keys;
 pub mod metrics;
 pub mod plugins;
+pub mod registry_key;
 pub mod routes;
 pub mod search;
 pub mod spaces;
@@ -59,6 +60,7 @@ use crate::error::ApiError;
         (name = "namespaces", description = "Namespaces, members and publisher keys"),
         (name = "plugins", description = "Plugins and versions"),
         (name = "downloads", description = "Package downloads"),
+        (name = "certification", description = "Certification of versions and the registry key"),
         (name = "spaces", description = "Spaces, members, tokens and installations"),
         (name = "admin", description = "Administration"),
     )
@@ -102,12 +104,18 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(routes::admin::audit))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::reviews::list))
+        .routes(routes!(
+            routes::certification::get,
+            routes::certification::step
+        ))
+        .routes(routes!(routes::certification::queue))
+        .routes(routes!(routes::certification::registry_key))
         .routes(routes!(routes::pages::page))
         .routes(routes!(routes::reviews::set, routes::reviews::delete))
         .routes(routes!(routes::spaces::create, routes::spaces::list))
         .routes(routes!(
             routes::spaces::get,
-            routes::spaces::rename,
+            routes::spaces::change,
             routes::spaces::delete
         ))
         .routes(routes!(routes::spaces::members))
@@ -307,10 +315,12 @@ impl Server {
             &config.master_key_file(),
         )
         .map_err(|err| StartError::Config(err.to_string()))?;
+        let registry_key = registry_key::RegistryKey::load(&config.registry_key_file())
+            .map_err(|err| StartError::Config(err.to_string()))?;
         let search = search::open(&db, config.data_dir.join("search"))
             .await
             .map_err(|err| StartError::Config(err.message))?;
-        let state = AppState::new(db, blobs, config, keys, search);
+        let state = AppState::new(db, blobs, config, keys, registry_key, search);
         let (shutdown, mut stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
         tokio::spawn(search::follow(

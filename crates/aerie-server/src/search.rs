@@ -20,6 +20,9 @@ const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 /// another's may commit after it.
 const REREAD_WINDOW_MILLIS: i64 = 10_000;
 
+/// Plugins read from the database at a time by a rebuild.
+const REBUILD_PAGE: i64 = 2_000;
+
 /// Longest README text indexed, in bytes.
 const MAX_README: usize = 64 * 1024;
 
@@ -74,8 +77,15 @@ pub fn document_with_manifest(entry: &CatalogEntry) -> Option<(PluginDocument, V
             .as_str()
             .unwrap_or_default()
             .to_string(),
+        dependencies: manifest["dependencies"]
+            .as_object()
+            .map(|dependencies| dependencies.keys().cloned().collect())
+            .unwrap_or_default(),
         readme,
-        certified: false,
+        certified: entry
+            .versions
+            .iter()
+            .any(|version| version.certified && !version.yanked),
         installable,
         downloads: entry.downloads.max(0) as u64,
         rating: if entry.reviews > 0 {
@@ -117,17 +127,41 @@ pub async fn open(db: &Database, dir: std::path::PathBuf) -> ApiResult<Arc<Searc
     Ok(index)
 }
 
-/// Rebuilds the index from every plugin in the database.
+/// Rebuilds the index from every plugin in the database, reading it a page at a time while
+/// the index writes, so memory stays bounded whatever the catalogue's size.
 pub async fn rebuild(db: &Database, index: &Arc<SearchIndex>) -> ApiResult<usize> {
     let position = db.catalog_position().await?;
-    let documents: Vec<PluginDocument> = db
-        .catalog_entries()
-        .await?
-        .iter()
-        .filter_map(document)
-        .collect();
-    let index = Arc::clone(index);
-    let count = blocking(move || index.rebuild(documents, position.max(0) as u64)).await?;
+    let (sender, mut receiver) =
+        tokio::sync::mpsc::channel::<Result<PluginDocument, String>>(REBUILD_PAGE as usize);
+    let writing = {
+        let index = Arc::clone(index);
+        tokio::task::spawn_blocking(move || {
+            index.rebuild(
+                std::iter::from_fn(|| receiver.blocking_recv()),
+                position.max(0) as u64,
+            )
+        })
+    };
+    let mut after = 0;
+    'pages: loop {
+        let page = match db.catalog_entries_after(after, REBUILD_PAGE).await {
+            Ok(page) => page,
+            Err(err) => {
+                // The writer rolls back on the error; its result says why.
+                let _ = sender.send(Err(err.to_string())).await;
+                break;
+            }
+        };
+        let Some(last) = page.last() else { break };
+        after = last.plugin_id;
+        for document in page.iter().filter_map(document) {
+            if sender.send(Ok(document)).await.is_err() {
+                break 'pages; // The writer failed; its result says why.
+            }
+        }
+    }
+    drop(sender);
+    let count = writing.await.map_err(index_error)?.map_err(index_error)?;
     tracing::info!(plugins = count, position, "rebuilt the search index");
     Ok(count)
 }

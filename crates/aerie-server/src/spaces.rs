@@ -235,8 +235,36 @@ fn corrupt(what: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("stored data is corrupt: {what}"))
 }
 
+/// Whether `space` installs only certified versions: its own policy or the server's.
+pub fn requires_certified(state: &AppState, space: &Space) -> bool {
+    state.config.require_certified || space.require_certified
+}
+
+/// Why `space` may not run `plugin` `version`, if its policy refuses it.
+async fn certification_refusal(
+    state: &AppState,
+    space: &Space,
+    plugin: &PluginName,
+    version: &str,
+) -> ApiResult<Option<String>> {
+    if !requires_certified(state, space) {
+        return Ok(None);
+    }
+    let record = state
+        .db
+        .version(plugin.namespace(), plugin.name(), version)
+        .await?;
+    if record.is_some_and(|record| crate::routes::certification::verified(state, &record)) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{plugin} {version} is not certified by this registry, and the space `{}` runs only certified versions",
+        space.name
+    )))
+}
+
 /// A published version as resolution sees it, from its stored manifest.
-fn candidate(record: &aerie_db::VersionRecord) -> ApiResult<Candidate> {
+fn candidate(state: &AppState, record: &aerie_db::VersionRecord) -> ApiResult<Candidate> {
     let manifest: Value = serde_json::from_str(&record.manifest).map_err(corrupt)?;
     let text = |value: &Value| value.as_str().map(str::to_string);
     let api = text(&manifest["plugin"]["api"])
@@ -253,6 +281,7 @@ fn candidate(record: &aerie_db::VersionRecord) -> ApiResult<Candidate> {
         version: Version::parse(&record.version).map_err(corrupt)?,
         digest: record.digest.clone(),
         yanked: record.yanked,
+        certified: crate::routes::certification::verified(state, record),
         api,
         dependencies,
     })
@@ -282,7 +311,7 @@ async fn gather(
         };
         catalog.add_plugin(plugin.clone());
         for record in &records {
-            catalog.add(plugin.clone(), candidate(record)?);
+            catalog.add(plugin.clone(), candidate(state, record)?);
         }
         pending.extend(catalog.missing_dependencies());
     }
@@ -324,10 +353,11 @@ fn lockfile_of(space: &Space) -> ApiResult<Option<Lockfile>> {
 }
 
 /// Resolves `requested` for the space, keeping the locked versions of `locked` that still
-/// fit.
+/// fit, and only certified versions when the space requires them.
 async fn resolve(
     state: &AppState,
     caller: &Caller,
+    space: &Space,
     requested: &BTreeMap<PluginName, VersionReq>,
     locked: Option<&Lockfile>,
 ) -> ApiResult<Lockfile> {
@@ -339,6 +369,7 @@ async fn resolve(
             requested,
             locked,
             host_api: &host_api,
+            require_certified: requires_certified(state, space),
         },
     )
     .map_err(|err| match err {
@@ -734,6 +765,23 @@ async fn apply(
     details: Value,
     delete_state: bool,
 ) -> Result<BTreeMap<String, String>, ApplyError> {
+    // A policy refuses a new version before anything changes.
+    for step in &plan.steps {
+        let new_version = step
+            .before
+            .as_ref()
+            .is_none_or(|before| before.installation.digest != step.package.digest.to_string());
+        let version = step.package.manifest.plugin.version.to_string();
+        if new_version
+            && let Some(refusal) =
+                certification_refusal(state, space, &step.plugin, &version).await?
+        {
+            return Err(ApplyError::Api(ApiError::conflict(
+                "certification_required",
+                refusal,
+            )));
+        }
+    }
     switch(state, space, &plan.steps)
         .await
         .map_err(|(plugin, err)| ApplyError::Start(plugin, err))?;
@@ -839,7 +887,7 @@ pub async fn install(
     let mut requested = requested_of(&installed)?;
     requested.insert(plugin.clone(), requirement.clone());
     let previous = lockfile_of(&space)?;
-    let lockfile = resolve(state, caller, &requested, previous.as_ref()).await?;
+    let lockfile = resolve(state, caller, &space, &requested, previous.as_ref()).await?;
     let configs: BTreeMap<PluginName, Value> = request
         .config
         .map(|config| (plugin.clone(), config))
@@ -898,7 +946,7 @@ pub async fn update(
     let previous = lockfile_of(&space)?.unwrap_or_default();
     let mut locked = previous.clone();
     locked.plugins.remove(plugin);
-    let lockfile = resolve(state, caller, &requested, Some(&locked)).await?;
+    let lockfile = resolve(state, caller, &space, &requested, Some(&locked)).await?;
     let plan = plan(
         state,
         &installed,
@@ -1002,7 +1050,7 @@ pub async fn rollback(
             )
             .await?
             .ok_or_else(|| corrupt(format!("{dependent} {} is not published", locked.version)))?;
-        if let Some(requirement) = candidate(&record)?.dependencies.get(plugin)
+        if let Some(requirement) = candidate(state, &record)?.dependencies.get(plugin)
             && !requirement.matches(&previous_version)
         {
             return Err(ApiError::conflict(
@@ -1091,7 +1139,7 @@ pub async fn uninstall(
     let mut requested = requested_of(&installed)?;
     requested.remove(plugin);
     let previous = lockfile_of(&space)?;
-    let lockfile = resolve(state, caller, &requested, previous.as_ref()).await?;
+    let lockfile = resolve(state, caller, &space, &requested, previous.as_ref()).await?;
     let plan = plan(
         state,
         &installed,
@@ -1339,6 +1387,27 @@ pub async fn restore_all(state: &AppState) -> ApiResult<()> {
     for space in state.db.all_spaces().await? {
         for record in state.db.installations(space.id).await? {
             if record.installation.status == InstallationStatus::Disabled {
+                continue;
+            }
+            let plugin = parse_plugin(&record.installation.plugin)?;
+            if let Some(refusal) =
+                certification_refusal(state, &space, &plugin, &record.installation.version).await?
+            {
+                // The policy was set, or the certification withdrawn, after it was installed.
+                tracing::warn!(space = %space.name, plugin = %plugin, "{refusal}");
+                if record.installation.status_reason.as_deref() != Some(refusal.as_str()) {
+                    let change = status_change(
+                        &record.installation,
+                        InstallationStatus::Failed,
+                        Some(refusal),
+                        event(&plugin, "failed", None, None),
+                        json!({ "plugin": plugin.as_str() }),
+                    );
+                    state
+                        .db
+                        .commit_space(&Actor::system(), &space, &change)
+                        .await?;
+                }
                 continue;
             }
             match running_spec(state, &space, &record.installation).await {

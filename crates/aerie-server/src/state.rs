@@ -42,6 +42,8 @@ pub struct Shared {
     pub metrics: crate::metrics::ServerMetrics,
     /// The master keys that wrap the spaces' data keys.
     pub keys: MasterKeys,
+    /// The registry's key, which signs certifications.
+    pub registry_key: crate::registry_key::RegistryKey,
     /// The catalogue's search index.
     pub search: Arc<aerie_search::SearchIndex>,
     /// Changes to one space run one at a time.
@@ -111,6 +113,7 @@ impl AppState {
         blobs: BlobStore,
         config: Config,
         keys: MasterKeys,
+        registry_key: crate::registry_key::RegistryKey,
         search: Arc<aerie_search::SearchIndex>,
     ) -> AppState {
         let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
@@ -135,6 +138,7 @@ impl AppState {
         AppState(Arc::new(Shared {
             search,
             keys,
+            registry_key,
             space_locks: crate::spaces::SpaceLocks::default(),
             restored: tokio::sync::watch::channel(false).0,
             space_cache: moka::sync::Cache::builder()

@@ -76,6 +76,7 @@ pub fn version(state: &AppState, record: &VersionRecord) -> VersionView {
             .signature
             .as_ref()
             .map(|_| format!("{base}/signature")),
+        certification: record.certification.clone(),
     }
 }
 
@@ -87,6 +88,7 @@ pub fn version_summary(record: &VersionRecord) -> VersionSummary {
         published_at: time(record.published_at),
         yanked: record.yanked,
         deprecated: record.deprecated.clone(),
+        certification: record.certification.clone(),
     }
 }
 

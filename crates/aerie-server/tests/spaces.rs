@@ -1252,3 +1252,335 @@ async fn the_authorization_matrix_holds_for_every_endpoint_and_role() {
             .replace("nowhere", "X")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_versions() {
+    let mut app = TestApp::start(Backend::Sqlite).await;
+    app.publish("hello", "0.1.0").await;
+    app.publish("hello", "0.2.0").await;
+    let certification =
+        |version: &str| format!("/api/v1/plugins/examples/hello/{version}/certification");
+    let step = |action: &str| json!({ "action": action });
+    // maya maintains the namespace; sam has no role in it.
+    app.user("maya").await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/namespaces/examples/members/maya",
+            Some(&app.admin),
+            Some(json!({ "role": "maintainer" })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let maya = app
+        .token(
+            "maya",
+            "a-long-password",
+            &["publish", "spaces", "download"],
+        )
+        .await;
+    let sam = app.user("sam").await;
+
+    let (status, body) = app
+        .call(Method::GET, &certification("0.1.0"), None, None)
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("not_submitted"))
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&sam),
+            Some(step("submit")),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "only the namespace's maintainers submit"
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&maya),
+            Some(step("submit")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("submitted")),
+        "{body}"
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&maya),
+            Some(step("submit")),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "invalid_certification_step")
+    );
+    // Only admins move it on, whatever the publisher tries.
+    for action in ["start_review", "certify", "reject"] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &certification("0.1.0"),
+                Some(&maya),
+                Some(json!({ "action": action, "reason": "mine is fine" })),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::FORBIDDEN, "admin_required"),
+            "{action}"
+        );
+    }
+    let admin = app.admin.clone();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&admin),
+            Some(step("certify")),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "invalid_certification_step")
+    );
+    assert_eq!(
+        body["error"]["message"],
+        "cannot certify this version: it is submitted; only a version in review is certified"
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&admin),
+            Some(step("reject")),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "reason_required")
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&admin),
+            Some(step("approve")),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_action")
+    );
+    let (status, _) = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/certifications",
+            Some(&maya),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/api/v1/admin/certifications",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["versions"][0]["plugin"], "examples/hello");
+    assert_eq!(body["versions"][0]["submitted_by"], "maya");
+
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&admin),
+            Some(step("start_review")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("in_review"))
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&admin),
+            Some(step("certify")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("certified")),
+        "{body}"
+    );
+    // The signature is the registry's, over exactly this package.
+    let (_, key) = app
+        .call(Method::GET, "/api/v1/registry/key", None, None)
+        .await;
+    let key = aerie_core::signature::PublicKey::parse(key["public_key"].as_str().unwrap()).unwrap();
+    let name: aerie_core::name::PluginName = "examples/hello".parse().unwrap();
+    let digest: aerie_core::digest::Digest = body["digest"].as_str().unwrap().parse().unwrap();
+    let signature = body["signature"].as_str().unwrap();
+    aerie_core::certification::verify(&name, &"0.1.0".parse().unwrap(), &digest, signature, &key)
+        .unwrap();
+    assert!(
+        aerie_core::certification::verify(
+            &name,
+            &"0.2.0".parse().unwrap(),
+            &digest,
+            signature,
+            &key
+        )
+        .is_err()
+    );
+    let history: Vec<&str> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["submitted", "in_review", "certified"]);
+    let (_, version) = app
+        .call(
+            Method::GET,
+            "/api/v1/plugins/examples/hello/0.1.0",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(version["certification"], "certified");
+    let (_, found) = app
+        .call(
+            Method::GET,
+            "/api/v1/search?q=hello&certified=true",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(found["hits"][0]["name"], "examples/hello", "{found}");
+
+    // A space that requires certification installs the certified 0.1.0, not the newer 0.2.0.
+    app.space(&sam, "strict").await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/spaces/strict",
+            Some(&maya),
+            Some(json!({ "require_certified": true })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "only the space's owner sets its policy: {body}"
+    );
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/spaces/strict",
+            Some(&sam),
+            Some(json!({ "require_certified": true })),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["require_certified"]),
+        (StatusCode::OK, &json!(true)),
+        "{body}"
+    );
+    let (status, body) = app
+        .install(&sam, "strict", json!({ "plugin": "examples/hello" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let installed = app.installation(&sam, "strict", "examples/hello").await;
+    assert_eq!(installed["version"], "0.1.0");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!(
+                "{}/update",
+                TestApp::installation_path("strict", "examples/hello")
+            ),
+            Some(&sam),
+            Some(json!({ "requirement": "=0.2.0" })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "resolution_failed"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("examples/hello 0.2.0 is not certified"),
+        "{body}"
+    );
+    let (status, _) = app.endpoint("/s/strict/examples/hello/you", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Withdrawn: the signature goes, and the space no longer runs the version after a restart.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&admin),
+            Some(json!({ "action": "reject", "reason": "it leaks its config" })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("rejected"))
+    );
+    assert_eq!(body["signature"], Value::Null);
+    let (_, found) = app
+        .call(
+            Method::GET,
+            "/api/v1/search?q=hello&certified=true",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(found["total"], 0, "{found}");
+    app.restart().await;
+    let installed = app.installation(&sam, "strict", "examples/hello").await;
+    assert_eq!(installed["status"], "failed");
+    assert!(
+        installed["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("is not certified by this registry"),
+        "{installed}"
+    );
+    let (status, _) = app.endpoint("/s/strict/examples/hello/you", None).await;
+    assert_ne!(status, StatusCode::OK);
+    // The publisher may submit again after a rejection.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&maya),
+            Some(step("submit")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::OK, Some("submitted"))
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod certification;
 pub mod downloads;
 pub mod endpoints;
 pub mod namespaces;

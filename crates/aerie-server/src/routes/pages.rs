@@ -75,16 +75,14 @@ pub async fn page(
         })
         .collect();
     let full_name = format!("{namespace}/{name}");
-    // Dependents by the catalogue's public view: each plugin's newest version.
-    let dependents = state
-        .db
-        .catalog_entries()
-        .await?
-        .iter()
-        .filter_map(crate::search::document_with_manifest)
-        .filter(|(_, manifest)| manifest["dependencies"].get(&full_name).is_some())
-        .map(|(document, _)| document.name)
-        .collect();
+    // Dependents as the catalogue shows them: public plugins whose newest version needs it.
+    let index = std::sync::Arc::clone(&state.search);
+    let dependent_of = full_name.clone();
+    let dependents =
+        tokio::task::spawn_blocking(move || index.dependents(&dependent_of, MAX_DEPENDENTS))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
     let (rating, ratings) = state.db.rating(summary.id).await?;
     Ok(Json(PluginPageView {
         name: full_name,
@@ -103,6 +101,9 @@ pub async fn page(
         ratings,
     }))
 }
+
+/// Most dependents a page lists.
+const MAX_DEPENDENTS: usize = 100;
 
 #[cfg(test)]
 mod tests {

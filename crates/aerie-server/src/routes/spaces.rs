@@ -27,12 +27,18 @@ use crate::spaces;
 use crate::state::AppState;
 use crate::views::time;
 
-fn space_view(space: &Space, role: SpaceRole, installations: usize) -> aerie_api_types::SpaceView {
+fn space_view(
+    state: &AppState,
+    space: &Space,
+    role: SpaceRole,
+    installations: usize,
+) -> aerie_api_types::SpaceView {
     aerie_api_types::SpaceView {
         name: space.name.clone(),
         created_at: time(space.created_at),
         role: role.as_str().to_string(),
         installations,
+        require_certified: crate::spaces::requires_certified(state, space),
     }
 }
 
@@ -68,7 +74,7 @@ pub async fn create(
     let space = spaces::new_space(&state, &caller.actor(), &request.name, user.id).await?;
     Ok((
         StatusCode::CREATED,
-        Json(space_view(&space, SpaceRole::Owner, 0)),
+        Json(space_view(&state, &space, SpaceRole::Owner, 0)),
     ))
 }
 
@@ -101,7 +107,7 @@ pub async fn list(
     let mut views = Vec::new();
     for (space, role) in spaces {
         let installations = state.db.installations(space.id).await?.len();
-        views.push(space_view(&space, role, installations));
+        views.push(space_view(&state, &space, role, installations));
     }
     Ok(Json(views))
 }
@@ -119,36 +125,52 @@ pub async fn get(
         .require_space(&state, &name, SpaceRole::Viewer)
         .await?;
     let installations = state.db.installations(space.id).await?.len();
-    Ok(Json(space_view(&space, role, installations)))
+    Ok(Json(space_view(&state, &space, role, installations)))
 }
 
-/// Renames a space (owners). Its endpoints move to the new name; its data stays.
+/// Renames a space or changes its certification policy (owners). Its endpoints move to a
+/// new name; its data stays.
 #[utoipa::path(patch, path = "/api/v1/spaces/{space}", tag = "spaces",
     params(("space" = String, Path)), request_body = UpdateSpaceRequest,
-    responses((status = 200, body = aerie_api_types::SpaceView), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn rename(
+    responses((status = 200, body = aerie_api_types::SpaceView), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn change(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
     Json(request): Json<UpdateSpaceRequest>,
 ) -> ApiResult<Json<aerie_api_types::SpaceView>> {
-    let (space, role) = caller
+    let (mut space, role) = caller
         .require_space(&state, &name, SpaceRole::Owner)
         .await?;
-    check_name("space", &request.name)
-        .map_err(|err| ApiError::bad_request("invalid_space_name", err.to_string()))?;
-    state
-        .db
-        .rename_space(&caller.actor(), &space, &request.name)
-        .await?;
+    if request.name.is_none() && request.require_certified.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing_to_change",
+            "give a new `name`, `require_certified`, or both",
+        ));
+    }
+    if let Some(new_name) = &request.name {
+        check_name("space", new_name)
+            .map_err(|err| ApiError::bad_request("invalid_space_name", err.to_string()))?;
+    }
+    if let Some(require_certified) = request.require_certified {
+        state
+            .db
+            .set_space_policy(&caller.actor(), &space, require_certified)
+            .await?;
+        space.require_certified = require_certified;
+    }
+    if let Some(new_name) = request.name {
+        state
+            .db
+            .rename_space(&caller.actor(), &space, &new_name)
+            .await?;
+        space.name = new_name;
+    }
     state.forget_space(&name);
-    let renamed = Space {
-        name: request.name,
-        ..space
-    };
-    let installations = state.db.installations(renamed.id).await?.len();
-    Ok(Json(space_view(&renamed, role, installations)))
+    let installations = state.db.installations(space.id).await?.len();
+    Ok(Json(space_view(&state, &space, role, installations)))
 }
 
 /// Deletes a space with everything in it (owners): its plugins stop, their data goes.
