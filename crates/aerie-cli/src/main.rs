@@ -471,6 +471,10 @@ struct LoginArgs {
     /// Your user name.
     #[arg(long, short, default_value = "admin")]
     username: String,
+    /// Give the token the `admin` scope too (administrators: certification, master key
+    /// rotation, audit log). Without it, an administrator's token acts as any publisher's.
+    #[arg(long)]
+    admin: bool,
 }
 
 #[derive(Args)]
@@ -718,7 +722,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             args.data_dir,
         ),
         Command::Gc(args) => server::gc(args.config.as_deref(), args.grace, args.dry_run),
-        Command::Login(args) => registry::login(&target, &args.username),
+        Command::Login(args) => registry::login(&target, &args.username, args.admin),
         Command::Publish(args) => {
             let package = match args.package {
                 Some(package) => package,

@@ -99,7 +99,7 @@ pub(crate) fn split_name(spec: &str) -> anyhow::Result<(PluginName, Option<Strin
     Ok((name.parse()?, version))
 }
 
-pub fn login(target: &Target, username: &str) -> anyhow::Result<()> {
+pub fn login(target: &Target, username: &str, admin: bool) -> anyhow::Result<()> {
     let registry = target.registry(stored_credentials()?.as_ref());
     let client = Client::new(&registry, None)?;
     let password = password(&format!("Password for {username} at {registry}: "))?;
@@ -110,8 +110,10 @@ pub fn login(target: &Target, username: &str) -> anyhow::Result<()> {
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         ),
         scopes: ["publish", "yank", "read-private", "download", "spaces"]
+            .into_iter()
+            .chain(admin.then_some("admin"))
             .map(String::from)
-            .to_vec(),
+            .collect(),
         namespaces: None,
         expires_in_days: Some(90),
     };

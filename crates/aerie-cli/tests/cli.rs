@@ -1210,7 +1210,8 @@ fn a_newcomer_puts_greeter_client_to_work_in_a_space_with_the_cli_alone() {
     let server = RunningServer::start(&dir.path().join("data"));
     let run = |args: &[&str]| server.aerie(args, dir.path()).success();
     let fail = |args: &[&str]| server.aerie(args, dir.path()).failure();
-    run(&["login"]);
+    // Logged in with the admin scope: this newcomer runs the registry, and certifies.
+    run(&["login", "--admin"]);
     run(&["namespace", "create", "examples", "--allow-unsigned"]);
     for plugin in ["greeter", "greeter-client"] {
         run(&["publish", package(plugin).to_str().unwrap()]);
@@ -1361,6 +1362,52 @@ fn a_newcomer_puts_greeter_client_to_work_in_a_space_with_the_cli_alone() {
             && err.contains("(resolution_failed)"),
         "{err}"
     );
+
+    // Certification: submitted, reviewed, certified, checked against the registry's key.
+    let out = run(&["certify", "submit", "examples/greeter@0.1.1"]);
+    assert!(
+        out.contains("examples/greeter 0.1.1 is submitted for certification"),
+        "{out}"
+    );
+    assert!(words(run(&["certify", "queue"])).contains("examples/greeter 0.1.1 submitted admin"));
+    let err = fail(&["certify", "approve", "examples/greeter@0.1.1"]);
+    assert!(
+        err.contains("only a version in review is certified"),
+        "{err}"
+    );
+    assert!(run(&["certify", "review", "examples/greeter@0.1.1"]).contains("is in review"));
+    let out = run(&["certify", "approve", "examples/greeter@0.1.1"]);
+    assert!(
+        out.contains("is certified, signed by registry key"),
+        "{out}"
+    );
+    let status = words(run(&["certify", "status", "examples/greeter@0.1.1"]));
+    assert!(
+        status.contains("signature verified with registry key"),
+        "{status}"
+    );
+    assert!(status.contains("submitted -> in_review"), "{status}");
+    assert!(words(run(&["info", "examples/greeter@0.1.1"])).contains("certification certified"));
+    // A space that requires certification refuses the uncertified greeter-client.
+    let out = run(&["space", "policy", "team", "--require-certified", "true"]);
+    assert!(
+        out.contains("installs and runs only certified versions"),
+        "{out}"
+    );
+    assert!(words(run(&["space", "list"])).contains("team owner 2 certified only"));
+    let err = fail(&[
+        "update",
+        "examples/greeter-client",
+        "--space",
+        "team",
+        "--yes",
+    ]);
+    assert!(
+        err.contains("examples/greeter-client 0.1.0 is not certified")
+            && err.contains("(resolution_failed)"),
+        "{err}"
+    );
+    run(&["space", "policy", "team", "--require-certified", "false"]);
 
     // Uninstall takes the greeter it pulled in.
     let out = run(&["uninstall", "examples/greeter-client", "--space", "team"]);
