@@ -114,15 +114,26 @@ async fn blocking<T: Send + 'static>(
         .map_err(index_error)
 }
 
-/// Opens the index in `dir` and brings it up to date: rebuilt whole when it is new, else the
-/// changes since its position.
+/// Opens the index in `dir` and brings it up to date: rebuilt whole when it is new or stale,
+/// else the changes since its position.
 pub async fn open(db: &Database, dir: std::path::PathBuf) -> ApiResult<Arc<SearchIndex>> {
     let index = Arc::new(blocking(move || SearchIndex::open(&dir)).await?);
+    let logged = db.catalog_position().await?;
     match index.position() {
+        Some(position) if position as i64 <= logged => catch_up(db, &index).await?,
+        Some(position) => {
+            // Ahead of the database's log: the database was replaced or restored from an
+            // older backup, so the index describes another catalogue.
+            tracing::warn!(
+                index_position = position,
+                database_position = logged,
+                "the search index is ahead of the database; rebuilding it"
+            );
+            rebuild(db, &index).await?;
+        }
         None => {
             rebuild(db, &index).await?;
         }
-        Some(_) => catch_up(db, &index).await?,
     }
     Ok(index)
 }

@@ -1634,6 +1634,17 @@ async fn published_plugins_are_searchable_at_once_and_the_index_follows_changes(
         before
     );
     assert_eq!(search(&app, "").await["total"], 3);
+    // Over another (empty) database the index is stale: it is rebuilt, not trusted.
+    app.stop().await;
+    app.database_url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}",
+            app.data_dir.path().join("other.db").display()
+        ),
+        Backend::Postgres => aerie_test_support::postgres().fresh_database(),
+    };
+    app.restart().await;
+    assert_eq!(search(&app, "").await["total"], 0);
 }
 
 async fn reviews_are_one_per_user_and_the_rating_follows_every_change(backend: Backend) {
