@@ -1383,6 +1383,58 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
         (status, code(&body)),
         (StatusCode::BAD_REQUEST, "invalid_action")
     );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&admin),
+            Some(json!({ "action": "reject", "reason": "x".repeat(2001) })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "reason_too_long")
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("9.9.9"),
+            Some(&maya),
+            Some(step("submit")),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "version_not_found")
+    );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.1.0"),
+            Some(&maya),
+            Some(json!({ "reason": 7 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A yanked version is not submitted.
+    let yank = "/api/v1/plugins/examples/hello/0.2.0/yank";
+    let yanker = app.token("admin", ADMIN_PASSWORD, &["yank"]).await;
+    let (status, _) = app.call(Method::PUT, yank, Some(&yanker), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &certification("0.2.0"),
+            Some(&maya),
+            Some(step("submit")),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "version_yanked")
+    );
+    let (status, _) = app.call(Method::DELETE, yank, Some(&yanker), None).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, _) = app
         .call(
             Method::GET,
