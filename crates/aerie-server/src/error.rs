@@ -6,7 +6,8 @@ use aerie_blob::BlobError;
 use aerie_core::package::PackageError;
 use aerie_core::signature::SignatureError;
 use aerie_db::DbError;
-use axum::Json;
+use axum::extract::FromRequest;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -21,6 +22,30 @@ pub struct ApiError {
     pub message: String,
     /// Structured details.
     pub details: Option<serde_json::Value>,
+}
+
+/// A JSON body or answer: axum's `Json`, whose rejections (no JSON content type, malformed
+/// JSON, a field of the wrong type) answer in the error envelope like every other error.
+#[derive(Debug, Clone, Copy, Default, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        let code = match &rejection {
+            JsonRejection::JsonDataError(_) => "invalid_body",
+            JsonRejection::JsonSyntaxError(_) => "malformed_json",
+            JsonRejection::MissingJsonContentType(_) => "json_content_type_required",
+            _ => "unreadable_body",
+        };
+        ApiError::new(rejection.status(), code, rejection.body_text())
+    }
 }
 
 /// The result of a handler.
@@ -93,7 +118,7 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, Json(body)).into_response()
+        (self.status, axum::Json(body)).into_response()
     }
 }
 

@@ -13,7 +13,6 @@ use std::time::Duration;
 use aerie_api_types::ErrorBody;
 use aerie_blob::{BlobStore, S3Config};
 use aerie_db::{Actor, Database};
-use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -47,7 +46,7 @@ pub use config::Config;
 pub use state::AppState;
 
 use crate::auth::hash_password;
-use crate::error::ApiError;
+use crate::error::{ApiError, Json};
 
 /// The OpenAPI document's frame; the paths come from the handlers.
 #[derive(utoipa::OpenApi)]

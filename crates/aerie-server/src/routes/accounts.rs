@@ -6,7 +6,6 @@ use aerie_api_types::{
 };
 use aerie_core::name::check_name;
 use aerie_db::{NewToken, now_millis};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -17,7 +16,7 @@ use crate::auth::{
     Caller, SESSION_COOKIE, Scope, TOKEN_PREFIX, dummy_password_hash, hash_password, random_secret,
     session_cookie, session_user, sha256, token_expiry, verify_password,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 use crate::views;
 

@@ -2,12 +2,11 @@
 
 use aerie_api_types::{AuditEntryView, ErrorBody};
 use aerie_db::AuditQuery;
-use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, Json};
 use crate::state::AppState;
 use crate::views;
 

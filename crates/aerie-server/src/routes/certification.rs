@@ -9,12 +9,11 @@ use aerie_core::certification::{self, CertificationAction, CertificationState};
 use aerie_core::digest::Digest;
 use aerie_core::name::PluginName;
 use aerie_db::{CertificationStep, Role, VersionRecord};
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use semver::Version;
 
 use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::routes::namespaces::visible_namespace;
 use crate::routes::plugins::visible_version;
 use crate::state::AppState;

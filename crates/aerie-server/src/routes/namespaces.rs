@@ -7,12 +7,11 @@ use aerie_api_types::{
 use aerie_core::name::check_name;
 use aerie_core::signature::PublicKey;
 use aerie_db::{DbError, Namespace, Role};
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
 use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 use crate::views;
 

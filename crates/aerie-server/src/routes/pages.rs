@@ -1,13 +1,12 @@
 //! A plugin's page: what people read before installing.
 
 use aerie_api_types::{DependencyView, ErrorBody, PluginPageView};
-use axum::Json;
 use axum::extract::{Path, State};
 use semver::Version;
 use serde_json::Value;
 
 use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::routes::namespaces::visible_namespace;
 use crate::state::AppState;
 use crate::views;

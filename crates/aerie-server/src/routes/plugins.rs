@@ -10,7 +10,6 @@ use aerie_core::name::PluginName;
 use aerie_core::package::{PackageLimits, read_package};
 use aerie_core::signature::{PublicKey, signature_key_id, verify_package};
 use aerie_db::{NewVersion, PublishOutcome, Role, VersionRecord};
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{self, CONTENT_LENGTH};
@@ -22,7 +21,7 @@ use semver::{Version, VersionReq};
 use serde::Deserialize;
 
 use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::routes::namespaces::visible_namespace;
 use crate::state::AppState;
 use crate::views;

@@ -1,12 +1,11 @@
 //! Ratings and reviews: one per user per plugin, editable, deletable.
 
 use aerie_api_types::{ErrorBody, ReviewRequest, ReviewView, ReviewsView};
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 
 use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::routes::namespaces::visible_namespace;
 use crate::state::AppState;
 use crate::views::time;

@@ -2,10 +2,9 @@
 
 use aerie_api_types::{ErrorBody, FacetCountView, FacetsView, SearchHitView, SearchResponse};
 use aerie_search::{MAX_OFFSET, MAX_PAGE_SIZE, SearchQuery, Sort};
-use axum::Json;
 use axum::extract::{Query, State};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 use crate::views::time;
 

@@ -15,14 +15,13 @@ use aerie_api_types::{
 };
 use aerie_core::name::{PluginName, check_name};
 use aerie_db::{NewSpaceToken, Space, SpaceRole, SpaceToken};
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use crate::auth::{Caller, SPACE_TOKEN_PREFIX, Scope, random_secret, sha256, token_expiry};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::spaces;
 use crate::state::AppState;
 use crate::views::time;
