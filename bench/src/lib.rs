@@ -1,4 +1,7 @@
-//! Fixtures for Aerie's benchmarks: large, valid components and packages built in memory.
+//! Fixtures for Aerie's benchmarks: large, valid components and packages built in memory, and
+//! synthetic plugin catalogues written straight into a registry database ([`catalog`]).
+
+pub mod catalog;
 
 use aerie_core::package::{COMPONENT_FILE, MANIFEST_FILE, PackageFile, write_package};
 use wasm_encoder::{

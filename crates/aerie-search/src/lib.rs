@@ -14,7 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::{Count, TopDocs};
+
+use crate::facets::{FacetCounter, FacetLabels, LabelCounts};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Facet, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument,
@@ -239,6 +241,7 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: std::sync::Mutex<IndexWriter>,
     fields: Fields,
+    facet_labels: FacetLabels,
 }
 
 impl SearchIndex {
@@ -283,6 +286,7 @@ impl SearchIndex {
             reader,
             writer: std::sync::Mutex::new(writer),
             fields,
+            facet_labels: FacetLabels::default(),
         })
     }
 
@@ -416,6 +420,14 @@ impl SearchIndex {
         commit.set_payload(&format!("{SCHEMA_VERSION} {position}"));
         commit.commit()?;
         self.reader.reload()?;
+        let live = self
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.segment_id())
+            .collect();
+        self.facet_labels.retain(&live);
         Ok(())
     }
 
@@ -436,7 +448,7 @@ impl SearchIndex {
             return Err(SearchError::OffsetTooLarge);
         }
         let searcher = self.reader.searcher();
-        let text_query = self.text_query(&query.text);
+        let text_query = self.text_query(&searcher, &query.text)?;
         let has_text = text_query.is_some();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         clauses.push((
@@ -465,73 +477,66 @@ impl SearchIndex {
 
         let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
         let page = TopDocs::with_limit(limit).and_offset(query.offset);
-        let facets = |field: Field| {
-            let mut collector =
-                FacetCollector::for_field(searcher.schema().get_field_name(field).to_string());
-            collector.add_facet(Facet::root());
-            collector
+        let facet_collectors = FacetCounter {
+            labels: &self.facet_labels,
+            fields: [
+                self.fields.category_facet,
+                self.fields.tag_facet,
+                self.fields.license_facet,
+                self.fields.certification_facet,
+            ]
+            .into_iter()
+            .map(|field| (field, searcher.schema().get_field_name(field)))
+            .collect(),
         };
-        let facet_collectors = (
-            (
-                facets(self.fields.category_facet),
-                facets(self.fields.tag_facet),
-            ),
-            (
-                facets(self.fields.license_facet),
-                facets(self.fields.certification_facet),
-            ),
-        );
         let sort = match query.sort {
             Sort::Relevance if !has_text => Sort::Downloads,
             sort => sort,
         };
-        let (addresses, total, ((categories, tags), (licenses, certification))): (
-            Vec<(f32, DocAddress)>,
-            usize,
-            _,
-        ) = match sort {
-            Sort::Relevance => {
-                searcher.search(&combined, &(page.order_by_score(), Count, facet_collectors))?
-            }
-            Sort::Downloads => {
-                let (docs, count, facets) = searcher.search(
-                    &combined,
-                    &(
-                        page.order_by_fast_field::<u64>("downloads", Order::Desc),
-                        Count,
-                        facet_collectors,
-                    ),
-                )?;
-                (unscored(docs), count, facets)
-            }
-            Sort::Rating => {
-                let (docs, count, facets) = searcher.search(
-                    &combined,
-                    &(
-                        page.order_by_fast_field::<f64>("rating", Order::Desc),
-                        Count,
-                        facet_collectors,
-                    ),
-                )?;
-                (unscored(docs), count, facets)
-            }
-            Sort::Updated | Sort::Newest => {
-                let field = if sort == Sort::Updated {
-                    "updated_at"
-                } else {
-                    "created_at"
-                };
-                let (docs, count, facets) = searcher.search(
-                    &combined,
-                    &(
-                        page.order_by_fast_field::<i64>(field, Order::Desc),
-                        Count,
-                        facet_collectors,
-                    ),
-                )?;
-                (unscored(docs), count, facets)
-            }
-        };
+        let (addresses, total, facet_counts): (Vec<(f32, DocAddress)>, usize, LabelCounts) =
+            match sort {
+                Sort::Relevance => {
+                    searcher.search(&combined, &(page.order_by_score(), Count, facet_collectors))?
+                }
+                Sort::Downloads => {
+                    let (docs, count, facets) = searcher.search(
+                        &combined,
+                        &(
+                            page.order_by_fast_field::<u64>("downloads", Order::Desc),
+                            Count,
+                            facet_collectors,
+                        ),
+                    )?;
+                    (unscored(docs), count, facets)
+                }
+                Sort::Rating => {
+                    let (docs, count, facets) = searcher.search(
+                        &combined,
+                        &(
+                            page.order_by_fast_field::<f64>("rating", Order::Desc),
+                            Count,
+                            facet_collectors,
+                        ),
+                    )?;
+                    (unscored(docs), count, facets)
+                }
+                Sort::Updated | Sort::Newest => {
+                    let field = if sort == Sort::Updated {
+                        "updated_at"
+                    } else {
+                        "created_at"
+                    };
+                    let (docs, count, facets) = searcher.search(
+                        &combined,
+                        &(
+                            page.order_by_fast_field::<i64>(field, Order::Desc),
+                            Count,
+                            facet_collectors,
+                        ),
+                    )?;
+                    (unscored(docs), count, facets)
+                }
+            };
         let mut hits = Vec::with_capacity(addresses.len());
         for (score, address) in addresses {
             let plugin = self.stored(&searcher, address)?;
@@ -545,23 +550,34 @@ impl SearchIndex {
                     .then_with(|| a.plugin.name.cmp(&b.plugin.name))
             });
         }
+        let mut facet_counts = facet_counts.into_iter().map(counts);
+        let mut next = || facet_counts.next().unwrap_or_default();
         Ok(SearchResults {
             total,
             hits,
-            categories: counts(categories),
-            tags: counts(tags),
-            licenses: counts(licenses),
-            certification: counts(certification),
+            categories: next(),
+            tags: next(),
+            licenses: next(),
+            certification: next(),
             took: started.elapsed(),
         })
     }
 
     /// The query for the words of `text`, or `None` when it has none.
-    fn text_query(&self, text: &str) -> Option<Box<dyn Query>> {
+    ///
+    /// A word the index holds is matched as written (and, as the last word, as the start of a
+    /// name or tag); only a word it does not hold is also matched with typos and as a prefix
+    /// in every field. Expanding every word costs several times more at a million plugins and
+    /// would let a correct word drown in its neighbours.
+    fn text_query(
+        &self,
+        searcher: &tantivy::Searcher,
+        text: &str,
+    ) -> SearchResult<Option<Box<dyn Query>>> {
         let text: String = text.chars().take(MAX_QUERY_LEN).collect();
         let words = self.words(&text);
         if words.is_empty() {
-            return None;
+            return Ok(None);
         }
         let fields = self.fields;
         let weighted = [
@@ -573,11 +589,20 @@ impl SearchIndex {
         ];
         let last = words.len() - 1;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut any_unknown = false;
         for (position, word) in words.iter().enumerate() {
-            let typos: u8 = match word.chars().count() {
-                0..=3 => 0,
-                4..=7 => 1,
-                _ => 2,
+            let mut known = false;
+            for (field, _) in weighted {
+                if searcher.doc_freq(&Term::from_field_text(field, word))? > 0 {
+                    known = true;
+                    break;
+                }
+            }
+            any_unknown |= !known;
+            let typos: u8 = match (known, word.chars().count()) {
+                (true, _) | (false, 0..=3) => 0,
+                (false, 4..=7) => 1,
+                (false, _) => 2,
             };
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for (field, weight) in weighted {
@@ -595,7 +620,8 @@ impl SearchIndex {
                     ));
                 }
                 // The word being typed: what starts with it.
-                if position == last {
+                let names = field == fields.name_text || field == fields.tags;
+                if position == last && (!known || names) {
                     let prefix = FuzzyTermQuery::new_prefix(term, 0, true);
                     alternatives.push((
                         Occur::Should,
@@ -608,10 +634,10 @@ impl SearchIndex {
         // The exact name, whole or without its namespace, outranks everything; the name
         // with a typo comes next.
         let whole = text.trim().to_lowercase();
-        let typos: u8 = match whole.chars().count() {
-            0..=3 => 0,
-            4..=7 => 1,
-            _ => 2,
+        let typos: u8 = match (any_unknown, whole.chars().count()) {
+            (false, _) | (true, 0..=3) => 0,
+            (true, 4..=7) => 1,
+            (true, _) => 2,
         };
         for (field, boost) in [(fields.name, 40.0), (fields.short_name, 20.0)] {
             let term = Term::from_field_text(field, &whole);
@@ -628,7 +654,7 @@ impl SearchIndex {
                 ));
             }
         }
-        Some(Box::new(BooleanQuery::new(clauses)))
+        Ok(Some(Box::new(BooleanQuery::new(clauses))))
     }
 
     /// The words of `text` as the index's tokenizer cuts them.
@@ -665,21 +691,12 @@ fn unscored<T>(docs: Vec<(T, DocAddress)>) -> Vec<(f32, DocAddress)> {
         .collect()
 }
 
-fn counts(facets: tantivy::collector::FacetCounts) -> FacetCounts {
-    let mut counts: FacetCounts = facets
-        .get("/")
-        .map(|(facet, count)| {
-            let value = facet
-                .to_path()
-                .last()
-                .map(|part| part.to_string())
-                .unwrap_or_default();
-            (value, count)
-        })
-        .collect();
+fn counts(labels: std::collections::HashMap<String, u64>) -> FacetCounts {
+    let mut counts: FacetCounts = labels.into_iter().collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     counts
 }
 
+mod facets;
 #[cfg(test)]
 mod tests;

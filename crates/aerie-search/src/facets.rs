@@ -1,0 +1,143 @@
+//! Exact facet counts over every match, by ordinal.
+//!
+//! tantivy's `FacetCollector` turns every facet ordinal seen into its label through the
+//! segment's compressed dictionary on each query; with thousands of tags that lookup is most of
+//! a search's time. Segments never change, so each segment's labels are read once here and a
+//! query only counts ordinals.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::fastfield::FacetReader;
+use tantivy::index::SegmentId;
+use tantivy::schema::{Facet, Field};
+use tantivy::{DocId, Score, SegmentReader};
+
+/// Each segment's facet labels by ordinal, per field.
+#[derive(Default)]
+pub(crate) struct FacetLabels {
+    by_segment: Mutex<HashMap<(SegmentId, Field), Arc<Vec<String>>>>,
+}
+
+impl FacetLabels {
+    /// The labels of `field` in `reader`'s segment, read on first use.
+    fn labels(
+        &self,
+        reader: &SegmentReader,
+        field: Field,
+        facets: &FacetReader,
+    ) -> tantivy::Result<Arc<Vec<String>>> {
+        let key = (reader.segment_id(), field);
+        if let Some(labels) = self.lock().get(&key) {
+            return Ok(Arc::clone(labels));
+        }
+        let mut labels = Vec::with_capacity(facets.num_facets());
+        let mut terms = facets.facet_dict().stream()?;
+        while terms.advance() {
+            let facet = Facet::from_encoded(terms.key().to_vec()).map_err(|err| {
+                tantivy::TantivyError::InvalidArgument(format!("a facet label: {err}"))
+            })?;
+            labels.push(
+                facet
+                    .to_path()
+                    .last()
+                    .map(|part| part.to_string())
+                    .unwrap_or_default(),
+            );
+        }
+        let labels = Arc::new(labels);
+        self.lock().insert(key, Arc::clone(&labels));
+        Ok(labels)
+    }
+
+    /// Forgets the segments not in `live` (merged away).
+    pub(crate) fn retain(&self, live: &HashSet<SegmentId>) {
+        self.lock().retain(|(segment, _), _| live.contains(segment));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(SegmentId, Field), Arc<Vec<String>>>> {
+        self.by_segment
+            .lock()
+            .unwrap_or_else(|err| err.into_inner())
+    }
+}
+
+/// Counts per label for each of `fields`, over every document collected.
+pub(crate) struct FacetCounter<'a> {
+    pub(crate) labels: &'a FacetLabels,
+    /// Each field with its name in the schema.
+    pub(crate) fields: Vec<(Field, &'a str)>,
+}
+
+/// Per field, the count of each label.
+pub(crate) type LabelCounts = Vec<HashMap<String, u64>>;
+
+impl Collector for FacetCounter<'_> {
+    type Fruit = LabelCounts;
+    type Child = SegmentFacetCounter;
+
+    fn for_segment(
+        &self,
+        _segment_ord: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentFacetCounter> {
+        let mut fields = Vec::with_capacity(self.fields.len());
+        for &(field, name) in &self.fields {
+            let facets = reader.facet_reader(name)?;
+            let labels = self.labels.labels(reader, field, &facets)?;
+            let counts = vec![0u32; labels.len()];
+            fields.push((facets, labels, counts));
+        }
+        Ok(SegmentFacetCounter { fields })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<LabelCounts>) -> tantivy::Result<LabelCounts> {
+        let mut merged: LabelCounts = vec![HashMap::new(); self.fields.len()];
+        for fruit in fruits {
+            for (into, counts) in merged.iter_mut().zip(fruit) {
+                for (label, count) in counts {
+                    *into.entry(label).or_default() += count;
+                }
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// [`FacetCounter`] within one segment.
+pub(crate) struct SegmentFacetCounter {
+    fields: Vec<(FacetReader, Arc<Vec<String>>, Vec<u32>)>,
+}
+
+impl SegmentCollector for SegmentFacetCounter {
+    type Fruit = LabelCounts;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        for (facets, _, counts) in &mut self.fields {
+            for ord in facets.facet_ords(doc) {
+                if let Some(count) = counts.get_mut(ord as usize) {
+                    *count += 1;
+                }
+            }
+        }
+    }
+
+    fn harvest(self) -> LabelCounts {
+        self.fields
+            .into_iter()
+            .map(|(_, labels, counts)| {
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, count)| **count > 0)
+                    .map(|(ord, count)| (labels[ord].clone(), u64::from(*count)))
+                    .collect()
+            })
+            .collect()
+    }
+}
