@@ -14,10 +14,16 @@ use tantivy::index::SegmentId;
 use tantivy::schema::{Facet, Field};
 use tantivy::{DocId, Score, SegmentReader};
 
+/// A segment's labels of one facet field, by ordinal.
+type Labels = Arc<Vec<String>>;
+
+/// Labels by segment and field.
+type LabelsBySegment = HashMap<(SegmentId, Field), Labels>;
+
 /// Each segment's facet labels by ordinal, per field.
 #[derive(Default)]
 pub(crate) struct FacetLabels {
-    by_segment: Mutex<HashMap<(SegmentId, Field), Arc<Vec<String>>>>,
+    by_segment: Mutex<LabelsBySegment>,
 }
 
 impl FacetLabels {
@@ -27,7 +33,7 @@ impl FacetLabels {
         reader: &SegmentReader,
         field: Field,
         facets: &FacetReader,
-    ) -> tantivy::Result<Arc<Vec<String>>> {
+    ) -> tantivy::Result<Labels> {
         let key = (reader.segment_id(), field);
         if let Some(labels) = self.lock().get(&key) {
             return Ok(Arc::clone(labels));
@@ -56,7 +62,7 @@ impl FacetLabels {
         self.lock().retain(|(segment, _), _| live.contains(segment));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(SegmentId, Field), Arc<Vec<String>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LabelsBySegment> {
         self.by_segment
             .lock()
             .unwrap_or_else(|err| err.into_inner())
@@ -111,7 +117,7 @@ impl Collector for FacetCounter<'_> {
 
 /// [`FacetCounter`] within one segment.
 pub(crate) struct SegmentFacetCounter {
-    fields: Vec<(FacetReader, Arc<Vec<String>>, Vec<u32>)>,
+    fields: Vec<(FacetReader, Labels, Vec<u32>)>,
 }
 
 impl SegmentCollector for SegmentFacetCounter {
