@@ -635,15 +635,18 @@ pub struct FacetsView {
 /// A page of search results.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchResponse {
-    /// Matches in all pages.
+    /// Matches in all pages: exact up to 10,000; past that, 10,000 and `exhaustive` is false.
     pub total: usize,
+    /// Whether `total` and `facets` cover every match; false for a query matching more than
+    /// 10,000 plugins, whose facets are counted over the first 10,000 matches.
+    pub exhaustive: bool,
     /// This page (from 1).
     pub page: usize,
     /// Results per page.
     pub per_page: usize,
     /// This page's plugins.
     pub hits: Vec<SearchHitView>,
-    /// Facet counts among all matches.
+    /// Facet counts among the matches (all of them when `exhaustive`).
     pub facets: FacetsView,
     /// Time the index took, in milliseconds.
     pub took_ms: f64,

@@ -562,9 +562,10 @@ pub fn search(target: &Target, args: SearchArgs) -> anyhow::Result<()> {
     print!("{}", table.render());
     let shown_to = (results.page - 1) * results.per_page + results.hits.len();
     println!(
-        "{} of {} plugins ({:.1} ms){}",
+        "{} of {}{} plugins ({:.1} ms){}",
         shown_to,
         results.total,
+        if results.exhaustive { "" } else { "+" },
         results.took_ms,
         if shown_to < results.total {
             "; --page for more"

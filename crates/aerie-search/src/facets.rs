@@ -147,3 +147,106 @@ impl SegmentCollector for SegmentFacetCounter {
             .collect()
     }
 }
+
+/// Counts matches with their facets, exactly up to `limit` matches; past it, counting stops
+/// (a broad query at a million plugins matches hundreds of thousands) and the tally says so.
+pub(crate) struct Tally<'a> {
+    pub(crate) facets: FacetCounter<'a>,
+    pub(crate) limit: u32,
+    pub(crate) seen: std::sync::atomic::AtomicU32,
+}
+
+/// What a [`Tally`] counted.
+pub(crate) struct TallyFruit {
+    /// Matches counted.
+    pub(crate) matches: u32,
+    /// Whether every match was counted.
+    pub(crate) exhaustive: bool,
+    /// Facet counts over the matches counted.
+    pub(crate) facets: LabelCounts,
+}
+
+/// [`Tally`] within one segment.
+pub(crate) struct SegmentTally {
+    facets: SegmentFacetCounter,
+    matches: u32,
+    exhaustive: bool,
+}
+
+impl SegmentCollector for SegmentTally {
+    type Fruit = TallyFruit;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        self.matches += 1;
+        self.facets.collect(doc, score);
+    }
+
+    fn harvest(self) -> TallyFruit {
+        TallyFruit {
+            matches: self.matches,
+            exhaustive: self.exhaustive,
+            facets: self.facets.harvest(),
+        }
+    }
+}
+
+impl Collector for Tally<'_> {
+    type Fruit = TallyFruit;
+    type Child = SegmentTally;
+
+    fn for_segment(
+        &self,
+        segment_ord: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentTally> {
+        Ok(SegmentTally {
+            facets: self.facets.for_segment(segment_ord, reader)?,
+            matches: 0,
+            exhaustive: true,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<TallyFruit>) -> tantivy::Result<TallyFruit> {
+        let matches = fruits.iter().map(|fruit| fruit.matches).sum();
+        let exhaustive = fruits.iter().all(|fruit| fruit.exhaustive);
+        let facets = self
+            .facets
+            .merge_fruits(fruits.into_iter().map(|fruit| fruit.facets).collect())?;
+        Ok(TallyFruit {
+            matches,
+            exhaustive,
+            facets,
+        })
+    }
+
+    fn collect_segment(
+        &self,
+        weight: &dyn tantivy::query::Weight,
+        segment_ord: u32,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<TallyFruit> {
+        use std::sync::atomic::Ordering;
+        use tantivy::DocSet as _;
+        let mut tally = self.for_segment(segment_ord, reader)?;
+        let budget = self.limit.saturating_sub(self.seen.load(Ordering::Relaxed));
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let alive = reader.alive_bitset();
+        let mut doc = scorer.doc();
+        while doc != tantivy::TERMINATED {
+            if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                if tally.matches == budget {
+                    tally.exhaustive = false;
+                    break;
+                }
+                tally.collect(doc, 0.0);
+            }
+            doc = scorer.advance();
+        }
+        self.seen.fetch_add(tally.matches, Ordering::Relaxed);
+        Ok(tally.harvest())
+    }
+}

@@ -14,9 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::TopDocs;
 
-use crate::facets::{FacetCounter, FacetLabels, LabelCounts};
+use crate::facets::{FacetCounter, FacetLabels, Tally};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Facet, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument,
@@ -39,6 +39,15 @@ const MAX_QUERY_WORDS: usize = 8;
 
 /// Largest page.
 pub const MAX_PAGE_SIZE: usize = 100;
+
+/// Most completions of the word being typed, per field.
+const MAX_COMPLETIONS: usize = 16;
+
+/// Most words read from a field's dictionary to find the completions.
+const MAX_COMPLETION_CANDIDATES: usize = 512;
+
+/// Matches counted exactly, with their facets, per search.
+pub const EXACT_MATCHES: u32 = 10_000;
 
 /// Deepest result reachable by paging: deeper pages cost more and serve no one.
 pub const MAX_OFFSET: usize = 10_000;
@@ -153,8 +162,13 @@ pub type FacetCounts = Vec<(String, u64)>;
 /// What a search found.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SearchResults {
-    /// How many plugins match, in all pages.
+    /// How many plugins match, in all pages: exact up to [`EXACT_MATCHES`], else that many
+    /// (see `exhaustive`).
     pub total: usize,
+    /// Whether `total` and the facet counts cover every match. A query matching more than
+    /// [`EXACT_MATCHES`] plugins counts (and counts facets over) the first that many only:
+    /// "10,000+ results", as large search engines answer.
+    pub exhaustive: bool,
     /// This page.
     pub hits: Vec<SearchHit>,
     /// Counts per category among the matches.
@@ -473,70 +487,64 @@ impl SearchIndex {
                 ));
             }
         }
-        let combined = BooleanQuery::new(clauses);
+        // Text alone is searched as built, so a one-word query stays a plain union of terms
+        // that tantivy can skip through (block-max WAND) for the best page.
+        let combined: Box<dyn Query> = if clauses.len() == 1 {
+            clauses.pop().expect("one clause").1
+        } else {
+            Box::new(BooleanQuery::new(clauses))
+        };
 
         let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
         let page = TopDocs::with_limit(limit).and_offset(query.offset);
-        let facet_collectors = FacetCounter {
-            labels: &self.facet_labels,
-            fields: [
-                self.fields.category_facet,
-                self.fields.tag_facet,
-                self.fields.license_facet,
-                self.fields.certification_facet,
-            ]
-            .into_iter()
-            .map(|field| (field, searcher.schema().get_field_name(field)))
-            .collect(),
-        };
         let sort = match query.sort {
             Sort::Relevance if !has_text => Sort::Downloads,
             sort => sort,
         };
-        let (addresses, total, facet_counts): (Vec<(f32, DocAddress)>, usize, LabelCounts) =
-            match sort {
-                Sort::Relevance => {
-                    searcher.search(&combined, &(page.order_by_score(), Count, facet_collectors))?
-                }
-                Sort::Downloads => {
-                    let (docs, count, facets) = searcher.search(
-                        &combined,
-                        &(
-                            page.order_by_fast_field::<u64>("downloads", Order::Desc),
-                            Count,
-                            facet_collectors,
-                        ),
-                    )?;
-                    (unscored(docs), count, facets)
-                }
-                Sort::Rating => {
-                    let (docs, count, facets) = searcher.search(
-                        &combined,
-                        &(
-                            page.order_by_fast_field::<f64>("rating", Order::Desc),
-                            Count,
-                            facet_collectors,
-                        ),
-                    )?;
-                    (unscored(docs), count, facets)
-                }
-                Sort::Updated | Sort::Newest => {
-                    let field = if sort == Sort::Updated {
-                        "updated_at"
-                    } else {
-                        "created_at"
-                    };
-                    let (docs, count, facets) = searcher.search(
-                        &combined,
-                        &(
-                            page.order_by_fast_field::<i64>(field, Order::Desc),
-                            Count,
-                            facet_collectors,
-                        ),
-                    )?;
-                    (unscored(docs), count, facets)
-                }
-            };
+        // The page first, on its own: together with counting it could skip nothing.
+        let addresses: Vec<(f32, DocAddress)> = match sort {
+            Sort::Relevance => searcher.search(&combined, &page.order_by_score())?,
+            Sort::Downloads => unscored(searcher.search(
+                &combined,
+                &page.order_by_fast_field::<u64>("downloads", Order::Desc),
+            )?),
+            Sort::Rating => unscored(searcher.search(
+                &combined,
+                &page.order_by_fast_field::<f64>("rating", Order::Desc),
+            )?),
+            Sort::Updated | Sort::Newest => {
+                let field = if sort == Sort::Updated {
+                    "updated_at"
+                } else {
+                    "created_at"
+                };
+                unscored(searcher.search(
+                    &combined,
+                    &page.order_by_fast_field::<i64>(field, Order::Desc),
+                )?)
+            }
+        };
+        let tally = searcher.search(
+            &combined,
+            &Tally {
+                facets: FacetCounter {
+                    labels: &self.facet_labels,
+                    fields: [
+                        self.fields.category_facet,
+                        self.fields.tag_facet,
+                        self.fields.license_facet,
+                        self.fields.certification_facet,
+                    ]
+                    .into_iter()
+                    .map(|field| (field, searcher.schema().get_field_name(field)))
+                    .collect(),
+                },
+                limit: EXACT_MATCHES,
+                seen: Default::default(),
+            },
+        )?;
+        let (total, exhaustive, facet_counts) =
+            (tally.matches as usize, tally.exhaustive, tally.facets);
         let mut hits = Vec::with_capacity(addresses.len());
         for (score, address) in addresses {
             let plugin = self.stored(&searcher, address)?;
@@ -554,6 +562,7 @@ impl SearchIndex {
         let mut next = || facet_counts.next().unwrap_or_default();
         Ok(SearchResults {
             total,
+            exhaustive,
             hits,
             categories: next(),
             tags: next(),
@@ -607,29 +616,26 @@ impl SearchIndex {
             let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             for (field, weight) in weighted {
                 let term = Term::from_field_text(field, word);
-                let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-                alternatives.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(exact), weight * 2.0)),
-                ));
+                alternatives.push(boosted(term_query(term.clone()), weight * 2.0));
                 if typos > 0 {
-                    let fuzzy = FuzzyTermQuery::new(term.clone(), typos, true);
-                    alternatives.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(fuzzy), weight * 0.5)),
-                    ));
+                    let fuzzy = FuzzyTermQuery::new(term, typos, true);
+                    alternatives.push(boosted(Box::new(fuzzy), weight * 0.5));
                 }
-                // The word being typed: what starts with it.
+                // The word being typed: the most frequent words that start with it.
                 let names = field == fields.name_text || field == fields.tags;
                 if position == last && (!known || names) {
-                    let prefix = FuzzyTermQuery::new_prefix(term, 0, true);
-                    alternatives.push((
-                        Occur::Should,
-                        Box::new(BoostQuery::new(Box::new(prefix), weight * 0.75)),
-                    ));
+                    for completion in self.completions(searcher, field, word)? {
+                        let term = Term::from_field_text(field, &completion);
+                        alternatives.push(boosted(term_query(term), weight * 0.75));
+                    }
                 }
             }
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
+            if words.len() == 1 {
+                // One word: a plain union, which tantivy can skip through for the best page.
+                clauses.extend(alternatives);
+            } else {
+                clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
+            }
         }
         // The exact name, whole or without its namespace, outranks everything; the name
         // with a typo comes next.
@@ -642,19 +648,51 @@ impl SearchIndex {
         for (field, boost) in [(fields.name, 40.0), (fields.short_name, 20.0)] {
             let term = Term::from_field_text(field, &whole);
             let exact = TermQuery::new(term.clone(), IndexRecordOption::Basic);
-            clauses.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(exact), boost)),
-            ));
+            clauses.push(boosted(Box::new(exact), boost));
             if typos > 0 {
                 let near = FuzzyTermQuery::new(term, typos, true);
-                clauses.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(near), boost / 4.0)),
-                ));
+                clauses.push(boosted(Box::new(near), boost / 4.0));
             }
         }
         Ok(Some(Box::new(BooleanQuery::new(clauses))))
+    }
+
+    /// Up to [`MAX_COMPLETIONS`] words of `field` that start with `prefix` (and are longer),
+    /// the most frequent first.
+    fn completions(
+        &self,
+        searcher: &tantivy::Searcher,
+        field: Field,
+        prefix: &str,
+    ) -> SearchResult<Vec<String>> {
+        let mut found: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+        for segment in searcher.segment_readers() {
+            let index = segment.inverted_index(field)?;
+            let mut terms = index
+                .terms()
+                .range()
+                .ge(prefix.as_bytes())
+                .into_stream()
+                .map_err(tantivy::TantivyError::from)?;
+            let mut read = 0;
+            while terms.advance() && read < MAX_COMPLETION_CANDIDATES {
+                let word = terms.key();
+                if !word.starts_with(prefix.as_bytes()) {
+                    break;
+                }
+                read += 1;
+                if word.len() > prefix.len() {
+                    *found.entry(word.to_vec()).or_default() += u64::from(terms.value().doc_freq);
+                }
+            }
+        }
+        let mut found: Vec<(Vec<u8>, u64)> = found.into_iter().collect();
+        found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(found
+            .into_iter()
+            .take(MAX_COMPLETIONS)
+            .filter_map(|(word, _)| String::from_utf8(word).ok())
+            .collect())
     }
 
     /// The words of `text` as the index's tokenizer cuts them.
@@ -689,6 +727,14 @@ fn unscored<T>(docs: Vec<(T, DocAddress)>) -> Vec<(f32, DocAddress)> {
     docs.into_iter()
         .map(|(_, address)| (0.0, address))
         .collect()
+}
+
+fn term_query(term: Term) -> Box<dyn Query> {
+    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+}
+
+fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
+    (Occur::Should, Box::new(BoostQuery::new(query, boost)))
 }
 
 fn counts(labels: std::collections::HashMap<String, u64>) -> FacetCounts {

@@ -399,6 +399,47 @@ fn dependents_are_found_by_the_exact_name() {
 }
 
 #[test]
+fn a_query_matching_more_than_the_exact_limit_says_its_counts_are_partial() {
+    let index = SearchIndex::in_memory().unwrap();
+    let many = (0..EXACT_MATCHES as usize + 50).map(|n| {
+        let mut document = plugin(
+            &format!("bulk/plugin-{n}"),
+            "common words",
+            &["common"],
+            &["other"],
+        );
+        if n % 1000 == 0 {
+            document.categories = vec!["security".into()];
+        }
+        Ok::<_, String>(document)
+    });
+    index.rebuild(many, 1).unwrap();
+    let broad = search(&index, "common");
+    assert_eq!(
+        (broad.total, broad.exhaustive),
+        (EXACT_MATCHES as usize, false)
+    );
+    assert_eq!(broad.hits.len(), 20);
+    let counted: u64 = broad.categories.iter().map(|(_, count)| count).sum();
+    assert_eq!(counted, u64::from(EXACT_MATCHES));
+    let narrow = index
+        .search(&SearchQuery {
+            text: "common".into(),
+            category: Some("security".into()),
+            limit: 5,
+            ..SearchQuery::default()
+        })
+        .unwrap();
+    assert_eq!((narrow.total, narrow.exhaustive), (11, true));
+    assert_eq!(narrow.categories, [("security".to_string(), 11)]);
+    assert!(!search(&index, "").exhaustive);
+    assert!(
+        search(&index, "plugin-7").exhaustive,
+        "a narrow query is counted whole"
+    );
+}
+
+#[test]
 fn hostile_queries_are_answered() {
     let index = index();
     for text in [

@@ -105,6 +105,7 @@ pub async fn search(
         .map_err(ApiError::internal)?;
     Ok(Json(SearchResponse {
         total: results.total,
+        exhaustive: results.exhaustive,
         page,
         per_page,
         hits: results
