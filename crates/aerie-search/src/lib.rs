@@ -501,15 +501,22 @@ impl SearchIndex {
             Sort::Relevance if !has_text => Sort::Downloads,
             sort => sort,
         };
-        // The page first, on its own: together with counting it could skip nothing.
+        // The query's weight is built once (a typo's automaton, the terms' statistics) for
+        // two passes: the page first, on its own, since together with counting it could skip
+        // nothing; then the tally.
+        let weight = combined.weight(tantivy::query::EnableScoring::enabled_from_searcher(
+            &searcher,
+        ))?;
         let addresses: Vec<(f32, DocAddress)> = match sort {
-            Sort::Relevance => searcher.search(&combined, &page.order_by_score())?,
-            Sort::Downloads => unscored(searcher.search(
-                &combined,
+            Sort::Relevance => collect(&searcher, weight.as_ref(), &page.order_by_score())?,
+            Sort::Downloads => unscored(collect(
+                &searcher,
+                weight.as_ref(),
                 &page.order_by_fast_field::<u64>("downloads", Order::Desc),
             )?),
-            Sort::Rating => unscored(searcher.search(
-                &combined,
+            Sort::Rating => unscored(collect(
+                &searcher,
+                weight.as_ref(),
                 &page.order_by_fast_field::<f64>("rating", Order::Desc),
             )?),
             Sort::Updated | Sort::Newest => {
@@ -518,14 +525,16 @@ impl SearchIndex {
                 } else {
                     "created_at"
                 };
-                unscored(searcher.search(
-                    &combined,
+                unscored(collect(
+                    &searcher,
+                    weight.as_ref(),
                     &page.order_by_fast_field::<i64>(field, Order::Desc),
                 )?)
             }
         };
-        let tally = searcher.search(
-            &combined,
+        let tally = collect(
+            &searcher,
+            weight.as_ref(),
             &Tally {
                 facets: FacetCounter {
                     labels: &self.facet_labels,
@@ -727,6 +736,21 @@ fn unscored<T>(docs: Vec<(T, DocAddress)>) -> Vec<(f32, DocAddress)> {
     docs.into_iter()
         .map(|(_, address)| (0.0, address))
         .collect()
+}
+
+/// Runs `collector` over every segment with a weight already built.
+fn collect<C: tantivy::collector::Collector>(
+    searcher: &tantivy::Searcher,
+    weight: &dyn tantivy::query::Weight,
+    collector: &C,
+) -> tantivy::Result<C::Fruit> {
+    let fruits = searcher
+        .segment_readers()
+        .iter()
+        .enumerate()
+        .map(|(ord, reader)| collector.collect_segment(weight, ord as u32, reader))
+        .collect::<tantivy::Result<Vec<_>>>()?;
+    collector.merge_fruits(fruits)
 }
 
 fn term_query(term: Term) -> Box<dyn Query> {
