@@ -43,6 +43,9 @@ pub const MAX_PAGE_SIZE: usize = 100;
 /// Most completions of the word being typed, per field.
 const MAX_COMPLETIONS: usize = 16;
 
+/// Most completions of a typed word the index holds as it is, per field (names and tags).
+const MAX_COMPLETIONS_OF_A_WORD: usize = 4;
+
 /// Most words read from a field's dictionary to find the completions.
 const MAX_COMPLETION_CANDIDATES: usize = 512;
 
@@ -633,7 +636,13 @@ impl SearchIndex {
                 // The word being typed: the most frequent words that start with it.
                 let names = field == fields.name_text || field == fields.tags;
                 if position == last && (!known || names) {
-                    for completion in self.completions(searcher, field, word)? {
+                    // A whole word is likely typed out: a few completions suffice.
+                    let most = if known {
+                        MAX_COMPLETIONS_OF_A_WORD
+                    } else {
+                        MAX_COMPLETIONS
+                    };
+                    for completion in self.completions(searcher, field, word, most)? {
                         let term = Term::from_field_text(field, &completion);
                         alternatives.push(boosted(term_query(term), weight * 0.75));
                     }
@@ -666,13 +675,14 @@ impl SearchIndex {
         Ok(Some(Box::new(BooleanQuery::new(clauses))))
     }
 
-    /// Up to [`MAX_COMPLETIONS`] words of `field` that start with `prefix` (and are longer),
+    /// Up to `most` words of `field` that start with `prefix` (and are longer),
     /// the most frequent first.
     fn completions(
         &self,
         searcher: &tantivy::Searcher,
         field: Field,
         prefix: &str,
+        most: usize,
     ) -> SearchResult<Vec<String>> {
         let mut found: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
         for segment in searcher.segment_readers() {
@@ -699,7 +709,7 @@ impl SearchIndex {
         found.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(found
             .into_iter()
-            .take(MAX_COMPLETIONS)
+            .take(most)
             .filter_map(|(word, _)| String::from_utf8(word).ok())
             .collect())
     }
