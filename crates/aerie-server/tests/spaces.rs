@@ -245,6 +245,13 @@ impl TestApp {
         body
     }
 
+    /// Moves examples/hello `version` one certification step.
+    async fn certify(&self, token: &str, version: &str, body: Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/plugins/examples/hello/{version}/certification");
+        self.call(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
     async fn events(&self, token: &str, space: &str, plugin: &str) -> Vec<String> {
         let path = format!("{}/events", Self::installation_path(space, plugin));
         let (status, body) = self.call(Method::GET, &path, Some(token), None).await;
@@ -1288,40 +1295,19 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
         (status, body["state"].as_str()),
         (StatusCode::OK, Some("not_submitted"))
     );
-    let (status, _) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&sam),
-            Some(step("submit")),
-        )
-        .await;
+    let (status, _) = app.certify(&sam, "0.1.0", step("submit")).await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "only the namespace's maintainers submit"
     );
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&maya),
-            Some(step("submit")),
-        )
-        .await;
+    let (status, body) = app.certify(&maya, "0.1.0", step("submit")).await;
     assert_eq!(
         (status, body["state"].as_str()),
         (StatusCode::OK, Some("submitted")),
         "{body}"
     );
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&maya),
-            Some(step("submit")),
-        )
-        .await;
+    let (status, body) = app.certify(&maya, "0.1.0", step("submit")).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::CONFLICT, "invalid_certification_step")
@@ -1329,11 +1315,10 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
     // Only admins move it on, whatever the publisher tries.
     for action in ["start_review", "certify", "reject"] {
         let (status, body) = app
-            .call(
-                Method::POST,
-                &certification("0.1.0"),
-                Some(&maya),
-                Some(json!({ "action": action, "reason": "mine is fine" })),
+            .certify(
+                &maya,
+                "0.1.0",
+                json!({ "action": action, "reason": "mine is fine" }),
             )
             .await;
         assert_eq!(
@@ -1343,14 +1328,7 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
         );
     }
     let admin = app.admin.clone();
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&admin),
-            Some(step("certify")),
-        )
-        .await;
+    let (status, body) = app.certify(&admin, "0.1.0", step("certify")).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::CONFLICT, "invalid_certification_step")
@@ -1392,14 +1370,7 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
             (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         ),
     ] {
-        let (status, answer) = app
-            .call(
-                Method::POST,
-                &certification(version),
-                Some(token),
-                Some(body.clone()),
-            )
-            .await;
+        let (status, answer) = app.certify(token, version, body.clone()).await;
         assert_eq!((status, code(&answer)), expected, "{body}: {answer}");
     }
     let (_, unchanged) = app
@@ -1411,14 +1382,7 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
     let yanker = app.token("admin", ADMIN_PASSWORD, &["yank"]).await;
     let (status, _) = app.call(Method::PUT, yank, Some(&yanker), None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.2.0"),
-            Some(&maya),
-            Some(step("submit")),
-        )
-        .await;
+    let (status, body) = app.certify(&maya, "0.2.0", step("submit")).await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::CONFLICT, "version_yanked")
@@ -1446,26 +1410,12 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
     assert_eq!(body["versions"][0]["plugin"], "examples/hello");
     assert_eq!(body["versions"][0]["submitted_by"], "maya");
 
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&admin),
-            Some(step("start_review")),
-        )
-        .await;
+    let (status, body) = app.certify(&admin, "0.1.0", step("start_review")).await;
     assert_eq!(
         (status, body["state"].as_str()),
         (StatusCode::OK, Some("in_review"))
     );
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&admin),
-            Some(step("certify")),
-        )
-        .await;
+    let (status, body) = app.certify(&admin, "0.1.0", step("certify")).await;
     assert_eq!(
         (status, body["state"].as_str()),
         (StatusCode::OK, Some("certified")),
@@ -1579,11 +1529,10 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
 
     // Withdrawn: the signature goes, and the space no longer runs the version after a restart.
     let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&admin),
-            Some(json!({ "action": "reject", "reason": "it leaks its config" })),
+        .certify(
+            &admin,
+            "0.1.0",
+            json!({ "action": "reject", "reason": "it leaks its config" }),
         )
         .await;
     assert_eq!(
@@ -1613,14 +1562,7 @@ async fn only_admins_certify_and_a_space_that_requires_it_runs_only_certified_ve
     let (status, _) = app.endpoint("/s/strict/examples/hello/you", None).await;
     assert_ne!(status, StatusCode::OK);
     // The publisher may submit again after a rejection.
-    let (status, body) = app
-        .call(
-            Method::POST,
-            &certification("0.1.0"),
-            Some(&maya),
-            Some(step("submit")),
-        )
-        .await;
+    let (status, body) = app.certify(&maya, "0.1.0", step("submit")).await;
     assert_eq!(
         (status, body["state"].as_str()),
         (StatusCode::OK, Some("submitted"))
