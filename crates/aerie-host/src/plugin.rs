@@ -179,10 +179,11 @@ impl LoadedPlugin {
             .call(&self.labels, kind, outcome, started.elapsed());
         let mut breaker = self.breaker();
         breaker.record(!failed, Instant::now());
-        // Admission only turns open into trial, which the gauge counts as open too.
+        // Admission only turns open into trial, which the gauge counts as open too. Set under
+        // the breaker's lock, so gauge writes follow the state's order.
         let open = !matches!(breaker.state(), BreakerState::Closed { .. });
-        drop(breaker);
         self.metrics.breaker_open(&self.labels, open);
+        drop(breaker);
     }
 
     /// A fresh store for one call, with the deadline armed.

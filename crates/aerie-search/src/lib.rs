@@ -293,7 +293,18 @@ impl SearchIndex {
     }
 
     fn from_index(index: Index, fields: Fields) -> SearchResult<SearchIndex> {
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        // The writer's lock may still be held for a moment by the index this one replaces
+        // (a restart in the same process).
+        let mut attempts = 0;
+        let writer = loop {
+            match index.writer_with_num_threads(1, WRITER_MEMORY) {
+                Err(tantivy::TantivyError::LockFailure(..)) if attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

@@ -117,7 +117,19 @@ async fn blocking<T: Send + 'static>(
 /// Opens the index in `dir` and brings it up to date: rebuilt whole when it is new or stale,
 /// else the changes since its position.
 pub async fn open(db: &Database, dir: std::path::PathBuf) -> ApiResult<Arc<SearchIndex>> {
-    let index = Arc::new(blocking(move || SearchIndex::open(&dir)).await?);
+    let index = Arc::new(
+        tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
+            .await
+            .map_err(index_error)?
+            // Said whole: this ends a start, where the log may not be read.
+            .map_err(|err| {
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "search_index",
+                    format!("opening the search index: {err}"),
+                )
+            })?,
+    );
     let logged = db.catalog_position().await?;
     match index.position() {
         Some(position) if position as i64 <= logged => catch_up(db, &index).await?,
