@@ -144,6 +144,15 @@ pub fn large_package(size: usize) -> Vec<u8> {
     .expect("the fixture's files are package files")
 }
 
+/// This process's peak resident memory (`VmHWM` in Linux's `/proc/self/status`), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let value = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))?;
+    value.trim().strip_suffix("kB")?.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use aerie_core::package::{PackageLimits, read_package};

@@ -93,22 +93,7 @@ fn variant(manifest: &str, component: &[u8], index: usize) -> InstallationSpec {
     }
 }
 
-/// The process's peak resident set (`VmHWM`), in MiB.
+/// The process's peak resident set, in MiB.
 fn peak_rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| {
-                    value
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-        })
-        .map_or(0, |kib| kib / 1024)
+    aerie_bench::peak_rss_kib().map_or(0, |kib| kib / 1024)
 }

@@ -965,19 +965,10 @@ fn index_files(dir: &Path) -> (usize, u64) {
     (segments, bytes)
 }
 
-/// This process's peak resident memory, from Linux's `/proc/self/status`.
+/// This process's peak resident memory.
 fn peak_memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| value.trim().strip_suffix("kB"))
-                .and_then(|kilobytes| kilobytes.trim().parse::<u64>().ok())
-        })
-        .map_or_else(
-            || "unknown".to_string(),
-            |kilobytes| megabytes(kilobytes * 1000),
-        )
+    aerie_bench::peak_rss_kib().map_or_else(
+        || "unknown".to_string(),
+        |kilobytes| megabytes(kilobytes * 1000),
+    )
 }

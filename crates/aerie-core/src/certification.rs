@@ -97,6 +97,14 @@ pub enum CertificationAction {
 }
 
 impl CertificationAction {
+    /// Every action, in workflow order.
+    pub const ALL: [CertificationAction; 4] = [
+        CertificationAction::Submit,
+        CertificationAction::StartReview,
+        CertificationAction::Certify,
+        CertificationAction::Reject,
+    ];
+
     /// Whether only server admins may take this step.
     pub fn needs_admin(self) -> bool {
         self != CertificationAction::Submit
@@ -110,6 +118,21 @@ impl CertificationAction {
             CertificationAction::Certify => "certify",
             CertificationAction::Reject => "reject",
         }
+    }
+}
+
+impl FromStr for CertificationAction {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        CertificationAction::ALL
+            .into_iter()
+            .find(|action| action.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown certification action `{text}`: use submit, start_review, certify or reject"
+                )
+            })
     }
 }
 
@@ -253,6 +276,10 @@ mod tests {
             assert_eq!(state.as_str().parse::<CertificationState>(), Ok(state));
         }
         assert!("approved".parse::<CertificationState>().is_err());
+        for action in CertificationAction::ALL {
+            assert_eq!(action.as_str().parse::<CertificationAction>(), Ok(action));
+        }
+        assert!("approve".parse::<CertificationAction>().is_err());
     }
 
     #[test]

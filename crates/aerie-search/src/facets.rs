@@ -69,7 +69,7 @@ impl FacetLabels {
     }
 }
 
-/// Counts per label for each of `fields`, over every document collected.
+/// Counts per label for each of `fields`, over the documents a [`Tally`] counts.
 pub(crate) struct FacetCounter<'a> {
     pub(crate) labels: &'a FacetLabels,
     /// Each field with its name in the schema.
@@ -79,15 +79,8 @@ pub(crate) struct FacetCounter<'a> {
 /// Per field, the count of each label.
 pub(crate) type LabelCounts = Vec<HashMap<String, u64>>;
 
-impl Collector for FacetCounter<'_> {
-    type Fruit = LabelCounts;
-    type Child = SegmentFacetCounter;
-
-    fn for_segment(
-        &self,
-        _segment_ord: u32,
-        reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentFacetCounter> {
+impl FacetCounter<'_> {
+    fn for_segment(&self, reader: &SegmentReader) -> tantivy::Result<SegmentFacetCounter> {
         let mut fields = Vec::with_capacity(self.fields.len());
         for &(field, name) in &self.fields {
             let facets = reader.facet_reader(name)?;
@@ -98,11 +91,7 @@ impl Collector for FacetCounter<'_> {
         Ok(SegmentFacetCounter { fields })
     }
 
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<LabelCounts>) -> tantivy::Result<LabelCounts> {
+    fn merge(&self, fruits: Vec<LabelCounts>) -> LabelCounts {
         let mut merged: LabelCounts = vec![HashMap::new(); self.fields.len()];
         for fruit in fruits {
             for (into, counts) in merged.iter_mut().zip(fruit) {
@@ -111,7 +100,7 @@ impl Collector for FacetCounter<'_> {
                 }
             }
         }
-        Ok(merged)
+        merged
     }
 }
 
@@ -120,10 +109,8 @@ pub(crate) struct SegmentFacetCounter {
     fields: Vec<(FacetReader, Labels, Vec<u32>)>,
 }
 
-impl SegmentCollector for SegmentFacetCounter {
-    type Fruit = LabelCounts;
-
-    fn collect(&mut self, doc: DocId, _score: Score) {
+impl SegmentFacetCounter {
+    fn count(&mut self, doc: DocId) {
         for (facets, _, counts) in &mut self.fields {
             for ord in facets.facet_ords(doc) {
                 if let Some(count) = counts.get_mut(ord as usize) {
@@ -176,9 +163,9 @@ pub(crate) struct SegmentTally {
 impl SegmentCollector for SegmentTally {
     type Fruit = TallyFruit;
 
-    fn collect(&mut self, doc: DocId, score: Score) {
+    fn collect(&mut self, doc: DocId, _score: Score) {
         self.matches += 1;
-        self.facets.collect(doc, score);
+        self.facets.count(doc);
     }
 
     fn harvest(self) -> TallyFruit {
@@ -196,11 +183,11 @@ impl Collector for Tally<'_> {
 
     fn for_segment(
         &self,
-        segment_ord: u32,
+        _segment_ord: u32,
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentTally> {
         Ok(SegmentTally {
-            facets: self.facets.for_segment(segment_ord, reader)?,
+            facets: self.facets.for_segment(reader)?,
             matches: 0,
             exhaustive: true,
         })
@@ -215,7 +202,7 @@ impl Collector for Tally<'_> {
         let exhaustive = fruits.iter().all(|fruit| fruit.exhaustive);
         let facets = self
             .facets
-            .merge_fruits(fruits.into_iter().map(|fruit| fruit.facets).collect())?;
+            .merge(fruits.into_iter().map(|fruit| fruit.facets).collect());
         Ok(TallyFruit {
             matches,
             exhaustive,

@@ -1,16 +1,16 @@
 //! The plugin catalogue's full-text index, on tantivy.
 //!
 //! The database is the source of truth: the caller turns each plugin into a [`PluginDocument`]
-//! and keeps the index current with [`SearchIndex::upsert`] and [`SearchIndex::remove`]
-//! (or rebuilds it whole with [`SearchIndex::rebuild`]). Each commit records the position in
+//! and keeps the index current with [`SearchIndex::upsert`], which also removes plugins (or
+//! rebuilds it whole with [`SearchIndex::rebuild`]). Each commit records the position in
 //! the database's change log it reflects, so an index can be followed forward after a
 //! restart and known to be stale.
 //!
 //! A query is forgiving: every word must match somewhere (name, tags, categories,
-//! description, README — in falling weight), exactly, as a prefix (the last word, as typed), or
-//! with one typo (two for long words); an exact plugin name outranks everything. Results come
-//! with facet counts (category, tag, license, certification), any of the sorts a catalogue
-//! needs, and pages.
+//! description, README — in falling weight), exactly, by a completion (the last word, as typed),
+//! or, for a word the index does not hold, with one typo (two for long words); an exact plugin
+//! name outranks everything. Results come with facet counts (category, tag, license,
+//! certification), any of the sorts a catalogue needs, and pages.
 
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aerie_core::certification;
+use aerie_core::digest::Digest;
+use aerie_core::name::PluginName;
 use aerie_core::signature::{PublicKey, SecretKey, SignatureError, generate_keys};
+use aerie_db::VersionRecord;
+use semver::Version;
+
+use crate::error::{ApiError, ApiResult};
 
 /// Why the key could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -73,13 +80,39 @@ impl RegistryKey {
         })
     }
 
-    /// The key that signs.
-    pub fn secret(&self) -> &SecretKey {
-        &self.secret
-    }
-
     /// The key that verifies.
     pub fn public(&self) -> &PublicKey {
         &self.public
     }
+
+    /// The registry's signature on the certification of `record`.
+    pub fn sign(&self, record: &VersionRecord) -> ApiResult<String> {
+        let (name, version, digest) = subject(record)?;
+        certification::sign(&name, &version, &digest, &self.secret).map_err(ApiError::internal)
+    }
+
+    /// Whether `record` is certified by this registry: certified in the database and its
+    /// signature verifies with this key, so a changed row certifies nothing.
+    pub fn certifies(&self, record: &VersionRecord) -> bool {
+        let (Some("certified"), Some(signature)) = (
+            record.certification.as_deref(),
+            record.certification_signature.as_deref(),
+        ) else {
+            return false;
+        };
+        subject(record).is_ok_and(|(name, version, digest)| {
+            certification::verify(&name, &version, &digest, signature, &self.public).is_ok()
+        })
+    }
+}
+
+/// The name, version and digest a certification of `record` covers.
+pub fn subject(record: &VersionRecord) -> ApiResult<(PluginName, Version, Digest)> {
+    Ok((
+        format!("{}/{}", record.namespace, record.name)
+            .parse()
+            .map_err(ApiError::internal)?,
+        Version::parse(&record.version).map_err(ApiError::internal)?,
+        record.digest.parse().map_err(ApiError::internal)?,
+    ))
 }

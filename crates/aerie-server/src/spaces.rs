@@ -254,7 +254,7 @@ async fn certification_refusal(
         .db
         .version(plugin.namespace(), plugin.name(), version)
         .await?;
-    if record.is_some_and(|record| crate::routes::certification::verified(state, &record)) {
+    if record.is_some_and(|record| state.registry_key.certifies(&record)) {
         return Ok(None);
     }
     Ok(Some(format!(
@@ -281,7 +281,7 @@ fn candidate(state: &AppState, record: &aerie_db::VersionRecord) -> ApiResult<Ca
         version: Version::parse(&record.version).map_err(corrupt)?,
         digest: record.digest.clone(),
         yanked: record.yanked,
-        certified: crate::routes::certification::verified(state, record),
+        certified: state.registry_key.certifies(record),
         api,
         dependencies,
     })

@@ -6,53 +6,19 @@ use aerie_api_types::{
     CertificationView, ErrorBody, RegistryKeyView,
 };
 use aerie_core::certification::{self, CertificationAction, CertificationState};
-use aerie_core::digest::Digest;
-use aerie_core::name::PluginName;
 use aerie_db::{CertificationStep, Role, VersionRecord};
 use axum::extract::{Path, Query, State};
-use semver::Version;
 
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Json};
+use crate::registry_key::subject;
 use crate::routes::namespaces::visible_namespace;
-use crate::routes::plugins::visible_version;
+use crate::routes::plugins::{version_not_found, visible_version};
 use crate::state::AppState;
 use crate::views::time;
 
 /// Longest reason, in characters.
 const MAX_REASON_LEN: usize = 2000;
-
-/// The name, version and digest a certification of `record` covers.
-pub fn subject(record: &VersionRecord) -> ApiResult<(PluginName, Version, Digest)> {
-    Ok((
-        format!("{}/{}", record.namespace, record.name)
-            .parse()
-            .map_err(ApiError::internal)?,
-        Version::parse(&record.version).map_err(ApiError::internal)?,
-        record.digest.parse().map_err(ApiError::internal)?,
-    ))
-}
-
-/// Whether `record` is certified by this registry: certified in the database and its
-/// signature verifies with the registry's key, so a changed row certifies nothing.
-pub fn verified(state: &AppState, record: &VersionRecord) -> bool {
-    let (Some("certified"), Some(signature)) = (
-        record.certification.as_deref(),
-        record.certification_signature.as_deref(),
-    ) else {
-        return false;
-    };
-    subject(record).is_ok_and(|(name, version, digest)| {
-        certification::verify(
-            &name,
-            &version,
-            &digest,
-            signature,
-            state.registry_key.public(),
-        )
-        .is_ok()
-    })
-}
 
 /// A version's certification, with its history.
 async fn view(state: &AppState, record: &VersionRecord) -> ApiResult<CertificationView> {
@@ -134,18 +100,10 @@ pub async fn step(
     Json(request): Json<CertificationRequest>,
 ) -> ApiResult<Json<CertificationView>> {
     let user = caller.user()?;
-    let action: CertificationAction = serde_json::from_value(serde_json::Value::String(
-        request.action.clone(),
-    ))
-    .map_err(|_| {
-        ApiError::bad_request(
-            "invalid_action",
-            format!(
-                "unknown certification action `{}`: use submit, start_review, certify or reject",
-                request.action
-            ),
-        )
-    })?;
+    let action: CertificationAction = request
+        .action
+        .parse()
+        .map_err(|message| ApiError::bad_request("invalid_action", message))?;
     let reason = request
         .reason
         .as_deref()
@@ -177,12 +135,7 @@ pub async fn step(
         .db
         .version(&namespace, &name, &version)
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "version_not_found",
-                format!("{namespace}/{name} has no version {version}"),
-            )
-        })?;
+        .ok_or_else(|| version_not_found(&namespace, &name, &version))?;
     if action == CertificationAction::Submit && record.yanked {
         return Err(ApiError::conflict(
             "version_yanked",
@@ -198,16 +151,7 @@ pub async fn step(
     let to = certification::transition(from, action)
         .map_err(|err| ApiError::conflict("invalid_certification_step", err.to_string()))?;
     let signature = if to == CertificationState::Certified {
-        let (plugin, parsed_version, digest) = subject(&record)?;
-        Some(
-            certification::sign(
-                &plugin,
-                &parsed_version,
-                &digest,
-                state.registry_key.secret(),
-            )
-            .map_err(ApiError::internal)?,
-        )
+        Some(state.registry_key.sign(&record)?)
     } else {
         None
     };

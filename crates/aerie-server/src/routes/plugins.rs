@@ -47,7 +47,7 @@ fn parse_version(text: &str) -> ApiResult<Version> {
     })
 }
 
-fn version_not_found(namespace: &str, name: &str, version: &str) -> ApiError {
+pub(crate) fn version_not_found(namespace: &str, name: &str, version: &str) -> ApiError {
     ApiError::not_found(
         "version_not_found",
         format!("{namespace}/{name} has no version {version}"),
