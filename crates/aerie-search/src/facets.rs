@@ -1,137 +1,199 @@
-//! Exact facet counts over every match, by ordinal.
+//! Facet counts over the matches, by ordinal.
 //!
 //! tantivy's `FacetCollector` turns every facet ordinal seen into its label through the
-//! segment's compressed dictionary on each query; with thousands of tags that lookup is most of
-//! a search's time. Segments never change, so each segment's labels are read once here and a
-//! query only counts ordinals.
+//! segment's compressed dictionary on each query, and reads each document's ordinals from a
+//! compressed column; at a million plugins that is most of a search's time. Segments never
+//! change, so each segment's labels and ordinals per document are read once into plain arrays
+//! here, and a query only counts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use rustc_hash::FxHashMap;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::fastfield::FacetReader;
 use tantivy::index::SegmentId;
-use tantivy::schema::{Facet, Field};
+use tantivy::schema::Facet;
 use tantivy::{DocId, Score, SegmentReader};
 
-/// A segment's labels of one facet field, by ordinal.
-type Labels = Arc<Vec<String>>;
+/// Bits of an entry's ordinal; the bits above say which field it belongs to.
+const ORD_BITS: u32 = 28;
 
-/// Labels by segment and field.
-type LabelsBySegment = HashMap<(SegmentId, Field), Labels>;
-
-/// Each segment's facet labels by ordinal, per field.
-#[derive(Default)]
-pub(crate) struct FacetLabels {
-    by_segment: Mutex<LabelsBySegment>,
+/// The facet fields of one segment, read once.
+pub(crate) struct SegmentFacets {
+    /// Per field, labels by ordinal.
+    labels: Vec<Vec<String>>,
+    /// Where each document's entries start in `entries`; one more than there are documents.
+    starts: Vec<u32>,
+    /// Every document's ordinals of every field, one document after the other, each with its
+    /// field's position above [`ORD_BITS`]: a document's facets are side by side in memory,
+    /// read at the cost of one or two cache misses.
+    entries: Vec<u32>,
 }
 
-impl FacetLabels {
-    /// The labels of `field` in `reader`'s segment, read on first use.
-    fn labels(
+impl SegmentFacets {
+    fn read(reader: &SegmentReader, names: &[&str]) -> tantivy::Result<SegmentFacets> {
+        let mut labels = Vec::with_capacity(names.len());
+        let mut readers = Vec::with_capacity(names.len());
+        for name in names {
+            let facets = reader.facet_reader(name)?;
+            let mut field_labels = Vec::with_capacity(facets.num_facets());
+            let mut terms = facets.facet_dict().stream()?;
+            while terms.advance() {
+                let facet = Facet::from_encoded(terms.key().to_vec()).map_err(|err| {
+                    tantivy::TantivyError::InvalidArgument(format!("a facet label: {err}"))
+                })?;
+                field_labels.push(
+                    facet
+                        .to_path()
+                        .last()
+                        .map(|part| part.to_string())
+                        .unwrap_or_default(),
+                );
+            }
+            if field_labels.len() >= 1 << ORD_BITS {
+                return Err(tantivy::TantivyError::InvalidArgument(format!(
+                    "facet {name}: {} values in one segment",
+                    field_labels.len()
+                )));
+            }
+            labels.push(field_labels);
+            readers.push(facets);
+        }
+        let documents = reader.max_doc();
+        let mut starts = Vec::with_capacity(documents as usize + 1);
+        let mut entries = Vec::with_capacity(documents as usize * names.len());
+        for doc in 0..documents {
+            starts.push(entries.len() as u32);
+            for (position, facets) in readers.iter().enumerate() {
+                let field = (position as u32) << ORD_BITS;
+                entries.extend(facets.facet_ords(doc).map(|ord| field | ord as u32));
+            }
+        }
+        starts.push(entries.len() as u32);
+        Ok(SegmentFacets {
+            labels,
+            starts,
+            entries,
+        })
+    }
+
+    /// `doc`'s entries: field position and ordinal.
+    fn entries(&self, doc: DocId) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let doc = doc as usize;
+        self.entries[self.starts[doc] as usize..self.starts[doc + 1] as usize]
+            .iter()
+            .map(|entry| {
+                (
+                    (entry >> ORD_BITS) as usize,
+                    (entry & ((1 << ORD_BITS) - 1)) as usize,
+                )
+            })
+    }
+}
+
+/// Each segment's facets, read on first use.
+#[derive(Default)]
+pub(crate) struct FacetCache {
+    by_segment: Mutex<FxHashMap<SegmentId, Arc<SegmentFacets>>>,
+}
+
+impl FacetCache {
+    /// The facets named `names` (always the same) in `reader`'s segment.
+    fn facets(
         &self,
         reader: &SegmentReader,
-        field: Field,
-        facets: &FacetReader,
-    ) -> tantivy::Result<Labels> {
-        let key = (reader.segment_id(), field);
-        if let Some(labels) = self.lock().get(&key) {
-            return Ok(Arc::clone(labels));
+        names: &[&str],
+    ) -> tantivy::Result<Arc<SegmentFacets>> {
+        let key = reader.segment_id();
+        if let Some(facets) = self.lock().get(&key) {
+            return Ok(Arc::clone(facets));
         }
-        let mut labels = Vec::with_capacity(facets.num_facets());
-        let mut terms = facets.facet_dict().stream()?;
-        while terms.advance() {
-            let facet = Facet::from_encoded(terms.key().to_vec()).map_err(|err| {
-                tantivy::TantivyError::InvalidArgument(format!("a facet label: {err}"))
-            })?;
-            labels.push(
-                facet
-                    .to_path()
-                    .last()
-                    .map(|part| part.to_string())
-                    .unwrap_or_default(),
-            );
-        }
-        let labels = Arc::new(labels);
-        self.lock().insert(key, Arc::clone(&labels));
-        Ok(labels)
+        let facets = Arc::new(SegmentFacets::read(reader, names)?);
+        self.lock().insert(key, Arc::clone(&facets));
+        Ok(facets)
     }
 
     /// Forgets the segments not in `live` (merged away).
     pub(crate) fn retain(&self, live: &HashSet<SegmentId>) {
-        self.lock().retain(|(segment, _), _| live.contains(segment));
+        self.lock().retain(|segment, _| live.contains(segment));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LabelsBySegment> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<SegmentId, Arc<SegmentFacets>>> {
         self.by_segment
             .lock()
             .unwrap_or_else(|err| err.into_inner())
     }
 }
 
-/// Counts per label for each of `fields`, over the documents a [`Tally`] counts.
+/// Counts per label of each facet field, over the documents a [`Tally`] counts.
 pub(crate) struct FacetCounter<'a> {
-    pub(crate) labels: &'a FacetLabels,
-    /// Each field with its name in the schema.
-    pub(crate) fields: Vec<(Field, &'a str)>,
+    pub(crate) cache: &'a FacetCache,
+    /// The facet fields' names in the schema.
+    pub(crate) names: Vec<&'a str>,
+    /// Labels kept per field, the most frequent.
+    pub(crate) most: usize,
 }
 
-/// Per field, the count of each label.
-pub(crate) type LabelCounts = Vec<HashMap<String, u64>>;
+/// Per field, the most frequent labels with their counts, most frequent first (equal
+/// counts in label order).
+pub(crate) type LabelCounts = Vec<Vec<(String, u64)>>;
 
 impl FacetCounter<'_> {
     fn for_segment(&self, reader: &SegmentReader) -> tantivy::Result<SegmentFacetCounter> {
-        let mut fields = Vec::with_capacity(self.fields.len());
-        for &(field, name) in &self.fields {
-            let facets = reader.facet_reader(name)?;
-            let labels = self.labels.labels(reader, field, &facets)?;
-            let counts = vec![0u32; labels.len()];
-            fields.push((facets, labels, counts));
-        }
-        Ok(SegmentFacetCounter { fields })
+        let facets = self.cache.facets(reader, &self.names)?;
+        let counts = facets
+            .labels
+            .iter()
+            .map(|labels| vec![0u32; labels.len()])
+            .collect();
+        Ok(SegmentFacetCounter { facets, counts })
     }
 
-    fn merge(&self, fruits: Vec<LabelCounts>) -> LabelCounts {
-        let mut merged: LabelCounts = vec![HashMap::new(); self.fields.len()];
-        for fruit in fruits {
-            for (into, counts) in merged.iter_mut().zip(fruit) {
-                for (label, count) in counts {
-                    *into.entry(label).or_default() += count;
+    fn merge(&self, segments: Vec<SegmentFacetCounter>) -> LabelCounts {
+        let mut merged: Vec<FxHashMap<&str, u64>> = vec![FxHashMap::default(); self.names.len()];
+        for segment in &segments {
+            for ((into, labels), counts) in merged
+                .iter_mut()
+                .zip(&segment.facets.labels)
+                .zip(&segment.counts)
+            {
+                for (ord, &count) in counts.iter().enumerate() {
+                    if count > 0 {
+                        *into.entry(labels[ord].as_str()).or_default() += u64::from(count);
+                    }
                 }
             }
         }
         merged
+            .into_iter()
+            .map(|counts| {
+                let mut counts: Vec<(&str, u64)> = counts.into_iter().collect();
+                let order = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then(a.0.cmp(b.0));
+                if counts.len() > self.most {
+                    counts.select_nth_unstable_by(self.most, order);
+                    counts.truncate(self.most);
+                }
+                counts.sort_unstable_by(order);
+                counts
+                    .into_iter()
+                    .map(|(label, count)| (label.to_string(), count))
+                    .collect()
+            })
+            .collect()
     }
 }
 
-/// [`FacetCounter`] within one segment.
+/// [`FacetCounter`] within one segment: the count of each ordinal, per field.
 pub(crate) struct SegmentFacetCounter {
-    fields: Vec<(FacetReader, Labels, Vec<u32>)>,
+    facets: Arc<SegmentFacets>,
+    counts: Vec<Vec<u32>>,
 }
 
 impl SegmentFacetCounter {
     fn count(&mut self, doc: DocId) {
-        for (facets, _, counts) in &mut self.fields {
-            for ord in facets.facet_ords(doc) {
-                if let Some(count) = counts.get_mut(ord as usize) {
-                    *count += 1;
-                }
-            }
+        for (field, ord) in self.facets.entries(doc) {
+            self.counts[field][ord] += 1;
         }
-    }
-
-    fn harvest(self) -> LabelCounts {
-        self.fields
-            .into_iter()
-            .map(|(_, labels, counts)| {
-                counts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, count)| **count > 0)
-                    .map(|(ord, count)| (labels[ord].clone(), u64::from(*count)))
-                    .collect()
-            })
-            .collect()
     }
 }
 
@@ -153,6 +215,13 @@ pub(crate) struct TallyFruit {
     pub(crate) facets: LabelCounts,
 }
 
+/// What a [`SegmentTally`] counted.
+pub(crate) struct SegmentTallyFruit {
+    matches: u32,
+    exhaustive: bool,
+    facets: SegmentFacetCounter,
+}
+
 /// [`Tally`] within one segment.
 pub(crate) struct SegmentTally {
     facets: SegmentFacetCounter,
@@ -161,18 +230,18 @@ pub(crate) struct SegmentTally {
 }
 
 impl SegmentCollector for SegmentTally {
-    type Fruit = TallyFruit;
+    type Fruit = SegmentTallyFruit;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         self.matches += 1;
         self.facets.count(doc);
     }
 
-    fn harvest(self) -> TallyFruit {
-        TallyFruit {
+    fn harvest(self) -> SegmentTallyFruit {
+        SegmentTallyFruit {
             matches: self.matches,
             exhaustive: self.exhaustive,
-            facets: self.facets.harvest(),
+            facets: self.facets,
         }
     }
 }
@@ -197,7 +266,7 @@ impl Collector for Tally<'_> {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<TallyFruit>) -> tantivy::Result<TallyFruit> {
+    fn merge_fruits(&self, fruits: Vec<SegmentTallyFruit>) -> tantivy::Result<TallyFruit> {
         let matches = fruits.iter().map(|fruit| fruit.matches).sum();
         let exhaustive = fruits.iter().all(|fruit| fruit.exhaustive);
         let facets = self
@@ -215,23 +284,29 @@ impl Collector for Tally<'_> {
         weight: &dyn tantivy::query::Weight,
         segment_ord: u32,
         reader: &SegmentReader,
-    ) -> tantivy::Result<TallyFruit> {
+    ) -> tantivy::Result<SegmentTallyFruit> {
         use std::sync::atomic::Ordering;
         use tantivy::DocSet as _;
         let mut tally = self.for_segment(segment_ord, reader)?;
         let budget = self.limit.saturating_sub(self.seen.load(Ordering::Relaxed));
         let mut scorer = weight.scorer(reader, 1.0)?;
         let alive = reader.alive_bitset();
-        let mut doc = scorer.doc();
-        while doc != tantivy::TERMINATED {
-            if alive.is_none_or(|alive| alive.is_alive(doc)) {
-                if tally.matches == budget {
-                    tally.exhaustive = false;
-                    break;
+        // Documents a block at a time: postings are decoded so, and a call per document costs.
+        let mut docs = [0; tantivy::COLLECT_BLOCK_BUFFER_LEN];
+        'counting: loop {
+            let filled = scorer.fill_buffer(&mut docs);
+            for &doc in &docs[..filled] {
+                if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                    if tally.matches == budget {
+                        tally.exhaustive = false;
+                        break 'counting;
+                    }
+                    tally.collect(doc, 0.0);
                 }
-                tally.collect(doc, 0.0);
             }
-            doc = scorer.advance();
+            if filled < docs.len() {
+                break;
+            }
         }
         self.seen.fetch_add(tally.matches, Ordering::Relaxed);
         Ok(tally.harvest())

@@ -8,25 +8,37 @@
 //!
 //! A query is forgiving: every word must match somewhere (name, tags, categories,
 //! description, README — in falling weight), exactly, by a completion (the last word, as typed),
-//! or, for a word the index does not hold, with one typo (two for long words); an exact plugin
-//! name outranks everything. Results come with facet counts (category, tag, license,
+//! or, for a word the index does not hold, with one typo (two for long words); a plugin named
+//! as typed outranks everything. Results come with facet counts (category, tag, license,
 //! certification), any of the sorts a catalogue needs, and pages.
+//!
+//! Speed at a million plugins comes from the query's shape. All text goes into one field,
+//! `words`, a field's weight being how often its text is repeated there. A query is searched
+//! as its *readings*: each way to read its words (as typed, or the few likeliest completions
+//! and corrections of a word) is a plain intersection of terms, with filters as terms that
+//! match without scoring, which tantivy skips through by block maxima for the best page. The
+//! page is the best of every reading's page; the count runs over their union.
 
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use tantivy::collector::TopDocs;
 
-use crate::facets::{FacetCounter, FacetLabels, Tally};
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use crate::facets::{FacetCache, FacetCounter, Tally};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, DfaWrapper, EmptyQuery, EnableScoring, FuzzyTermQuery,
+    Occur, Query, TermQuery, Weight,
+};
 use tantivy::schema::{
-    FAST, Facet, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument,
-    Value as _,
+    FAST, Facet, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument,
+    TextFieldIndexing, TextOptions, Value as _,
 };
 use tantivy::tokenizer::TokenStream as _;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Term};
 
 /// The schema's version: an index written with another is rebuilt.
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 
 /// Memory for the writer's indexing buffer.
 const WRITER_MEMORY: usize = 64 * 1024 * 1024;
@@ -40,14 +52,39 @@ const MAX_QUERY_WORDS: usize = 8;
 /// Largest page.
 pub const MAX_PAGE_SIZE: usize = 100;
 
-/// Most completions of the word being typed, per field.
-const MAX_COMPLETIONS: usize = 16;
+/// How often each part of a plugin is repeated in the `words` field: its weight in scoring.
+const NAME_REPEATS: usize = 3;
+const TAG_REPEATS: usize = 2;
+const CATEGORY_REPEATS: usize = 2;
 
-/// Most completions of a typed word the index holds as it is, per field (names and tags).
-const MAX_COMPLETIONS_OF_A_WORD: usize = 4;
+/// Most completions of the word being typed when the index does not hold it.
+const MAX_COMPLETIONS: usize = 6;
 
-/// Most words read from a field's dictionary to find the completions.
-const MAX_COMPLETION_CANDIDATES: usize = 512;
+/// Most completions of a typed word the index holds as it is (it is likely typed out).
+const MAX_COMPLETIONS_OF_A_WORD: usize = 2;
+
+/// Most corrections of a word the index does not hold.
+const MAX_CORRECTIONS: usize = 6;
+
+/// Most ways to read one word.
+const MAX_ALTERNATIVES: usize = 6;
+
+/// Most readings of a query searched: each costs one intersection.
+const MAX_READINGS: usize = 8;
+
+/// Most dictionary words read to find a word's completions or corrections.
+const MAX_EXPANSION_CANDIDATES: usize = 512;
+
+/// How much a reading counts, by how each of its words was read (the weights multiply).
+const AS_TYPED: f32 = 1.0;
+const COMPLETED: f32 = 0.6;
+const CORRECTED: f32 = 0.4;
+
+/// Most plugins put first for carrying the name typed.
+const MAX_NAMED: usize = 10;
+
+/// Values of each facet returned, the most frequent.
+pub const MAX_FACET_VALUES: usize = 100;
 
 /// Matches counted exactly, with their facets, per search.
 pub const EXACT_MATCHES: u32 = 10_000;
@@ -159,7 +196,8 @@ pub struct SearchHit {
     pub score: f32,
 }
 
-/// A facet's values with their counts, most frequent first.
+/// A facet's values with their counts, most frequent first (equal counts in value order), at
+/// most [`MAX_FACET_VALUES`].
 pub type FacetCounts = Vec<(String, u64)>;
 
 /// What a search found.
@@ -199,11 +237,8 @@ struct Fields {
     name: Field,
     short_name: Field,
     depends_on: Field,
-    name_text: Field,
-    description: Field,
-    tags: Field,
-    categories: Field,
-    readme: Field,
+    words: Field,
+    filters: Field,
     category_facet: Field,
     tag_facet: Field,
     license_facet: Field,
@@ -217,15 +252,22 @@ struct Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
+    // Frequencies without positions: scoring needs them, phrases are not searched.
+    let counted = |tokenizer| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(tokenizer)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        )
+    };
     let fields = Fields {
         name: builder.add_text_field("name", STRING),
         short_name: builder.add_text_field("short_name", STRING),
         depends_on: builder.add_text_field("depends_on", STRING),
-        name_text: builder.add_text_field("name_text", TEXT),
-        description: builder.add_text_field("description", TEXT),
-        tags: builder.add_text_field("tags", TEXT),
-        categories: builder.add_text_field("categories", TEXT),
-        readme: builder.add_text_field("readme", TEXT),
+        words: builder.add_text_field("words", counted("default")),
+        // `kind:value` for each filter; with frequencies, so that a filter joins the
+        // intersection of a reading's terms instead of breaking it.
+        filters: builder.add_text_field("filters", counted("raw")),
         category_facet: builder.add_facet_field("category", INDEXED),
         tag_facet: builder.add_facet_field("tag", INDEXED),
         license_facet: builder.add_facet_field("license", INDEXED),
@@ -244,6 +286,11 @@ fn facet(value: &str) -> Facet {
     Facet::from_path([value])
 }
 
+/// The term of `filters` a filter on `kind` = `value` looks for.
+fn filter_term(kind: &str, value: &str) -> String {
+    format!("{kind}:{value}")
+}
+
 fn certification(certified: bool) -> &'static str {
     if certified {
         "certified"
@@ -258,7 +305,7 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: std::sync::Mutex<IndexWriter>,
     fields: Fields,
-    facet_labels: FacetLabels,
+    facets: FacetCache,
 }
 
 impl SearchIndex {
@@ -314,7 +361,7 @@ impl SearchIndex {
             reader,
             writer: std::sync::Mutex::new(writer),
             fields,
-            facet_labels: FacetLabels::default(),
+            facets: FacetCache::default(),
         })
     }
 
@@ -334,25 +381,37 @@ impl SearchIndex {
         document.add_text(fields.name, &plugin.name);
         let short = plugin.name.rsplit('/').next().unwrap_or(&plugin.name);
         document.add_text(fields.short_name, short);
-        document.add_text(fields.name_text, &plugin.name);
         for dependency in &plugin.dependencies {
             document.add_text(fields.depends_on, dependency);
         }
-        document.add_text(fields.description, &plugin.description);
-        document.add_text(fields.readme, &plugin.readme);
+        for _ in 0..NAME_REPEATS {
+            document.add_text(fields.words, &plugin.name);
+        }
+        for _ in 0..TAG_REPEATS {
+            for tag in &plugin.tags {
+                document.add_text(fields.words, tag);
+            }
+        }
+        for _ in 0..CATEGORY_REPEATS {
+            for category in &plugin.categories {
+                document.add_text(fields.words, category);
+            }
+        }
+        document.add_text(fields.words, &plugin.description);
+        document.add_text(fields.words, &plugin.readme);
         for tag in &plugin.tags {
-            document.add_text(fields.tags, tag);
             document.add_facet(fields.tag_facet, facet(tag));
+            document.add_text(fields.filters, filter_term("tag", tag));
         }
         for category in &plugin.categories {
-            document.add_text(fields.categories, category);
             document.add_facet(fields.category_facet, facet(category));
+            document.add_text(fields.filters, filter_term("category", category));
         }
+        let certification = certification(plugin.certified);
         document.add_facet(fields.license_facet, facet(&plugin.license));
-        document.add_facet(
-            fields.certification_facet,
-            facet(certification(plugin.certified)),
-        );
+        document.add_text(fields.filters, filter_term("license", &plugin.license));
+        document.add_facet(fields.certification_facet, facet(certification));
+        document.add_text(fields.filters, filter_term("certification", certification));
         document.add_u64(fields.downloads, plugin.downloads);
         document.add_f64(fields.rating, plugin.rating);
         document.add_i64(fields.updated_at, plugin.updated_at);
@@ -455,7 +514,7 @@ impl SearchIndex {
             .iter()
             .map(|segment| segment.segment_id())
             .collect();
-        self.facet_labels.retain(&live);
+        self.facets.retain(&live);
         Ok(())
     }
 
@@ -476,116 +535,59 @@ impl SearchIndex {
             return Err(SearchError::OffsetTooLarge);
         }
         let searcher = self.reader.searcher();
-        let text_query = self.text_query(&searcher, &query.text)?;
-        let has_text = text_query.is_some();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        clauses.push((
-            Occur::Must,
-            text_query.unwrap_or_else(|| Box::new(AllQuery)),
-        ));
-        let filters = [
-            (self.fields.category_facet, query.category.as_deref()),
-            (self.fields.tag_facet, query.tag.as_deref()),
-            (self.fields.license_facet, query.license.as_deref()),
-            (
-                self.fields.certification_facet,
-                query.certified.map(certification),
-            ),
-        ];
-        for (field, value) in filters {
-            if let Some(value) = value {
-                let term = Term::from_facet(field, &facet(value));
-                clauses.push((
-                    Occur::Must,
-                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-                ));
-            }
-        }
-        // Text alone is searched as built, so a one-word query stays a plain union of terms
-        // that tantivy can skip through (block-max WAND) for the best page.
-        let combined: Box<dyn Query> = if clauses.len() == 1 {
-            clauses.pop().expect("one clause").1
-        } else {
-            Box::new(BooleanQuery::new(clauses))
-        };
-
+        let plan = self.plan(&searcher, query)?;
         let limit = query.limit.clamp(1, MAX_PAGE_SIZE);
-        let page = TopDocs::with_limit(limit).and_offset(query.offset);
         let sort = match query.sort {
-            Sort::Relevance if !has_text => Sort::Downloads,
+            Sort::Relevance if !plan.has_text => Sort::Downloads,
             sort => sort,
         };
-        // The query's weight is built once (a typo's automaton, the terms' statistics) for
-        // two passes: the page first, on its own, since together with counting it could skip
-        // nothing; then the tally.
-        let weight = combined.weight(tantivy::query::EnableScoring::enabled_from_searcher(
-            &searcher,
-        ))?;
-        let addresses: Vec<(f32, DocAddress)> = match sort {
-            Sort::Relevance => collect(&searcher, weight.as_ref(), &page.order_by_score())?,
-            Sort::Downloads => unscored(collect(
-                &searcher,
-                weight.as_ref(),
-                &page.order_by_fast_field::<u64>("downloads", Order::Desc),
-            )?),
-            Sort::Rating => unscored(collect(
-                &searcher,
-                weight.as_ref(),
-                &page.order_by_fast_field::<f64>("rating", Order::Desc),
-            )?),
-            Sort::Updated | Sort::Newest => {
-                let field = if sort == Sort::Updated {
-                    "updated_at"
-                } else {
-                    "created_at"
-                };
-                unscored(collect(
-                    &searcher,
-                    weight.as_ref(),
-                    &page.order_by_fast_field::<i64>(field, Order::Desc),
-                )?)
-            }
+        let page = match sort {
+            Sort::Relevance => self.best(&searcher, &plan, query.offset, limit)?,
+            Sort::Downloads => ordered::<u64>(&searcher, &plan, "downloads", query.offset, limit)?,
+            Sort::Rating => ordered::<f64>(&searcher, &plan, "rating", query.offset, limit)?,
+            Sort::Updated => ordered::<i64>(&searcher, &plan, "updated_at", query.offset, limit)?,
+            Sort::Newest => ordered::<i64>(&searcher, &plan, "created_at", query.offset, limit)?,
         };
+        // Counting needs no scores: the union of the readings, scored by none.
+        let any_reading = plan.any_reading(Purpose::Count);
+        let weight = any_reading.weight(EnableScoring::disabled_from_searcher(&searcher))?;
         let tally = collect(
             &searcher,
             weight.as_ref(),
             &Tally {
                 facets: FacetCounter {
-                    labels: &self.facet_labels,
-                    fields: [
+                    cache: &self.facets,
+                    names: [
                         self.fields.category_facet,
                         self.fields.tag_facet,
                         self.fields.license_facet,
                         self.fields.certification_facet,
                     ]
                     .into_iter()
-                    .map(|field| (field, searcher.schema().get_field_name(field)))
+                    .map(|field| searcher.schema().get_field_name(field))
                     .collect(),
+                    most: MAX_FACET_VALUES,
                 },
                 limit: EXACT_MATCHES,
                 seen: Default::default(),
             },
         )?;
-        let (total, exhaustive, facet_counts) =
-            (tally.matches as usize, tally.exhaustive, tally.facets);
-        let mut hits = Vec::with_capacity(addresses.len());
-        for (score, address) in addresses {
+        let mut hits = Vec::with_capacity(page.len());
+        for (score, address) in page {
             let plugin = self.stored(&searcher, address)?;
             hits.push(SearchHit { plugin, score });
         }
         if sort == Sort::Relevance {
-            // Equal scores in name order, whatever the index's segments.
-            hits.sort_by(|a, b| {
-                b.score
-                    .total_cmp(&a.score)
-                    .then_with(|| a.plugin.name.cmp(&b.plugin.name))
-            });
+            // Equal scores side by side in name order, whatever the index's segments.
+            for run in hits.chunk_by_mut(|a, b| a.score == b.score) {
+                run.sort_by(|a, b| a.plugin.name.cmp(&b.plugin.name));
+            }
         }
-        let mut facet_counts = facet_counts.into_iter().map(counts);
+        let mut facet_counts = tally.facets.into_iter();
         let mut next = || facet_counts.next().unwrap_or_default();
         Ok(SearchResults {
-            total,
-            exhaustive,
+            total: tally.matches as usize,
+            exhaustive: tally.exhaustive,
             hits,
             categories: next(),
             tags: next(),
@@ -595,124 +597,242 @@ impl SearchIndex {
         })
     }
 
-    /// The query for the words of `text`, or `None` when it has none.
-    ///
-    /// A word the index holds is matched as written (and, as the last word, as the start of a
-    /// name or tag); only a word it does not hold is also matched with typos and as a prefix
-    /// in every field. Expanding every word costs several times more at a million plugins and
-    /// would let a correct word drown in its neighbours.
-    fn text_query(
+    /// The page of `plan`'s best matches: plugins named as typed first, then every reading's
+    /// best, each scored by its best reading.
+    fn best(
         &self,
         searcher: &tantivy::Searcher,
-        text: &str,
-    ) -> SearchResult<Option<Box<dyn Query>>> {
-        let text: String = text.chars().take(MAX_QUERY_LEN).collect();
-        let words = self.words(&text);
-        if words.is_empty() {
-            return Ok(None);
-        }
-        let fields = self.fields;
-        let weighted = [
-            (fields.name_text, 3.0),
-            (fields.tags, 2.0),
-            (fields.categories, 1.5),
-            (fields.description, 1.0),
-            (fields.readme, 0.5),
-        ];
-        let last = words.len() - 1;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut any_unknown = false;
-        for (position, word) in words.iter().enumerate() {
-            let mut known = false;
-            for (field, _) in weighted {
-                if searcher.doc_freq(&Term::from_field_text(field, word))? > 0 {
-                    known = true;
-                    break;
+        plan: &Plan,
+        offset: usize,
+        limit: usize,
+    ) -> SearchResult<Vec<(f32, DocAddress)>> {
+        let scoring = EnableScoring::enabled_from_searcher(searcher);
+        let readings = plan
+            .readings
+            .iter()
+            .map(|reading| {
+                let query = plan.query(reading, Purpose::Rank);
+                Ok((query.weight(scoring)?, reading.weight))
+            })
+            .collect::<SearchResult<Vec<(Box<dyn Weight>, f32)>>>()?;
+        let mut named: Vec<DocAddress> = Vec::new();
+        for query in &plan.names {
+            let popular =
+                TopDocs::with_limit(MAX_NAMED).order_by_fast_field::<u64>("downloads", Order::Desc);
+            for (_, address) in searcher.search(query.as_ref(), &popular)? {
+                if !named.contains(&address) && named.len() < MAX_NAMED {
+                    named.push(address);
                 }
             }
-            any_unknown |= !known;
-            let typos: u8 = match (known, word.chars().count()) {
-                (true, _) | (false, 0..=3) => 0,
-                (false, 4..=7) => 1,
-                (false, _) => 2,
+        }
+        let wanted = offset + limit + named.len();
+        let mut scores = top_scored(searcher, &readings, wanted)?;
+        let mut ranked = Vec::with_capacity(wanted);
+        for address in &named {
+            let score = match scores.remove(address) {
+                Some(score) => score,
+                None => score_of(searcher, &readings, *address)?,
             };
-            let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-            for (field, weight) in weighted {
-                let term = Term::from_field_text(field, word);
-                alternatives.push(boosted(term_query(term.clone()), weight * 2.0));
-                if typos > 0 {
-                    let fuzzy = FuzzyTermQuery::new(term, typos, true);
-                    alternatives.push(boosted(Box::new(fuzzy), weight * 0.5));
-                }
-                // The word being typed: the most frequent words that start with it.
-                let names = field == fields.name_text || field == fields.tags;
-                if position == last && (!known || names) {
-                    // A whole word is likely typed out: a few completions suffice.
-                    let most = if known {
-                        MAX_COMPLETIONS_OF_A_WORD
-                    } else {
-                        MAX_COMPLETIONS
-                    };
-                    for completion in self.completions(searcher, field, word, most)? {
-                        let term = Term::from_field_text(field, &completion);
-                        alternatives.push(boosted(term_query(term), weight * 0.75));
-                    }
-                }
-            }
-            if words.len() == 1 {
-                // One word: a plain union, which tantivy can skip through for the best page.
-                clauses.extend(alternatives);
-            } else {
-                clauses.push((Occur::Must, Box::new(BooleanQuery::new(alternatives))));
-            }
+            ranked.push((score, *address));
         }
-        // The exact name, whole or without its namespace, outranks everything; the name
-        // with a typo comes next.
-        let whole = text.trim().to_lowercase();
-        let typos: u8 = match (any_unknown, whole.chars().count()) {
-            (false, _) | (true, 0..=3) => 0,
-            (true, 4..=7) => 1,
-            (true, _) => 2,
-        };
-        for (field, boost) in [(fields.name, 40.0), (fields.short_name, 20.0)] {
-            let term = Term::from_field_text(field, &whole);
-            let exact = TermQuery::new(term.clone(), IndexRecordOption::Basic);
-            clauses.push(boosted(Box::new(exact), boost));
-            if typos > 0 {
-                let near = FuzzyTermQuery::new(term, typos, true);
-                clauses.push(boosted(Box::new(near), boost / 4.0));
-            }
-        }
-        Ok(Some(Box::new(BooleanQuery::new(clauses))))
+        let mut rest: Vec<(f32, DocAddress)> = scores
+            .drain()
+            .map(|(address, score)| (score, address))
+            .collect();
+        rest.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        ranked.extend(rest);
+        Ok(ranked.into_iter().skip(offset).take(limit).collect())
     }
 
-    /// Up to `most` words of `field` that start with `prefix` (and are longer),
-    /// the most frequent first.
-    fn completions(
+    /// What a search runs: its readings and the names it may mean.
+    fn plan(&self, searcher: &tantivy::Searcher, query: &SearchQuery) -> SearchResult<Plan> {
+        let filters: Vec<Term> = [
+            ("category", query.category.as_deref()),
+            ("tag", query.tag.as_deref()),
+            ("license", query.license.as_deref()),
+            ("certification", query.certified.map(certification)),
+        ]
+        .into_iter()
+        .filter_map(|(kind, value)| {
+            value.map(|value| Term::from_field_text(self.fields.filters, &filter_term(kind, value)))
+        })
+        .collect();
+        let text: String = query.text.chars().take(MAX_QUERY_LEN).collect();
+        let words = self.words(&text);
+        if words.is_empty() {
+            return Ok(Plan {
+                readings: vec![Reading {
+                    words: Vec::new(),
+                    weight: AS_TYPED,
+                }],
+                filters,
+                names: Vec::new(),
+                has_text: false,
+            });
+        }
+        let last = words.len() - 1;
+        let mut alternatives = Vec::with_capacity(words.len());
+        for (position, word) in words.iter().enumerate() {
+            alternatives.push(self.alternatives(searcher, word, position == last)?);
+        }
+        // The words read the most ways give up their least likely readings first.
+        while alternatives.iter().map(Vec::len).product::<usize>() > MAX_READINGS {
+            if let Some(most) = alternatives.iter_mut().max_by_key(|found| found.len()) {
+                most.pop();
+            }
+        }
+        let mut combinations: Vec<(Vec<&str>, f32)> = vec![(Vec::new(), AS_TYPED)];
+        for found in &alternatives {
+            combinations = combinations
+                .into_iter()
+                .flat_map(|(words, weight)| {
+                    found.iter().map(move |alternative| {
+                        let mut words = words.clone();
+                        words.push(alternative.word.as_str());
+                        (words, weight * alternative.weight)
+                    })
+                })
+                .collect();
+        }
+        let readings = combinations
+            .into_iter()
+            .map(|(words, weight)| Reading {
+                words: words
+                    .into_iter()
+                    .map(|word| Term::from_field_text(self.fields.words, word))
+                    .collect(),
+                weight,
+            })
+            .collect();
+
+        // A plugin named as typed (whole or without its namespace), then one named with a
+        // typo, when it matches the words and the filters.
+        let mut plan = Plan {
+            readings,
+            filters,
+            names: Vec::new(),
+            has_text: true,
+        };
+        if plan.readings.is_empty() {
+            return Ok(plan);
+        }
+        let whole = text.trim().to_lowercase();
+        let any_unknown = alternatives
+            .iter()
+            .any(|found| found.first().is_none_or(|first| first.weight != AS_TYPED));
+        let typos = if any_unknown {
+            typos_allowed(&whole)
+        } else {
+            0
+        };
+        let mut names: Vec<Box<dyn Query>> = Vec::new();
+        for field in [self.fields.name, self.fields.short_name] {
+            let term = Term::from_field_text(field, &whole);
+            names.push(Box::new(TermQuery::new(term, IndexRecordOption::Basic)));
+        }
+        if typos > 0 {
+            for field in [self.fields.name, self.fields.short_name] {
+                let term = Term::from_field_text(field, &whole);
+                names.push(Box::new(FuzzyTermQuery::new(term, typos, true)));
+            }
+        }
+        plan.names = names
+            .into_iter()
+            .map(|name| {
+                Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, name),
+                    (Occur::Must, plan.any_reading(Purpose::Count)),
+                ])) as Box<dyn Query>
+            })
+            .collect();
+        Ok(plan)
+    }
+
+    /// The ways to read `word`, likeliest first: as typed when the index holds it; as the
+    /// start of a word when it is the `last` (being typed); with typos when the index does not
+    /// hold it. Expanding a known word further costs several times more at a million plugins
+    /// and would let a correct word drown in its neighbours.
+    fn alternatives(
         &self,
         searcher: &tantivy::Searcher,
-        field: Field,
-        prefix: &str,
+        word: &str,
+        last: bool,
+    ) -> SearchResult<Vec<Alternative>> {
+        let term = Term::from_field_text(self.fields.words, word);
+        let doc_freq = searcher.doc_freq(&term)?;
+        let known = doc_freq > 0;
+        let mut others = Vec::new();
+        if last {
+            let most = if known {
+                MAX_COMPLETIONS_OF_A_WORD
+            } else {
+                MAX_COMPLETIONS
+            };
+            let prefix = FuzzyTermQuery::new_prefix(term.clone(), 0, true).automaton()?;
+            for (completion, doc_freq) in self.expansions(searcher, &prefix, word, most)? {
+                others.push(Alternative {
+                    word: completion,
+                    weight: COMPLETED,
+                    doc_freq,
+                });
+            }
+        }
+        let typos = typos_allowed(word);
+        if !known && typos > 0 {
+            let near = FuzzyTermQuery::new(term, typos, true).automaton()?;
+            for (correction, doc_freq) in self.expansions(searcher, &near, word, MAX_CORRECTIONS)? {
+                others.push(Alternative {
+                    word: correction,
+                    weight: CORRECTED,
+                    doc_freq,
+                });
+            }
+        }
+        // The most frequent first; a word both completing and correcting keeps the better
+        // weight.
+        others.sort_by(|a, b| {
+            b.doc_freq
+                .cmp(&a.doc_freq)
+                .then_with(|| b.weight.total_cmp(&a.weight))
+                .then_with(|| a.word.cmp(&b.word))
+        });
+        others.dedup_by(|b, a| a.word == b.word);
+        let mut found = Vec::with_capacity(MAX_ALTERNATIVES);
+        if known {
+            found.push(Alternative {
+                word: word.to_string(),
+                weight: AS_TYPED,
+                doc_freq,
+            });
+        }
+        found.extend(others);
+        found.truncate(MAX_ALTERNATIVES);
+        Ok(found)
+    }
+
+    /// Up to `most` words of the `words` field other than `word` that `automaton` accepts,
+    /// the most frequent first.
+    fn expansions(
+        &self,
+        searcher: &tantivy::Searcher,
+        automaton: &DfaWrapper,
+        word: &str,
         most: usize,
-    ) -> SearchResult<Vec<String>> {
-        let mut found: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+    ) -> SearchResult<Vec<(String, u64)>> {
+        let mut found: HashMap<Vec<u8>, u64> = HashMap::new();
         for segment in searcher.segment_readers() {
-            let index = segment.inverted_index(field)?;
+            let index = segment.inverted_index(self.fields.words)?;
             let mut terms = index
                 .terms()
-                .range()
-                .ge(prefix.as_bytes())
+                .search(automaton)
                 .into_stream()
                 .map_err(tantivy::TantivyError::from)?;
             let mut read = 0;
-            while terms.advance() && read < MAX_COMPLETION_CANDIDATES {
-                let word = terms.key();
-                if !word.starts_with(prefix.as_bytes()) {
-                    break;
-                }
+            while read < MAX_EXPANSION_CANDIDATES && terms.advance() {
                 read += 1;
-                if word.len() > prefix.len() {
-                    *found.entry(word.to_vec()).or_default() += u64::from(terms.value().doc_freq);
+                if terms.key() != word.as_bytes() {
+                    *found.entry(terms.key().to_vec()).or_default() +=
+                        u64::from(terms.value().doc_freq);
                 }
             }
         }
@@ -721,7 +841,7 @@ impl SearchIndex {
         Ok(found
             .into_iter()
             .take(most)
-            .filter_map(|(word, _)| String::from_utf8(word).ok())
+            .filter_map(|(word, doc_freq)| Some((String::from_utf8(word).ok()?, doc_freq)))
             .collect())
     }
 
@@ -729,7 +849,7 @@ impl SearchIndex {
     fn words(&self, text: &str) -> Vec<String> {
         let mut tokenizer = self
             .index
-            .tokenizer_for_field(self.fields.description)
+            .tokenizer_for_field(self.fields.words)
             .expect("the text fields use the default tokenizer");
         let mut stream = tokenizer.token_stream(text);
         let mut words = Vec::new();
@@ -753,10 +873,246 @@ fn payload(index: &Index) -> Option<(u32, u64)> {
     Some((version.parse().ok()?, position.parse().ok()?))
 }
 
-fn unscored<T>(docs: Vec<(T, DocAddress)>) -> Vec<(f32, DocAddress)> {
-    docs.into_iter()
+/// One way to read a query word.
+struct Alternative {
+    /// The term of the `words` field.
+    word: String,
+    /// How much a match counts ([`AS_TYPED`], [`COMPLETED`] or [`CORRECTED`]).
+    weight: f32,
+    /// How many plugins hold it.
+    doc_freq: u64,
+}
+
+/// One reading of a query: a term per word, all required.
+struct Reading {
+    /// Terms of the `words` field; none for a query without words (every plugin).
+    words: Vec<Term>,
+    /// What its scores are multiplied by.
+    weight: f32,
+}
+
+/// What a search runs.
+struct Plan {
+    /// A plugin matches when one of them does (and the filters); none when a word cannot be
+    /// read at all.
+    readings: Vec<Reading>,
+    /// Terms of the `filters` field, all required.
+    filters: Vec<Term>,
+    /// Plugins named as the query was typed, in their order of precedence; each also
+    /// matches a reading.
+    names: Vec<Box<dyn Query>>,
+    /// Whether the query had words.
+    has_text: bool,
+}
+
+/// What a query is built for.
+#[derive(Clone, Copy, PartialEq)]
+enum Purpose {
+    /// Scores: terms read with their frequencies. A filter then weighs nothing, and as a term
+    /// with frequencies it keeps the reading an intersection of terms, which tantivy skips
+    /// through by block maxima for the best page.
+    Rank,
+    /// Matches only: terms read without frequencies.
+    Count,
+}
+
+impl Plan {
+    /// The query of `reading` with the filters.
+    fn query(&self, reading: &Reading, purpose: Purpose) -> Box<dyn Query> {
+        let option = match purpose {
+            Purpose::Rank => IndexRecordOption::WithFreqs,
+            Purpose::Count => IndexRecordOption::Basic,
+        };
+        let term = |term: &Term| Box::new(TermQuery::new(term.clone(), option));
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in &reading.words {
+            clauses.push((Occur::Must, term(word)));
+        }
+        if reading.words.is_empty() {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        for filter in &self.filters {
+            let filter: Box<dyn Query> = match purpose {
+                Purpose::Rank => Box::new(BoostQuery::new(term(filter), 0.0)),
+                Purpose::Count => term(filter),
+            };
+            clauses.push((Occur::Must, filter));
+        }
+        match clauses.len() {
+            1 => clauses.pop().expect("one clause").1,
+            _ => Box::new(BooleanQuery::new(clauses)),
+        }
+    }
+
+    /// The union of the readings.
+    fn any_reading(&self, purpose: Purpose) -> Box<dyn Query> {
+        match self.readings.as_slice() {
+            [] => Box::new(EmptyQuery),
+            [reading] => self.query(reading, purpose),
+            readings => Box::new(BooleanQuery::union(
+                readings
+                    .iter()
+                    .map(|reading| self.query(reading, purpose))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// Typos allowed in `word`: none below four letters, one below eight, two from eight.
+fn typos_allowed(word: &str) -> u8 {
+    match word.chars().count() {
+        0..=3 => 0,
+        4..=7 => 1,
+        _ => 2,
+    }
+}
+
+/// The best `wanted` plugins of the `readings` (weights with their boosts), each scored by
+/// its best reading. One bar for every reading and segment: the strongest reading raises
+/// it, and tantivy skips the blocks of the others that cannot pass it.
+fn top_scored(
+    searcher: &tantivy::Searcher,
+    readings: &[(Box<dyn Weight>, f32)],
+    wanted: usize,
+) -> SearchResult<HashMap<DocAddress, f32>> {
+    let mut best = Best::new(wanted);
+    let mut order: Vec<&(Box<dyn Weight>, f32)> = readings.iter().collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (weight, boost) in order {
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let alive = segment.alive_bitset();
+            let threshold = best.threshold() / boost;
+            let mut offer = |doc: tantivy::DocId, score: f32| {
+                if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                    best.offer(DocAddress::new(ord as u32, doc), score * boost);
+                }
+                best.threshold() / boost
+            };
+            weight.for_each_pruning(threshold, segment, &mut offer)?;
+        }
+    }
+    Ok(best.scores)
+}
+
+/// The best `wanted` scores offered, one per plugin (its best).
+struct Best {
+    wanted: usize,
+    scores: HashMap<DocAddress, f32>,
+    /// The scores offered, lowest on top; an entry whose plugin has since scored better (or
+    /// left) is stale and skipped.
+    lowest: std::collections::BinaryHeap<std::cmp::Reverse<Offer>>,
+}
+
+#[derive(PartialEq)]
+struct Offer(f32, DocAddress);
+
+impl Eq for Offer {}
+
+impl PartialOrd for Offer {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Offer {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .total_cmp(&other.0)
+            .then_with(|| other.1.cmp(&self.1))
+    }
+}
+
+impl Best {
+    fn new(wanted: usize) -> Best {
+        Best {
+            wanted: wanted.max(1),
+            scores: HashMap::new(),
+            lowest: std::collections::BinaryHeap::new(),
+        }
+    }
+
+    fn offer(&mut self, address: DocAddress, score: f32) {
+        match self.scores.get_mut(&address) {
+            Some(known) if *known >= score => return,
+            Some(known) => *known = score,
+            None => {
+                self.scores.insert(address, score);
+            }
+        }
+        self.lowest.push(std::cmp::Reverse(Offer(score, address)));
+        while self.scores.len() > self.wanted {
+            let Some(std::cmp::Reverse(Offer(score, address))) = self.lowest.pop() else {
+                break;
+            };
+            if self.scores.get(&address) == Some(&score) {
+                self.scores.remove(&address);
+            }
+        }
+    }
+
+    /// The score to beat: the lowest kept once `wanted` are kept.
+    fn threshold(&mut self) -> f32 {
+        if self.scores.len() < self.wanted {
+            return f32::MIN;
+        }
+        while let Some(std::cmp::Reverse(Offer(score, address))) = self.lowest.peek() {
+            if self.scores.get(address) == Some(score) {
+                return *score;
+            }
+            self.lowest.pop();
+        }
+        f32::MIN
+    }
+}
+
+/// The best score the `readings` give the plugin at `address`.
+fn score_of(
+    searcher: &tantivy::Searcher,
+    readings: &[(Box<dyn Weight>, f32)],
+    address: DocAddress,
+) -> SearchResult<f32> {
+    let segment = searcher.segment_reader(address.segment_ord);
+    let mut best = 0.0f32;
+    for (weight, boost) in readings {
+        // A reading the plugin does not match explains nothing.
+        if let Ok(explanation) = weight.explain(segment, address.doc_id) {
+            best = best.max(explanation.value() * boost);
+        }
+    }
+    Ok(best)
+}
+
+/// The page of `plan`'s matches ordered by the fast field `field`, greatest first.
+fn ordered<T>(
+    searcher: &tantivy::Searcher,
+    plan: &Plan,
+    field: &str,
+    offset: usize,
+    limit: usize,
+) -> SearchResult<Vec<(f32, DocAddress)>>
+where
+    T: tantivy::fastfield::FastValue + PartialOrd + Clone + Send + Sync + 'static,
+{
+    let scoring = EnableScoring::disabled_from_searcher(searcher);
+    let mut found: Vec<(Option<T>, DocAddress)> = Vec::new();
+    for reading in &plan.readings {
+        let weight = plan.query(reading, Purpose::Count).weight(scoring)?;
+        let top = TopDocs::with_limit(offset + limit).order_by_fast_field::<T>(field, Order::Desc);
+        found.extend(collect(searcher, weight.as_ref(), &top)?);
+    }
+    found.sort_by(|a, b| {
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.1.cmp(&b.1))
+    });
+    found.dedup_by_key(|(_, address)| *address);
+    Ok(found
+        .into_iter()
+        .skip(offset)
+        .take(limit)
         .map(|(_, address)| (0.0, address))
-        .collect()
+        .collect())
 }
 
 /// Runs `collector` over every segment with a weight already built.
@@ -772,20 +1128,6 @@ fn collect<C: tantivy::collector::Collector>(
         .map(|(ord, reader)| collector.collect_segment(weight, ord as u32, reader))
         .collect::<tantivy::Result<Vec<_>>>()?;
     collector.merge_fruits(fruits)
-}
-
-fn term_query(term: Term) -> Box<dyn Query> {
-    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
-}
-
-fn boosted(query: Box<dyn Query>, boost: f32) -> (Occur, Box<dyn Query>) {
-    (Occur::Should, Box::new(BoostQuery::new(query, boost)))
-}
-
-fn counts(labels: std::collections::HashMap<String, u64>) -> FacetCounts {
-    let mut counts: FacetCounts = labels.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    counts
 }
 
 mod facets;
