@@ -15,20 +15,19 @@
 //! Speed at a million plugins comes from the query's shape. All text goes into one field,
 //! `words`, a field's weight being how often its text is repeated there. A query is searched
 //! as its *readings*: each way to read its words (as typed, or the few likeliest completions
-//! and corrections of a word) is a plain intersection of terms, with filters as terms that
-//! match without scoring, which tantivy skips through by block maxima for the best page. The
+//! and corrections of a word) is a plain intersection of terms, which tantivy skips through
+//! by block maxima for the best page, with the filters checked on the matches it yields. The
 //! page is the best of every reading's page; the count runs over their union.
 
-use std::time::{Duration, Instant};
-
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use tantivy::collector::TopDocs;
 
 use crate::facets::{FacetCache, FacetCounter, Tally};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, DfaWrapper, EmptyQuery, EnableScoring, FuzzyTermQuery,
-    Occur, Query, TermQuery, Weight,
+    AllQuery, BooleanQuery, DfaWrapper, EmptyQuery, EnableScoring, FuzzyTermQuery, Occur, Query,
+    TermQuery, Weight,
 };
 use tantivy::schema::{
     FAST, Facet, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument,
@@ -77,8 +76,8 @@ const MAX_EXPANSION_CANDIDATES: usize = 512;
 
 /// How much a reading counts, by how each of its words was read (the weights multiply).
 const AS_TYPED: f32 = 1.0;
-const COMPLETED: f32 = 0.6;
-const CORRECTED: f32 = 0.4;
+const COMPLETED: f32 = 0.4;
+const CORRECTED: f32 = 0.25;
 
 /// Most plugins put first for carrying the name typed.
 const MAX_NAMED: usize = 10;
@@ -626,7 +625,7 @@ impl SearchIndex {
             }
         }
         let wanted = offset + limit + named.len();
-        let mut scores = top_scored(searcher, &readings, wanted)?;
+        let mut scores = top_scored(searcher, &readings, &plan.filters, wanted)?;
         let mut ranked = Vec::with_capacity(wanted);
         for address in &named {
             let score = match scores.remove(address) {
@@ -720,7 +719,9 @@ impl SearchIndex {
         let any_unknown = alternatives
             .iter()
             .any(|found| found.first().is_none_or(|first| first.weight != AS_TYPED));
-        let typos = if any_unknown {
+        // A name has no spaces: several words are not a name with a typo (and walking a
+        // million names with two typos allowed would cost more than the rest of the search).
+        let typos = if any_unknown && words.len() == 1 {
             typos_allowed(&whole)
         } else {
             0
@@ -777,15 +778,23 @@ impl SearchIndex {
                 });
             }
         }
-        let typos = typos_allowed(word);
-        if !known && typos > 0 {
-            let near = FuzzyTermQuery::new(term, typos, true).automaton()?;
-            for (correction, doc_freq) in self.expansions(searcher, &near, word, MAX_CORRECTIONS)? {
-                others.push(Alternative {
-                    word: correction,
-                    weight: CORRECTED,
-                    doc_freq,
-                });
+        // The nearest corrections: two typos only when no word is one away (walking the
+        // dictionary with two allowed costs several times more).
+        for typos in 1..=if known { 0 } else { typos_allowed(word) } {
+            let near = FuzzyTermQuery::new(term.clone(), typos, true).automaton()?;
+            let corrections = self.expansions(searcher, &near, word, MAX_CORRECTIONS)?;
+            let found = !corrections.is_empty();
+            others.extend(
+                corrections
+                    .into_iter()
+                    .map(|(correction, doc_freq)| Alternative {
+                        word: correction,
+                        weight: CORRECTED,
+                        doc_freq,
+                    }),
+            );
+            if found {
+                break;
             }
         }
         // The most frequent first; a word both completing and correcting keeps the better
@@ -908,35 +917,33 @@ struct Plan {
 /// What a query is built for.
 #[derive(Clone, Copy, PartialEq)]
 enum Purpose {
-    /// Scores: terms read with their frequencies. A filter then weighs nothing, and as a term
-    /// with frequencies it keeps the reading an intersection of terms, which tantivy skips
-    /// through by block maxima for the best page.
+    /// Scores: the words only, read with their frequencies; the filters are checked apart
+    /// (see [`top_scored`]), so that the query stays an intersection of terms, which tantivy
+    /// skips through by block maxima for the best page.
     Rank,
-    /// Matches only: terms read without frequencies.
+    /// Matches: the words and the filters, read without frequencies.
     Count,
 }
 
 impl Plan {
-    /// The query of `reading` with the filters.
+    /// The query of `reading`, with the filters when counting.
     fn query(&self, reading: &Reading, purpose: Purpose) -> Box<dyn Query> {
         let option = match purpose {
             Purpose::Rank => IndexRecordOption::WithFreqs,
             Purpose::Count => IndexRecordOption::Basic,
         };
-        let term = |term: &Term| Box::new(TermQuery::new(term.clone(), option));
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for word in &reading.words {
-            clauses.push((Occur::Must, term(word)));
+            clauses.push((Occur::Must, Box::new(TermQuery::new(word.clone(), option))));
         }
         if reading.words.is_empty() {
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
-        for filter in &self.filters {
-            let filter: Box<dyn Query> = match purpose {
-                Purpose::Rank => Box::new(BoostQuery::new(term(filter), 0.0)),
-                Purpose::Count => term(filter),
-            };
-            clauses.push((Occur::Must, filter));
+        if purpose == Purpose::Count {
+            for filter in &self.filters {
+                let filter = TermQuery::new(filter.clone(), IndexRecordOption::Basic);
+                clauses.push((Occur::Must, Box::new(filter)));
+            }
         }
         match clauses.len() {
             1 => clauses.pop().expect("one clause").1,
@@ -968,23 +975,49 @@ fn typos_allowed(word: &str) -> u8 {
     }
 }
 
-/// The best `wanted` plugins of the `readings` (weights with their boosts), each scored by
-/// its best reading. One bar for every reading and segment: the strongest reading raises
-/// it, and tantivy skips the blocks of the others that cannot pass it.
+/// The best `wanted` plugins of the `readings` (weights with their boosts) that pass the
+/// `filters`, each scored by its best reading. One bar for every reading and segment: the
+/// strongest reading raises it, and tantivy skips the blocks of the others that cannot pass
+/// it.
+///
+/// Filters are checked as matches come (in document order, so each filter's postings are
+/// only read forward) rather than intersected: a filter as common as a category would cut
+/// every reading into windows as short as its own postings' blocks.
 fn top_scored(
     searcher: &tantivy::Searcher,
     readings: &[(Box<dyn Weight>, f32)],
+    filters: &[Term],
     wanted: usize,
 ) -> SearchResult<HashMap<DocAddress, f32>> {
+    let unscored = EnableScoring::disabled_from_searcher(searcher);
+    let filters = filters
+        .iter()
+        .map(|term| TermQuery::new(term.clone(), IndexRecordOption::Basic).weight(unscored))
+        .collect::<tantivy::Result<Vec<_>>>()?;
     let mut best = Best::new(wanted);
     let mut order: Vec<&(Box<dyn Weight>, f32)> = readings.iter().collect();
     order.sort_by(|a, b| b.1.total_cmp(&a.1));
     for (weight, boost) in order {
         for (ord, segment) in searcher.segment_readers().iter().enumerate() {
             let alive = segment.alive_bitset();
+            let mut filters = filters
+                .iter()
+                .map(|filter| filter.scorer(segment, 1.0))
+                .collect::<tantivy::Result<Vec<_>>>()?;
             let threshold = best.threshold() / boost;
             let mut offer = |doc: tantivy::DocId, score: f32| {
-                if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                let mut passes = alive.is_none_or(|alive| alive.is_alive(doc));
+                for filter in &mut filters {
+                    if filter.doc() < doc {
+                        filter.seek(doc);
+                    }
+                    if filter.doc() == tantivy::TERMINATED {
+                        // Nothing further in this segment passes.
+                        return f32::MAX;
+                    }
+                    passes &= filter.doc() == doc;
+                }
+                if passes {
                     best.offer(DocAddress::new(ord as u32, doc), score * boost);
                 }
                 best.threshold() / boost
