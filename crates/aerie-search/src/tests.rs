@@ -440,6 +440,144 @@ fn a_query_matching_more_than_the_exact_limit_says_its_counts_are_partial() {
 }
 
 #[test]
+fn words_as_typed_outrank_their_completions() {
+    let index = SearchIndex::in_memory().unwrap();
+    let plugins = [
+        plugin(
+            "y/datadog-export",
+            "Exports datadog metrics",
+            &[],
+            &["other"],
+        ),
+        plugin("x/data-sync", "Moves data between stores", &[], &["other"]),
+    ];
+    index
+        .rebuild(plugins.into_iter().map(Ok::<_, String>), 1)
+        .unwrap();
+    assert_eq!(
+        names(&search(&index, "data")),
+        ["x/data-sync", "y/datadog-export"]
+    );
+    // Being typed, or a typo of "data": the completion first.
+    assert_eq!(
+        names(&search(&index, "datad")),
+        ["y/datadog-export", "x/data-sync"]
+    );
+    assert_eq!(names(&search(&index, "dtadog")), ["y/datadog-export"]);
+}
+
+/// A catalogue of `count` plugins over a few shared words, committed in several segments.
+fn segmented_catalogue(count: usize) -> SearchIndex {
+    let index = SearchIndex::in_memory().unwrap();
+    let words = ["alpha", "beta", "gamma", "alphabet", "alps", "delta"];
+    let plugins: Vec<PluginDocument> = (0..count)
+        .map(|n| {
+            // Different lengths and mixes give different scores.
+            let description: Vec<&str> = (0..=n % 7).map(|k| words[(n + k * k) % 6]).collect();
+            let mut document = plugin(
+                &format!("bulk/p{n}-{}", words[n % 6]),
+                &description.join(" "),
+                &[words[(n / 6) % 6]],
+                &[["other", "security"][n % 2]],
+            );
+            document.downloads = (n * 37 % 101) as u64;
+            document
+        })
+        .collect();
+    for (position, chunk) in plugins.chunks(count / 4).enumerate() {
+        index.upsert(chunk, &[], position as u64 + 1).unwrap();
+    }
+    index
+}
+
+#[test]
+fn short_pages_agree_with_one_long_page_across_segments_and_readings() {
+    let index = segmented_catalogue(400);
+    for text in ["alpha", "alpha beta", "gamma alp", "alpah", "beta deltta"] {
+        for category in [None, Some("security")] {
+            for sort in [Sort::Relevance, Sort::Downloads] {
+                let query = |offset, limit| SearchQuery {
+                    text: text.into(),
+                    category: category.map(String::from),
+                    sort,
+                    offset,
+                    limit,
+                    ..SearchQuery::default()
+                };
+                let long = index.search(&query(0, 70)).unwrap();
+                assert!(!long.hits.is_empty(), "{text:?} found nothing");
+                let mut short = Vec::new();
+                for offset in (0..70).step_by(7) {
+                    short.extend(index.search(&query(offset, 7)).unwrap().hits);
+                }
+                let key = |hits: &[SearchHit]| {
+                    let mut names: Vec<String> =
+                        hits.iter().map(|hit| hit.plugin.name.clone()).collect();
+                    names.sort();
+                    (hits.iter().map(|hit| hit.score).collect::<Vec<_>>(), names)
+                };
+                assert_eq!(
+                    key(&short),
+                    key(&long.hits),
+                    "{text:?} in {category:?} by {sort:?}"
+                );
+                if let Some(category) = category {
+                    assert!(
+                        long.hits
+                            .iter()
+                            .all(|hit| hit.plugin.categories == [category]),
+                        "{text:?}: a plugin outside {category}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_best_scores_are_kept_once_per_plugin() {
+    let address = |doc| DocAddress::new(0, doc);
+    let mut best = Best::new(2);
+    assert_eq!(
+        best.threshold(),
+        f32::MIN,
+        "anything passes until two are kept"
+    );
+    best.offer(address(1), 1.0);
+    best.offer(address(2), 2.0);
+    assert_eq!(best.threshold(), 1.0);
+    // A better score for a plugin kept replaces its own, not another's.
+    best.offer(address(1), 3.0);
+    assert_eq!(best.threshold(), 2.0);
+    best.offer(address(1), 0.5);
+    best.offer(address(3), 2.5);
+    let mut kept: Vec<(DocAddress, f32)> = best.scores.into_iter().collect();
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(kept, [(address(1), 3.0), (address(3), 2.5)]);
+}
+
+#[test]
+fn a_facet_returns_its_most_frequent_values() {
+    let index = SearchIndex::in_memory().unwrap();
+    let plugins = (0..300).map(|n| {
+        let tag = format!("t{:03}", n % 150);
+        Ok::<_, String>(plugin(
+            &format!("bulk/p{n}"),
+            "plugin",
+            &["common", &tag],
+            &["other"],
+        ))
+    });
+    index.rebuild(plugins, 1).unwrap();
+    let results = search(&index, "plugin");
+    assert_eq!(results.tags.len(), MAX_FACET_VALUES);
+    assert_eq!(results.tags[0], ("common".to_string(), 300));
+    // Equal counts in value order.
+    assert_eq!(results.tags[1], ("t000".to_string(), 2));
+    assert_eq!(results.tags[99], ("t098".to_string(), 2));
+}
+
+#[test]
 fn hostile_queries_are_answered() {
     let index = index();
     for text in [
