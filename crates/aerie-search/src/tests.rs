@@ -552,7 +552,7 @@ fn the_best_scores_are_kept_once_per_plugin() {
     best.offer(address(1), 0.5);
     best.offer(address(3), 2.5);
     let mut kept: Vec<(DocAddress, f32)> = best.scores.into_iter().collect();
-    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    kept.sort_by_key(|(address, _)| *address);
     assert_eq!(kept, [(address(1), 3.0), (address(3), 2.5)]);
 }
 
