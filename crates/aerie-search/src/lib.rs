@@ -26,8 +26,8 @@ use tantivy::collector::TopDocs;
 
 use crate::facets::{FacetCache, FacetCounter, Tally};
 use tantivy::query::{
-    AllQuery, BooleanQuery, DfaWrapper, EmptyQuery, EnableScoring, FuzzyTermQuery, Occur, Query,
-    TermQuery, Weight,
+    AllQuery, BooleanQuery, BoostQuery, DfaWrapper, EmptyQuery, EnableScoring, FuzzyTermQuery,
+    Occur, Query, TermQuery, Weight,
 };
 use tantivy::schema::{
     FAST, Facet, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument,
@@ -78,6 +78,9 @@ const MAX_EXPANSION_CANDIDATES: usize = 512;
 const AS_TYPED: f32 = 1.0;
 const COMPLETED: f32 = 0.4;
 const CORRECTED: f32 = 0.25;
+
+/// How many times rarer than a reading's rarest word a filter is intersected with it.
+const RARE_FILTER: u64 = 16;
 
 /// Most plugins put first for carrying the name typed.
 const MAX_NAMED: usize = 10;
@@ -606,14 +609,27 @@ impl SearchIndex {
         limit: usize,
     ) -> SearchResult<Vec<(f32, DocAddress)>> {
         let scoring = EnableScoring::enabled_from_searcher(searcher);
+        let unscored = EnableScoring::disabled_from_searcher(searcher);
         let readings = plan
             .readings
             .iter()
             .map(|reading| {
-                let query = plan.query(reading, Purpose::Rank);
-                Ok((query.weight(scoring)?, reading.weight))
+                let checked = plan
+                    .filters
+                    .iter()
+                    .filter(|filter| !filter.intersected(reading))
+                    .map(|filter| {
+                        TermQuery::new(filter.term.clone(), IndexRecordOption::Basic)
+                            .weight(unscored)
+                    })
+                    .collect::<tantivy::Result<Vec<_>>>()?;
+                Ok(Ranking {
+                    weight: plan.query(reading, Purpose::Rank).weight(scoring)?,
+                    boost: reading.weight,
+                    checked,
+                })
             })
-            .collect::<SearchResult<Vec<(Box<dyn Weight>, f32)>>>()?;
+            .collect::<SearchResult<Vec<Ranking>>>()?;
         let mut named: Vec<DocAddress> = Vec::new();
         for query in &plan.names {
             let popular =
@@ -625,12 +641,12 @@ impl SearchIndex {
             }
         }
         let wanted = offset + limit + named.len();
-        let mut scores = top_scored(searcher, &readings, &plan.filters, wanted)?;
+        let mut scores = top_scored(searcher, &readings, wanted)?;
         let mut ranked = Vec::with_capacity(wanted);
         for address in &named {
             let score = match scores.remove(address) {
                 Some(score) => score,
-                None => score_of(searcher, &readings, *address)?,
+                None => score_of(searcher, &readings, *address),
             };
             ranked.push((score, *address));
         }
@@ -645,17 +661,19 @@ impl SearchIndex {
 
     /// What a search runs: its readings and the names it may mean.
     fn plan(&self, searcher: &tantivy::Searcher, query: &SearchQuery) -> SearchResult<Plan> {
-        let filters: Vec<Term> = [
+        let mut filters = Vec::new();
+        for (kind, value) in [
             ("category", query.category.as_deref()),
             ("tag", query.tag.as_deref()),
             ("license", query.license.as_deref()),
             ("certification", query.certified.map(certification)),
-        ]
-        .into_iter()
-        .filter_map(|(kind, value)| {
-            value.map(|value| Term::from_field_text(self.fields.filters, &filter_term(kind, value)))
-        })
-        .collect();
+        ] {
+            if let Some(value) = value {
+                let term = Term::from_field_text(self.fields.filters, &filter_term(kind, value));
+                let doc_freq = searcher.doc_freq(&term)?;
+                filters.push(Filter { term, doc_freq });
+            }
+        }
         let text: String = query.text.chars().take(MAX_QUERY_LEN).collect();
         let words = self.words(&text);
         if words.is_empty() {
@@ -663,6 +681,7 @@ impl SearchIndex {
                 readings: vec![Reading {
                     words: Vec::new(),
                     weight: AS_TYPED,
+                    rarest: u64::MAX,
                 }],
                 filters,
                 names: Vec::new(),
@@ -680,29 +699,27 @@ impl SearchIndex {
                 most.pop();
             }
         }
-        let mut combinations: Vec<(Vec<&str>, f32)> = vec![(Vec::new(), AS_TYPED)];
+        let mut readings = vec![Reading {
+            words: Vec::new(),
+            weight: AS_TYPED,
+            rarest: u64::MAX,
+        }];
         for found in &alternatives {
-            combinations = combinations
+            readings = readings
                 .into_iter()
-                .flat_map(|(words, weight)| {
+                .flat_map(|reading| {
                     found.iter().map(move |alternative| {
-                        let mut words = words.clone();
-                        words.push(alternative.word.as_str());
-                        (words, weight * alternative.weight)
+                        let mut words = reading.words.clone();
+                        words.push(Term::from_field_text(self.fields.words, &alternative.word));
+                        Reading {
+                            words,
+                            weight: reading.weight * alternative.weight,
+                            rarest: reading.rarest.min(alternative.doc_freq),
+                        }
                     })
                 })
                 .collect();
         }
-        let readings = combinations
-            .into_iter()
-            .map(|(words, weight)| Reading {
-                words: words
-                    .into_iter()
-                    .map(|word| Term::from_field_text(self.fields.words, word))
-                    .collect(),
-                weight,
-            })
-            .collect();
 
         // A plugin named as typed (whole or without its namespace), then one named with a
         // typo, when it matches the words and the filters.
@@ -898,6 +915,35 @@ struct Reading {
     words: Vec<Term>,
     /// What its scores are multiplied by.
     weight: f32,
+    /// How many plugins hold its rarest word.
+    rarest: u64,
+}
+
+/// A filter of a search: a term of the `filters` field.
+struct Filter {
+    term: Term,
+    /// How many plugins pass it.
+    doc_freq: u64,
+}
+
+impl Filter {
+    /// Whether ranking `reading` intersects this filter with its words rather than checking
+    /// it on the matches. A filter far rarer than every word (a rare tag) leads the
+    /// intersection and skips the most, where checking would wait long for the page to fill;
+    /// a common one (a category) would add a term of dense postings to every block-max window.
+    fn intersected(&self, reading: &Reading) -> bool {
+        self.doc_freq.saturating_mul(RARE_FILTER) <= reading.rarest
+    }
+}
+
+/// A reading ready to rank.
+struct Ranking {
+    /// Its query's weight, scored.
+    weight: Box<dyn Weight>,
+    /// What its scores are multiplied by.
+    boost: f32,
+    /// The filters checked on its matches (those not intersected), unscored.
+    checked: Vec<Box<dyn Weight>>,
 }
 
 /// What a search runs.
@@ -905,8 +951,8 @@ struct Plan {
     /// A plugin matches when one of them does (and the filters); none when a word cannot be
     /// read at all.
     readings: Vec<Reading>,
-    /// Terms of the `filters` field, all required.
-    filters: Vec<Term>,
+    /// The filters, all required.
+    filters: Vec<Filter>,
     /// Plugins named as the query was typed, in their order of precedence; each also
     /// matches a reading.
     names: Vec<Box<dyn Query>>,
@@ -917,16 +963,17 @@ struct Plan {
 /// What a query is built for.
 #[derive(Clone, Copy, PartialEq)]
 enum Purpose {
-    /// Scores: the words only, read with their frequencies; the filters are checked apart
-    /// (see [`top_scored`]), so that the query stays an intersection of terms, which tantivy
-    /// skips through by block maxima for the best page.
+    /// Scores: the words, read with their frequencies, and the filters that are intersected
+    /// (see [`Filter::intersected`]) as terms that weigh nothing, so that the query stays an
+    /// intersection of terms with frequencies, which tantivy skips through by block maxima for
+    /// the best page.
     Rank,
     /// Matches: the words and the filters, read without frequencies.
     Count,
 }
 
 impl Plan {
-    /// The query of `reading`, with the filters when counting.
+    /// The query of `reading` with its filters.
     fn query(&self, reading: &Reading, purpose: Purpose) -> Box<dyn Query> {
         let option = match purpose {
             Purpose::Rank => IndexRecordOption::WithFreqs,
@@ -939,10 +986,14 @@ impl Plan {
         if reading.words.is_empty() {
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
-        if purpose == Purpose::Count {
-            for filter in &self.filters {
-                let filter = TermQuery::new(filter.clone(), IndexRecordOption::Basic);
-                clauses.push((Occur::Must, Box::new(filter)));
+        for filter in &self.filters {
+            let term = Box::new(TermQuery::new(filter.term.clone(), option));
+            match purpose {
+                Purpose::Count => clauses.push((Occur::Must, term)),
+                Purpose::Rank if filter.intersected(reading) => {
+                    clauses.push((Occur::Must, Box::new(BoostQuery::new(term, 0.0))));
+                }
+                Purpose::Rank => {}
             }
         }
         match clauses.len() {
@@ -975,32 +1026,24 @@ fn typos_allowed(word: &str) -> u8 {
     }
 }
 
-/// The best `wanted` plugins of the `readings` (weights with their boosts) that pass the
-/// `filters`, each scored by its best reading. One bar for every reading and segment: the
-/// strongest reading raises it, and tantivy skips the blocks of the others that cannot pass
-/// it.
-///
-/// Filters are checked as matches come (in document order, so each filter's postings are
-/// only read forward) rather than intersected: a filter as common as a category would cut
-/// every reading into windows as short as its own postings' blocks.
+/// The best `wanted` plugins of the `readings` that pass their checked filters, each scored by
+/// its best reading. One bar for every reading and segment: the strongest reading raises it,
+/// and tantivy skips the blocks of the others that cannot pass it. Checked filters are read as
+/// matches come, in document order, so each filter's postings are only read forward.
 fn top_scored(
     searcher: &tantivy::Searcher,
-    readings: &[(Box<dyn Weight>, f32)],
-    filters: &[Term],
+    readings: &[Ranking],
     wanted: usize,
 ) -> SearchResult<HashMap<DocAddress, f32>> {
-    let unscored = EnableScoring::disabled_from_searcher(searcher);
-    let filters = filters
-        .iter()
-        .map(|term| TermQuery::new(term.clone(), IndexRecordOption::Basic).weight(unscored))
-        .collect::<tantivy::Result<Vec<_>>>()?;
     let mut best = Best::new(wanted);
-    let mut order: Vec<&(Box<dyn Weight>, f32)> = readings.iter().collect();
-    order.sort_by(|a, b| b.1.total_cmp(&a.1));
-    for (weight, boost) in order {
+    let mut order: Vec<&Ranking> = readings.iter().collect();
+    order.sort_by(|a, b| b.boost.total_cmp(&a.boost));
+    for reading in order {
+        let boost = reading.boost;
         for (ord, segment) in searcher.segment_readers().iter().enumerate() {
             let alive = segment.alive_bitset();
-            let mut filters = filters
+            let mut filters = reading
+                .checked
                 .iter()
                 .map(|filter| filter.scorer(segment, 1.0))
                 .collect::<tantivy::Result<Vec<_>>>()?;
@@ -1022,7 +1065,9 @@ fn top_scored(
                 }
                 best.threshold() / boost
             };
-            weight.for_each_pruning(threshold, segment, &mut offer)?;
+            reading
+                .weight
+                .for_each_pruning(threshold, segment, &mut offer)?;
         }
     }
     Ok(best.scores)
@@ -1100,20 +1145,16 @@ impl Best {
 }
 
 /// The best score the `readings` give the plugin at `address`.
-fn score_of(
-    searcher: &tantivy::Searcher,
-    readings: &[(Box<dyn Weight>, f32)],
-    address: DocAddress,
-) -> SearchResult<f32> {
+fn score_of(searcher: &tantivy::Searcher, readings: &[Ranking], address: DocAddress) -> f32 {
     let segment = searcher.segment_reader(address.segment_ord);
     let mut best = 0.0f32;
-    for (weight, boost) in readings {
+    for reading in readings {
         // A reading the plugin does not match explains nothing.
-        if let Ok(explanation) = weight.explain(segment, address.doc_id) {
-            best = best.max(explanation.value() * boost);
+        if let Ok(explanation) = reading.weight.explain(segment, address.doc_id) {
+            best = best.max(explanation.value() * reading.boost);
         }
     }
-    Ok(best)
+    best
 }
 
 /// The page of `plan`'s matches ordered by the fast field `field`, greatest first.

@@ -481,6 +481,9 @@ fn segmented_catalogue(count: usize) -> SearchIndex {
                 &[["other", "security"][n % 2]],
             );
             document.downloads = (n * 37 % 101) as u64;
+            if n % 50 == 0 {
+                document.tags.push("rare".into());
+            }
             document
         })
         .collect();
@@ -494,18 +497,19 @@ fn segmented_catalogue(count: usize) -> SearchIndex {
 fn short_pages_agree_with_one_long_page_across_segments_and_readings() {
     let index = segmented_catalogue(400);
     for text in ["alpha", "alpha beta", "gamma alp", "alpah", "beta deltta"] {
-        for category in [None, Some("security")] {
+        // A common filter is checked on the matches, a rare one intersected.
+        for (category, tag) in [(None, None), (Some("security"), None), (None, Some("rare"))] {
             for sort in [Sort::Relevance, Sort::Downloads] {
                 let query = |offset, limit| SearchQuery {
                     text: text.into(),
                     category: category.map(String::from),
+                    tag: tag.map(String::from),
                     sort,
                     offset,
                     limit,
                     ..SearchQuery::default()
                 };
                 let long = index.search(&query(0, 70)).unwrap();
-                assert!(!long.hits.is_empty(), "{text:?} found nothing");
                 let mut short = Vec::new();
                 for offset in (0..70).step_by(7) {
                     short.extend(index.search(&query(offset, 7)).unwrap().hits);
@@ -516,19 +520,16 @@ fn short_pages_agree_with_one_long_page_across_segments_and_readings() {
                     names.sort();
                     (hits.iter().map(|hit| hit.score).collect::<Vec<_>>(), names)
                 };
-                assert_eq!(
-                    key(&short),
-                    key(&long.hits),
-                    "{text:?} in {category:?} by {sort:?}"
+                let case = format!("{text:?} in {category:?} with {tag:?} by {sort:?}");
+                assert!(!long.hits.is_empty(), "{case} found nothing");
+                assert_eq!(key(&short), key(&long.hits), "{case}");
+                assert!(
+                    long.hits.iter().all(|hit| {
+                        category.is_none_or(|category| hit.plugin.categories == [category])
+                            && tag.is_none_or(|tag| hit.plugin.tags.iter().any(|t| t == tag))
+                    }),
+                    "{case}: a plugin the filter excludes"
                 );
-                if let Some(category) = category {
-                    assert!(
-                        long.hits
-                            .iter()
-                            .all(|hit| hit.plugin.categories == [category]),
-                        "{text:?}: a plugin outside {category}"
-                    );
-                }
             }
         }
     }
