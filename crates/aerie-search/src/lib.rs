@@ -797,7 +797,8 @@ impl SearchIndex {
         }
         // The nearest corrections: two typos only when no word is one away (walking the
         // dictionary with two allowed costs several times more).
-        for typos in 1..=if known { 0 } else { typos_allowed(word) } {
+        let most_typos = if known { 0 } else { typos_allowed(word) };
+        for typos in 1..=most_typos {
             let near = FuzzyTermQuery::new(term.clone(), typos, true).automaton()?;
             let corrections = self.expansions(searcher, &near, word, MAX_CORRECTIONS)?;
             let found = !corrections.is_empty();
