@@ -76,19 +76,6 @@ impl SegmentFacets {
             entries,
         })
     }
-
-    /// `doc`'s entries: field position and ordinal.
-    fn entries(&self, doc: DocId) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let doc = doc as usize;
-        self.entries[self.starts[doc] as usize..self.starts[doc + 1] as usize]
-            .iter()
-            .map(|entry| {
-                (
-                    (entry >> ORD_BITS) as usize,
-                    (entry & ((1 << ORD_BITS) - 1)) as usize,
-                )
-            })
-    }
 }
 
 /// Each segment's facets, read on first use.
@@ -191,8 +178,25 @@ pub(crate) struct SegmentFacetCounter {
 
 impl SegmentFacetCounter {
     fn count(&mut self, doc: DocId) {
-        for (field, ord) in self.facets.entries(doc) {
-            self.counts[field][ord] += 1;
+        self.count_block(&[doc]);
+    }
+
+    /// Counts the facets of `docs` (at most a collector block): where each document's entries
+    /// lie first, then the entries. Matches are scattered over the segment, so each read
+    /// misses the cache; reading a block's positions together lets the processor wait for
+    /// those misses at once instead of one after another.
+    fn count_block(&mut self, docs: &[DocId]) {
+        let mut ranges = [(0u32, 0u32); tantivy::COLLECT_BLOCK_BUFFER_LEN];
+        for (range, &doc) in ranges.iter_mut().zip(docs) {
+            let doc = doc as usize;
+            *range = (self.facets.starts[doc], self.facets.starts[doc + 1]);
+        }
+        for &(start, end) in &ranges[..docs.len().min(ranges.len())] {
+            for &entry in &self.facets.entries[start as usize..end as usize] {
+                let field = (entry >> ORD_BITS) as usize;
+                let ord = (entry & ((1 << ORD_BITS) - 1)) as usize;
+                self.counts[field][ord] += 1;
+            }
         }
     }
 }
@@ -293,16 +297,22 @@ impl Collector for Tally<'_> {
         let alive = reader.alive_bitset();
         // Documents a block at a time: postings are decoded so, and a call per document costs.
         let mut docs = [0; tantivy::COLLECT_BLOCK_BUFFER_LEN];
-        'counting: loop {
+        loop {
             let filled = scorer.fill_buffer(&mut docs);
-            for &doc in &docs[..filled] {
-                if alive.is_none_or(|alive| alive.is_alive(doc)) {
-                    if tally.matches == budget {
-                        tally.exhaustive = false;
-                        break 'counting;
-                    }
-                    tally.collect(doc, 0.0);
+            let mut live = 0;
+            for index in 0..filled {
+                if alive.is_none_or(|alive| alive.is_alive(docs[index])) {
+                    docs[live] = docs[index];
+                    live += 1;
                 }
+            }
+            let room = (budget - tally.matches) as usize;
+            let counted = live.min(room);
+            tally.matches += counted as u32;
+            tally.facets.count_block(&docs[..counted]);
+            if live > room {
+                tally.exhaustive = false;
+                break;
             }
             if filled < docs.len() {
                 break;
