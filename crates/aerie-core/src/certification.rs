@@ -73,12 +73,12 @@ impl FromStr for CertificationState {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        CertificationState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == text)
-            .ok_or_else(|| {
-                format!("unknown certification state `{text}`: use submitted, in_review, certified or rejected")
-            })
+        by_name(
+            &CertificationState::ALL,
+            CertificationState::as_str,
+            "state",
+            text,
+        )
     }
 }
 
@@ -125,15 +125,33 @@ impl FromStr for CertificationAction {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        CertificationAction::ALL
-            .into_iter()
-            .find(|action| action.as_str() == text)
-            .ok_or_else(|| {
-                format!(
-                    "unknown certification action `{text}`: use submit, start_review, certify or reject"
-                )
-            })
+        by_name(
+            &CertificationAction::ALL,
+            CertificationAction::as_str,
+            "action",
+            text,
+        )
     }
+}
+
+/// The one of `all` whose `name` is `text`, or a message naming them all.
+fn by_name<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    kind: &str,
+    text: &str,
+) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|item| name(*item) == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|item| name(*item)).collect();
+            let (last, others) = names.split_last().expect("a kind has names");
+            format!(
+                "unknown certification {kind} `{text}`: use {} or {last}",
+                others.join(", ")
+            )
+        })
 }
 
 /// A step the workflow does not allow from the version's state.

@@ -219,13 +219,6 @@ pub(crate) struct TallyFruit {
     pub(crate) facets: LabelCounts,
 }
 
-/// What a [`SegmentTally`] counted.
-pub(crate) struct SegmentTallyFruit {
-    matches: u32,
-    exhaustive: bool,
-    facets: SegmentFacetCounter,
-}
-
 /// [`Tally`] within one segment.
 pub(crate) struct SegmentTally {
     facets: SegmentFacetCounter,
@@ -234,19 +227,15 @@ pub(crate) struct SegmentTally {
 }
 
 impl SegmentCollector for SegmentTally {
-    type Fruit = SegmentTallyFruit;
+    type Fruit = SegmentTally;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         self.matches += 1;
         self.facets.count(doc);
     }
 
-    fn harvest(self) -> SegmentTallyFruit {
-        SegmentTallyFruit {
-            matches: self.matches,
-            exhaustive: self.exhaustive,
-            facets: self.facets,
-        }
+    fn harvest(self) -> SegmentTally {
+        self
     }
 }
 
@@ -270,7 +259,7 @@ impl Collector for Tally<'_> {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<SegmentTallyFruit>) -> tantivy::Result<TallyFruit> {
+    fn merge_fruits(&self, fruits: Vec<SegmentTally>) -> tantivy::Result<TallyFruit> {
         let matches = fruits.iter().map(|fruit| fruit.matches).sum();
         let exhaustive = fruits.iter().all(|fruit| fruit.exhaustive);
         let facets = self
@@ -288,7 +277,7 @@ impl Collector for Tally<'_> {
         weight: &dyn tantivy::query::Weight,
         segment_ord: u32,
         reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentTallyFruit> {
+    ) -> tantivy::Result<SegmentTally> {
         use std::sync::atomic::Ordering;
         use tantivy::DocSet as _;
         let mut tally = self.for_segment(segment_ord, reader)?;
