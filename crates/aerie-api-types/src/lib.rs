@@ -533,7 +533,7 @@ pub struct InstallationView {
     pub permissions: PermissionsView,
     /// The plugins it depends on.
     pub dependencies: Vec<String>,
-    /// Where its endpoints are: `/s/SPACE/PLUGIN/`.
+    /// Where its endpoints are: `ORIGIN/NAMESPACE/NAME/` on the space's plugin origin.
     pub endpoint: String,
     /// Install time, RFC 3339.
     pub created_at: String,

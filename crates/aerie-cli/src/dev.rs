@@ -49,8 +49,8 @@ pub fn dev(dir: &Path, listen: SocketAddr, profile: &str) -> anyhow::Result<()> 
             eprintln!("error: {plugin} did not start: {err}");
         }
         println!(
-            "Serving {plugin} at http://{}/s/{DEFAULT_SPACE}/{plugin}/",
-            server.address()
+            "Serving {plugin} at {}/{plugin}/",
+            server.plugin_origin(DEFAULT_SPACE)
         );
         println!("Watching {} for changes; Ctrl-C stops.", dir.display());
 

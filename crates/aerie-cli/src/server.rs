@@ -100,9 +100,10 @@ pub fn run(
             for load in &report.plugins {
                 match &load.outcome {
                     Ok(()) => println!(
-                        "Running {}@{} at {public_url}/s/{DEFAULT_SPACE}/{}/ (ready in {} ms)",
+                        "Running {}@{} at {}/{}/ (ready in {} ms)",
                         load.plugin,
                         load.version,
+                        server.plugin_origin(DEFAULT_SPACE),
                         load.plugin,
                         load.total.as_millis()
                     ),

@@ -7,7 +7,7 @@ use std::io::{BufRead as _, IsTerminal as _, Read as _};
 use aerie_api_types::{
     InstallRequest, InstallationView, PermissionsView, SpaceChangeView, UpdateRequest,
 };
-use aerie_client::{Client, ClientError};
+use aerie_client::ClientError;
 use anyhow::{Context as _, bail};
 
 use crate::output::Table;
@@ -221,8 +221,7 @@ pub fn install(
         .iter()
         .find(|view| view.plugin == plugin)
     {
-        let base = client.base();
-        println!("  serving at {base}{}", view.endpoint);
+        println!("  serving at {}", view.endpoint);
         let missing: Vec<&String> = view
             .declared_secrets
             .iter()
@@ -362,7 +361,7 @@ pub fn list(target: &Target, space: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn status_lines(client: &Client, view: &InstallationView) -> Vec<String> {
+fn status_lines(view: &InstallationView) -> Vec<String> {
     let mut lines = vec![format!(
         "{} {} — {}, {}",
         view.plugin, view.version, view.status, view.health
@@ -370,7 +369,7 @@ fn status_lines(client: &Client, view: &InstallationView) -> Vec<String> {
     if let Some(reason) = &view.status_reason {
         lines.push(format!("    {reason}"));
     }
-    lines.push(format!("    endpoint: {}{}", client.base(), view.endpoint));
+    lines.push(format!("    endpoint: {}", view.endpoint));
     if let Some(previous) = &view.previous_version {
         lines.push(format!("    rollback returns to {previous}"));
     }
@@ -406,7 +405,7 @@ pub fn status(
         println!("Nothing is installed in {space}");
     }
     for view in &installations {
-        for line in status_lines(&client, view) {
+        for line in status_lines(view) {
             println!("{line}");
         }
     }

@@ -1165,8 +1165,18 @@ fn package_as_version(package: &Path, version: &str, output: &Path) {
 
 /// GET with extra headers over plain HTTP/1.0: the body comes unchunked and ends when the
 /// connection closes.
+/// GET `path` from the server on `port`: a plugin path written `/s/SPACE/...` goes to SPACE's
+/// plugin origin (`SPACE.localhost:PORT`) as `/...`, as a browser following the API origin's
+/// redirect would.
 fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
     use std::io::{Read as _, Write as _};
+    let (host, path) = match path
+        .strip_prefix("/s/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((space, rest)) => (format!("{space}.localhost:{port}"), format!("/{rest}")),
+        None => (format!("127.0.0.1:{port}"), path.to_string()),
+    };
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
@@ -1175,11 +1185,7 @@ fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<(u16
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n"
-    )
-    .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split(' ').nth(1)?.parse().ok()?;

@@ -116,6 +116,18 @@ impl MasterKey {
         &self.id
     }
 
+    /// A 32-byte key for `purpose`, derived from this one (HMAC-SHA256 of the purpose under
+    /// it): other uses, such as signing short-lived credentials, never use the master key
+    /// itself, and each purpose gets a key of its own.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(self.key.0.as_ref())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"aerie derived key:");
+        mac.update(purpose.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     /// The key as text, for a key file or an environment variable.
     pub fn to_text(&self) -> Zeroizing<String> {
         Zeroizing::new(format!(
@@ -378,5 +390,15 @@ mod tests {
         // Debug output never shows key material.
         let debug = format!("{keyring:?}");
         assert!(!debug.contains(&keyring.primary().to_text()[KEY_PREFIX.len()..]));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_by_master_key_and_are_stable() {
+        let key = MasterKey::generate();
+        let again = Keyring::parse(&key.to_text()).unwrap().primary().clone();
+        assert_eq!(*key.derive("a"), *again.derive("a"));
+        assert_ne!(*key.derive("a"), *key.derive("b"));
+        assert_ne!(*key.derive("a"), *MasterKey::generate().derive("a"));
+        assert_ne!(key.derive("a").as_slice(), key.key.0.as_slice());
     }
 }

@@ -203,15 +203,31 @@ impl Database {
         transaction.commit().await
     }
 
-    /// The user of the unexpired session whose cookie value hashes to `hash`.
-    pub async fn session_user(&self, hash: &[u8]) -> DbResult<Option<User>> {
+    /// The unexpired session whose cookie value hashes to `hash`: its id and its user.
+    pub async fn session_user(&self, hash: &[u8]) -> DbResult<Option<(i64, User)>> {
         let row = sqlx::query(concat!(
-            "SELECT ",
+            "SELECT s.id, ",
             user_columns!(),
             " FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2"
         ))
         .bind(hash.to_vec())
+        .bind(now_millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get(0)?, user_from_row(&row, 1)?)))
+            .transpose()
+    }
+
+    /// The user of the unexpired session with row id `id`.
+    pub async fn session_user_by_id(&self, id: i64) -> DbResult<Option<User>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.expires_at > $2"
+        ))
+        .bind(id)
         .bind(now_millis())
         .fetch_optional(&self.pool)
         .await?;

@@ -130,14 +130,21 @@ async fn sessions_expire_and_end(database: Database) {
     let far = aerie_db::now_millis() + 60_000;
     database.create_session(ada, b"live", far).await.unwrap();
     database.create_session(ada, b"stale", 1).await.unwrap();
+    let (live, user) = database.session_user(b"live").await.unwrap().unwrap();
+    assert_eq!(user.id, ada);
     assert_eq!(
-        database.session_user(b"live").await.unwrap().unwrap().id,
-        ada
+        database
+            .session_user_by_id(live)
+            .await
+            .unwrap()
+            .map(|user| user.id),
+        Some(ada)
     );
     assert_eq!(database.session_user(b"stale").await.unwrap(), None);
     assert_eq!(database.session_user(b"unknown").await.unwrap(), None);
     database.delete_session(b"live").await.unwrap();
     assert_eq!(database.session_user(b"live").await.unwrap(), None);
+    assert_eq!(database.session_user_by_id(live).await.unwrap(), None);
 }
 
 async fn tokens_are_found_by_hash_and_revoked(database: Database) {

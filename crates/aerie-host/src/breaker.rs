@@ -2,9 +2,65 @@
 //! opens and calls are refused until the cool-down has passed; then exactly one trial call goes
 //! through, and its outcome closes the breaker or opens it for another cool-down.
 //!
-//! Pure state over an explicit clock, so that every transition is tested without waiting.
+//! Pure state over an explicit clock, so that every transition is tested without waiting; the
+//! host reads the time from its [`Clock`], which tests replace with a [`ManualClock`].
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where the host's breakers read the time.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system's monotonic clock.
+    #[default]
+    System,
+    /// A clock that moves only when told to.
+    Manual(ManualClock),
+}
+
+impl Clock {
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            Clock::Manual(clock) => clock.now(),
+        }
+    }
+}
+
+/// A clock that stands still until [`ManualClock::advance`] moves it: breakers' cool-downs
+/// pass in a test without the test waiting on the wall clock.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<Instant>>);
+
+impl ManualClock {
+    /// A clock standing at the present moment.
+    pub fn new() -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    /// The time it shows.
+    pub fn now(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|err| err.into_inner())
+    }
+
+    /// Moves it forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(|err| err.into_inner()) += by;
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> ManualClock {
+        ManualClock::new()
+    }
+}
+
+impl From<ManualClock> for Clock {
+    fn from(clock: ManualClock) -> Clock {
+        Clock::Manual(clock)
+    }
+}
 
 /// When a breaker opens and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

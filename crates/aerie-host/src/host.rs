@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::{Semaphore, watch};
 
-use crate::breaker::BreakerPolicy;
+use crate::breaker::{BreakerPolicy, Clock};
 use crate::capabilities::{KeyValue, Secrets};
 use crate::error::{CallError, LoadError};
 use crate::metrics::HostMetrics;
@@ -28,6 +28,8 @@ pub struct HostConfig {
     pub loading_slots: usize,
     /// When an installation's breaker opens and for how long.
     pub breaker: BreakerPolicy,
+    /// Where the breakers read the time.
+    pub clock: Clock,
     /// How long a replaced or removed version may finish its calls before `shutdown` runs.
     pub drain_grace: Duration,
     /// How often every running installation's `health` runs; `None` for never. The checks
@@ -43,6 +45,7 @@ impl Default for HostConfig {
             runtime: RuntimeConfig::default(),
             loading_slots: std::thread::available_parallelism().map_or(2, usize::from),
             breaker: BreakerPolicy::default(),
+            clock: Clock::System,
             drain_grace: Duration::from_secs(30),
             health_interval: Some(Duration::from_secs(30)),
             metrics: HostMetrics::default(),
@@ -339,6 +342,7 @@ impl HostInner {
             pre,
             spec.digest.clone(),
             self.config.breaker,
+            self.config.clock.clone(),
             self.config.metrics.clone(),
         );
         Ok((Arc::new(loaded), source))

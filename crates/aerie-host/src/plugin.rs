@@ -17,7 +17,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::bindings::exports::aerie::plugin::{lifecycle, service};
 use crate::bindings::exports::wasi::http::incoming_handler;
-use crate::breaker::{Admission, Breaker, BreakerPolicy, BreakerState};
+use crate::breaker::{Admission, Breaker, BreakerPolicy, BreakerState, Clock};
 use crate::error::{CallError, LoadError};
 use crate::metrics::{CallKind, HostMetrics, InstallationLabels};
 use crate::runtime::Runtime;
@@ -43,6 +43,7 @@ pub(crate) struct LoadedPlugin {
     exports: Exports,
     slots: Arc<Semaphore>,
     breaker: Mutex<Breaker>,
+    clock: Clock,
     health: Mutex<Health>,
     metrics: HostMetrics,
     labels: InstallationLabels,
@@ -84,6 +85,7 @@ impl LoadedPlugin {
         pre: InstancePre<PluginState>,
         digest: String,
         breaker: BreakerPolicy,
+        clock: Clock,
         metrics: HostMetrics,
     ) -> LoadedPlugin {
         let exports = Exports {
@@ -99,6 +101,7 @@ impl LoadedPlugin {
             version: context.manifest.plugin.version.clone(),
             slots: Arc::new(Semaphore::new(context.limits.concurrency as usize)),
             breaker: Mutex::new(Breaker::new(breaker)),
+            clock,
             health: Mutex::new(Health::Healthy),
             in_flight: metrics.in_flight(&labels),
             labels,
@@ -118,7 +121,7 @@ impl LoadedPlugin {
     /// Waits for a concurrency slot (until the deadline) after the breaker admits the call.
     async fn admit(&self, kind: CallKind) -> Result<Admitted, CallError> {
         let started = Instant::now();
-        if let Admission::Refused { retry_after } = self.breaker().admit(started) {
+        if let Admission::Refused { retry_after } = self.breaker().admit(self.clock.now()) {
             let err = CallError::BreakerOpen {
                 plugin: self.label(),
                 retry_after,
@@ -178,7 +181,7 @@ impl LoadedPlugin {
         self.metrics
             .call(&self.labels, kind, outcome, started.elapsed());
         let mut breaker = self.breaker();
-        breaker.record(!failed, Instant::now());
+        breaker.record(!failed, self.clock.now());
         // Admission only turns open into trial, which the gauge counts as open too. Set under
         // the breaker's lock, so gauge writes follow the state's order.
         let open = !matches!(breaker.state(), BreakerState::Closed { .. });
@@ -395,7 +398,13 @@ impl LoadedPlugin {
                             };
                             Some((Err(err), (body, sent, None)))
                         }
-                        None => None,
+                        // The body ends once the call has ended and its outcome is counted, so
+                        // a client that has read the whole response sees the breaker and the
+                        // metrics as that call left them.
+                        None => {
+                            let _ = done.await;
+                            None
+                        }
                     }
                 }
             });

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aerie_core::digest::Digest;
 use aerie_core::manifest::Manifest;
 use aerie_core::name::PluginName;
-use aerie_host::breaker::BreakerPolicy;
+use aerie_host::breaker::{BreakerPolicy, ManualClock};
 use aerie_host::{
     CallError, CompileSource, Health, Host, HostConfig, HostMetrics, InstallationSpec,
     KeyValue as _, Limits, LoadError, MemoryKeyValue, RuntimeConfig, StaticSecrets,
@@ -320,13 +320,15 @@ async fn hog_is_stopped_at_its_memory_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
+    // The breaker's time moves only when the test says so: a busy machine cannot make a
+    // cool-down pass between two calls the test expects to be refused.
+    let clock = ManualClock::new();
     let test = host_with(|config| {
-        // Long enough that a slow machine does not reach the end of the cool-down between
-        // two calls the test expects to be refused.
         config.breaker = BreakerPolicy {
             threshold: 5,
-            cool_down: Duration::from_secs(2),
+            cool_down: Duration::from_secs(60),
         };
+        config.clock = clock.clone().into();
     });
     load_ok(&test.host, vec![spec("crash")]).await;
     for _ in 0..5 {
@@ -348,7 +350,12 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
         test.metric(r#"aerie_plugin_calls_total{space="default",plugin="testing/crash",kind="http",outcome="breaker_open"}"#),
         Some(1.0)
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(59));
+    let err = get(&test.host, "testing/crash", "/healthy")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::BreakerOpen { .. }), "{err:?}");
+    clock.advance(Duration::from_secs(1));
     // The trial goes through, crashes, and the breaker opens again.
     let err = get(&test.host, "testing/crash", "/boom").await.unwrap_err();
     assert!(matches!(err, CallError::Trap { .. }), "{err:?}");
@@ -357,7 +364,7 @@ async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
         .unwrap_err();
     assert!(matches!(err, CallError::BreakerOpen { .. }), "{err:?}");
     // After another cool-down a successful trial closes it.
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(60));
     let (status, _) = get(&test.host, "testing/crash", "/healthy").await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(test.metric(breaker_open), Some(0.0));

@@ -19,7 +19,12 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// The session cookie's name.
+/// The session cookie's name on a server reached over HTTPS: the `__Host-` prefix makes
+/// browsers refuse it unless it is `Secure`, host-only and for the whole site, so no other
+/// origin (a plugin origin on a sibling host among them) can set or shadow it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-aerie_session";
+/// The session cookie's name on a server reached over plain HTTP (local use), where browsers
+/// do not allow the `__Host-` prefix.
 pub const SESSION_COOKIE: &str = "aerie_session";
 /// Every token starts with this, so leaked tokens are easy to scan for.
 pub const TOKEN_PREFIX: &str = "aerie_";
@@ -283,24 +288,11 @@ impl FromRequestParts<AppState> for Caller {
                     "the Authorization header must be `Bearer TOKEN`",
                 ));
             };
-            let token = token.trim();
-            if token.starts_with(SPACE_TOKEN_PREFIX) {
-                return Ok(Caller {
-                    user: None,
-                    token: None,
-                    space_token: Some(authenticate_space_token(state, token).await?),
-                    ip,
-                });
-            }
-            let (token, user) = authenticate_token(state, token).await?;
-            return Ok(Caller {
-                user: Some(user),
-                token: Some(token),
-                space_token: None,
-                ip,
-            });
+            return bearer_caller(state, token.trim(), ip).await;
         }
-        let user = session_user(state, &parts.headers, &parts.method).await?;
+        let user = session_user(state, &parts.headers, &parts.method)
+            .await?
+            .map(|(_, user)| user);
         Ok(Caller {
             user,
             token: None,
@@ -308,6 +300,29 @@ impl FromRequestParts<AppState> for Caller {
             ip,
         })
     }
+}
+
+/// The caller an Aerie token (an API token or a space token) names, or 401.
+pub async fn bearer_caller(
+    state: &AppState,
+    token: &str,
+    ip: Option<std::net::IpAddr>,
+) -> ApiResult<Caller> {
+    if token.starts_with(SPACE_TOKEN_PREFIX) {
+        return Ok(Caller {
+            user: None,
+            token: None,
+            space_token: Some(authenticate_space_token(state, token).await?),
+            ip,
+        });
+    }
+    let (token, user) = authenticate_token(state, token).await?;
+    Ok(Caller {
+        user: Some(user),
+        token: Some(token),
+        space_token: None,
+        ip,
+    })
 }
 
 async fn authenticate_token(state: &AppState, secret: &str) -> ApiResult<(ApiToken, User)> {
@@ -369,40 +384,78 @@ fn check_token_state(revoked_at: Option<i64>, expires_at: Option<i64>) -> ApiRes
     Ok(())
 }
 
-/// The session cookie's value, if the request has one.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The session cookie's name on this server: [`SECURE_SESSION_COOKIE`] when it is reached
+/// over HTTPS, else [`SESSION_COOKIE`].
+pub fn session_cookie_name(config: &crate::Config) -> &'static str {
+    if config.secure_cookies() {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The value of the cookie `name`, if the request has one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE).then(|| value.to_string())
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.to_string())
         })
 }
 
-/// The user of the request's session cookie, if it has a live one. A request that would
-/// change something must also send `X-Requested-With`, which a cross-site form cannot, so a
-/// cookie alone never changes anything.
+/// The session cookie's value, if the request has one.
+pub fn session_cookie(config: &crate::Config, headers: &HeaderMap) -> Option<String> {
+    cookie(headers, session_cookie_name(config))
+}
+
+/// Whether a request that would change something, signed in by cookie, comes from a page of
+/// this server's own origin: `Sec-Fetch-Site: same-origin`, which browsers set and pages
+/// cannot; from a browser that does not send it, an `Origin` equal to the server's; from a
+/// client that is not a browser (neither header), `X-Requested-With`, which a cross-site form
+/// cannot send. A page of another origin, same-site or not — a plugin origin on a sibling
+/// host — never passes.
+pub fn same_origin_write(config: &crate::Config, headers: &HeaderMap, method: &Method) -> bool {
+    if method.is_safe() {
+        return true;
+    }
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site == "same-origin";
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        return origin
+            .to_str()
+            .is_ok_and(|origin| origin == config.public_origin());
+    }
+    headers.contains_key("x-requested-with")
+}
+
+/// The session of the request's session cookie (its id and user), if it has a live one. A
+/// request that would change something must come from this server's own origin
+/// ([`same_origin_write`]), so a cookie alone, sent by another site's page, never changes
+/// anything.
 pub async fn session_user(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
-) -> ApiResult<Option<User>> {
-    let Some(session) = session_cookie(headers) else {
+) -> ApiResult<Option<(i64, User)>> {
+    let Some(session) = session_cookie(&state.config, headers) else {
         return Ok(None);
     };
-    let Some(user) = state.db.session_user(&sha256(session.as_bytes())).await? else {
+    let Some(session) = state.db.session_user(&sha256(session.as_bytes())).await? else {
         return Ok(None);
     };
-    if !method.is_safe() && !headers.contains_key("x-requested-with") {
+    if !same_origin_write(&state.config, headers, method) {
         return Err(ApiError::forbidden(
             "csrf",
-            "requests signed in by cookie must send `X-Requested-With`",
+            "a change signed in by cookie must come from a page of this server: send \
+             `Sec-Fetch-Site: same-origin` (browsers do), or `X-Requested-With` from other clients",
         ));
     }
-    Ok(Some(user))
+    Ok(Some(session))
 }
 
 /// SHA-256, for storing secrets that are random and long (tokens, sessions).

@@ -49,6 +49,54 @@ pub struct Config {
     /// Every space installs only certified versions, whatever its own policy.
     /// `AERIE_REQUIRE_CERTIFIED`.
     pub require_certified: bool,
+    /// Where spaces' plugins are served: a URL template with `{space}` in its host, such as
+    /// `https://{space}.plugins.example.com` (a wildcard DNS name and certificate); by default
+    /// `http://{space}.localhost:PORT` on the server's own port. Never the API's origin.
+    /// `AERIE_PLUGIN_ORIGIN`.
+    pub plugin_origin: Option<String>,
+    /// How many connections and for how long.
+    pub connections: ConnectionConfig,
+}
+
+/// The bounds on client connections (see [`crate::serve::ConnectionLimits`]).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionConfig {
+    /// Connections served at once. `AERIE_MAX_CONNECTIONS`.
+    pub max_connections: usize,
+    /// Seconds from a request's first byte to the end of its head.
+    /// `AERIE_HEADER_TIMEOUT_SECONDS`.
+    pub header_timeout_seconds: u64,
+    /// Seconds a connection may be idle (no request, nothing moving), a response may go
+    /// unread, or a request body may pause. `AERIE_IDLE_TIMEOUT_SECONDS`.
+    pub idle_timeout_seconds: u64,
+    /// Seconds from a request's head to the end of its body. `AERIE_BODY_TIMEOUT_SECONDS`.
+    pub body_timeout_seconds: u64,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> ConnectionConfig {
+        let limits = crate::serve::ConnectionLimits::default();
+        ConnectionConfig {
+            max_connections: limits.max_connections,
+            header_timeout_seconds: limits.header_timeout.as_secs(),
+            idle_timeout_seconds: limits.idle_timeout.as_secs(),
+            body_timeout_seconds: limits.body_timeout.as_secs(),
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// The limits the server applies.
+    pub fn limits(&self) -> crate::serve::ConnectionLimits {
+        let seconds = |value: u64| std::time::Duration::from_secs(value.max(1));
+        crate::serve::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: seconds(self.header_timeout_seconds),
+            idle_timeout: seconds(self.idle_timeout_seconds),
+            body_timeout: seconds(self.body_timeout_seconds),
+        }
+    }
 }
 
 /// A secret setting: never shown by `Debug`.
@@ -105,6 +153,8 @@ impl Default for Config {
             master_key: None,
             registry_key_file: None,
             require_certified: false,
+            plugin_origin: None,
+            connections: ConnectionConfig::default(),
         }
     }
 }
@@ -216,6 +266,26 @@ impl Config {
             "AERIE_MASTER_KEY" => self.master_key = Some(Redacted(value)),
             "AERIE_REGISTRY_KEY_FILE" => self.registry_key_file = Some(PathBuf::from(&value)),
             "AERIE_REQUIRE_CERTIFIED" => self.require_certified = flag(&value)?,
+            "AERIE_PLUGIN_ORIGIN" => {
+                crate::plugin_origin::PluginOrigin::parse(&value).map_err(|err| invalid(&err))?;
+                self.plugin_origin = Some(value)
+            }
+            "AERIE_MAX_CONNECTIONS" => {
+                self.connections.max_connections =
+                    value.parse().map_err(|_| invalid("expected a number"))?
+            }
+            "AERIE_HEADER_TIMEOUT_SECONDS" => {
+                self.connections.header_timeout_seconds =
+                    value.parse().map_err(|_| invalid("expected seconds"))?
+            }
+            "AERIE_IDLE_TIMEOUT_SECONDS" => {
+                self.connections.idle_timeout_seconds =
+                    value.parse().map_err(|_| invalid("expected seconds"))?
+            }
+            "AERIE_BODY_TIMEOUT_SECONDS" => {
+                self.connections.body_timeout_seconds =
+                    value.parse().map_err(|_| invalid("expected seconds"))?
+            }
             "AERIE_SESSION_HOURS" => {
                 self.session_hours = value.parse().map_err(|_| invalid("expected hours"))?
             }
@@ -261,6 +331,25 @@ impl Config {
             .unwrap_or_else(|| format!("http://{}", self.listen))
             .trim_end_matches('/')
             .to_string()
+    }
+
+    /// The origin of the public URL (`scheme://host[:port]`, without a path): what browsers
+    /// send as `Origin` from the server's own pages.
+    pub fn public_origin(&self) -> String {
+        let url = self.public_url();
+        let after_scheme = url.find("://").map_or(0, |at| at + 3);
+        match url[after_scheme..].find('/') {
+            Some(path) => url[..after_scheme + path].to_string(),
+            None => url,
+        }
+    }
+
+    /// Where spaces' plugins are served, for a server listening on `port`.
+    pub fn plugin_origin(&self, port: u16) -> Result<crate::plugin_origin::PluginOrigin, String> {
+        match &self.plugin_origin {
+            Some(template) => crate::plugin_origin::PluginOrigin::parse(template),
+            None => Ok(crate::plugin_origin::PluginOrigin::localhost(port)),
+        }
     }
 
     /// Whether cookies should be marked `Secure`.
@@ -311,6 +400,12 @@ mod tests {
         assert!(!config.open_signup);
         assert_eq!(config.blobs.s3_bucket.as_deref(), Some("pkgs"));
         assert_eq!(config.public_url(), "https://aerie.example.com");
+        assert_eq!(config.public_origin(), "https://aerie.example.com");
+        let behind_a_path = Config {
+            public_url: Some("https://example.com/aerie/".into()),
+            ..Config::default()
+        };
+        assert_eq!(behind_a_path.public_origin(), "https://example.com");
         assert!(config.secure_cookies());
     }
 

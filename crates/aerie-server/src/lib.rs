@@ -16,13 +16,13 @@ use aerie_db::{Actor, Database};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
@@ -34,10 +34,12 @@ pub mod error;
 pub mod gc;
 pub mod keys;
 pub mod metrics;
+pub mod plugin_origin;
 pub mod plugins;
 pub mod registry_key;
 pub mod routes;
 pub mod search;
+pub mod serve;
 pub mod spaces;
 pub mod state;
 mod views;
@@ -66,8 +68,70 @@ use crate::error::{ApiError, Json};
 )]
 struct ApiDoc;
 
-/// The API's router and its OpenAPI document.
+/// Everything the server answers: requests to a space's plugin origin go to the plugin
+/// endpoints, every other request to the API.
 pub fn router(state: AppState) -> axum::Router {
+    let api = api_router(state.clone());
+    let plugins = axum::Router::new()
+        .fallback(routes::endpoints::serve)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state.clone());
+    let origin = state.plugin_origin.clone();
+    let dispatch = tower::service_fn(move |mut request: axum::extract::Request| {
+        let authority = request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str())
+            .or_else(|| {
+                request
+                    .headers()
+                    .get(axum::http::header::HOST)
+                    .and_then(|host| host.to_str().ok())
+            });
+        let space = authority.and_then(|authority| origin.space_of(authority).map(str::to_string));
+        let target = match space {
+            Some(space) => {
+                request
+                    .extensions_mut()
+                    .insert(routes::endpoints::OriginSpace(space));
+                plugins.clone()
+            }
+            None => api.clone(),
+        };
+        tower::ServiceExt::oneshot(target, request)
+    });
+    axum::Router::new()
+        .fallback_service(dispatch)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            axum::http::HeaderValue::from_static("nosniff"),
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            let host = request
+                .headers()
+                .get(axum::http::header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), host = %host, path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(SequentialRequestId::default()))
+}
+
+/// The API's router and its OpenAPI document.
+fn api_router(state: AppState) -> axum::Router {
     let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::accounts::signup))
         .routes(routes!(routes::accounts::login, routes::accounts::logout))
@@ -149,42 +213,27 @@ pub fn router(state: AppState) -> axum::Router {
         .routes(routes!(routes::spaces::rotate_master_key))
         .split_for_parts();
     let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
-    api.route("/api/openapi.json", axum::routing::get(move || async move { Json(document) }))
-        .route(
-            "/s/{space}/{namespace}/{name}",
-            axum::routing::any(routes::endpoints::serve_root),
-        )
-        .route(
-            "/s/{space}/{namespace}/{name}/",
-            axum::routing::any(routes::endpoints::serve_root),
-        )
-        .route(
-            "/s/{space}/{namespace}/{name}/{*path}",
-            axum::routing::any(routes::endpoints::serve_path),
-        )
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/readyz", axum::routing::get(ready))
-        .route("/metrics", axum::routing::get(metrics::serve))
-        .fallback(|| async { ApiError::not_found("no_route", "there is nothing at this path") })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::count_requests,
-        ))
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("a handler panicked").into_response()
-        }))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-            let id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-        }))
-        .layer(SetRequestIdLayer::x_request_id(SequentialRequestId::default()))
-        .with_state(state)
+    api.route(
+        "/api/openapi.json",
+        axum::routing::get(move || async move { Json(document) }),
+    )
+    .route(
+        "/s/{space}",
+        axum::routing::any(routes::endpoints::to_plugin_origin),
+    )
+    .route(
+        "/s/{space}/{*rest}",
+        axum::routing::any(routes::endpoints::to_plugin_origin),
+    )
+    .route("/healthz", axum::routing::get(|| async { "ok" }))
+    .route("/readyz", axum::routing::get(ready))
+    .route("/metrics", axum::routing::get(metrics::serve))
+    .fallback(|| async { ApiError::not_found("no_route", "there is nothing at this path") })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::count_requests,
+    ))
+    .with_state(state)
 }
 
 /// Request ids for requests that bring none: this process's start time and a counter, unique
@@ -319,8 +368,12 @@ impl Server {
         let search = search::open(&db, config.data_dir.join("search"))
             .await
             .map_err(|err| StartError::Config(err.message))?;
-        let state = AppState::new(db, blobs, config, keys, registry_key, search);
-        let (shutdown, mut stopped) = watch::channel(false);
+        let plugin_origin = config
+            .plugin_origin(address.port())
+            .map_err(StartError::Config)?;
+        let limits = config.connections.limits();
+        let state = AppState::new(db, blobs, config, keys, registry_key, search, plugin_origin);
+        let (shutdown, stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
         tokio::spawn(search::follow(
             state.db.clone(),
@@ -336,22 +389,14 @@ impl Server {
                 state.restored.send_replace(true);
             }
         });
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(state.clone());
         let task = tokio::spawn(async move {
-            // Responses go out in one write; Nagle's delay only holds back the next one.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await;
+            let served = serve::serve(listener, app, limits, stopped).await;
             // The last download counts reach the database before the server is gone.
             let _ = flusher.await;
             served
         });
-        tracing::info!(%address, "serving");
+        tracing::info!(%address, plugin_origin = %state.plugin_origin.template(), "serving");
         Ok(Server {
             address,
             shutdown,
@@ -364,6 +409,11 @@ impl Server {
     /// Where the server listens.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The origin `space`'s plugins are served from, like `http://team.localhost:7878`.
+    pub fn plugin_origin(&self, space: &str) -> String {
+        self.state.plugin_origin.url(space)
     }
 
     /// Stops accepting requests, finishes those in flight, flushes counters, and returns.

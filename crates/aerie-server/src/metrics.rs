@@ -79,6 +79,24 @@ impl ServerMetrics {
     }
 }
 
+/// The method as a label: one of the methods HTTP defines, else `_OTHER` (as OpenTelemetry's
+/// HTTP conventions say), so a client cannot mint new series with made-up methods.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
 /// Middleware: counts each request by its route's pattern and status, and times it.
 pub async fn count_requests(
     State(state): State<AppState>,
@@ -86,12 +104,19 @@ pub async fn count_requests(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_string();
+    let method = method_label(request.method()).to_string();
+    let route = match request.extensions().get::<MatchedPath>() {
+        Some(path) => path.as_str(),
+        None if request
+            .extensions()
+            .get::<crate::routes::endpoints::OriginSpace>()
+            .is_some() =>
+        {
+            "plugin_origin"
+        }
+        None => "unmatched",
+    }
+    .to_string();
     let response = next.run(request).await;
     let metrics = &state.metrics;
     metrics

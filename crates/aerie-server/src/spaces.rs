@@ -1536,7 +1536,11 @@ pub async fn installation_views(
                         .collect()
                 })
                 .unwrap_or_default(),
-            endpoint: format!("/s/{}/{}/", space.name, installation.plugin),
+            endpoint: format!(
+                "{}/{}/",
+                state.plugin_origin.url(&space.name),
+                installation.plugin
+            ),
             created_at: crate::views::time(record.created_at),
             updated_at: crate::views::time(record.updated_at),
         });

@@ -34,6 +34,8 @@ pub struct Shared {
     pub blobs: BlobStore,
     /// The configuration.
     pub config: Config,
+    /// Where spaces' plugins are served.
+    pub plugin_origin: crate::plugin_origin::PluginOrigin,
     /// Downloads counted in memory, flushed to the database in the background.
     pub downloads: DownloadCounter,
     /// The plugin host, created when the first plugin loads.
@@ -115,6 +117,7 @@ impl AppState {
         keys: MasterKeys,
         registry_key: crate::registry_key::RegistryKey,
         search: Arc<aerie_search::SearchIndex>,
+        plugin_origin: crate::plugin_origin::PluginOrigin,
     ) -> AppState {
         let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
             .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
@@ -136,6 +139,7 @@ impl AppState {
             }),
         );
         AppState(Arc::new(Shared {
+            plugin_origin,
             search,
             keys,
             registry_key,

@@ -4,9 +4,11 @@
 //! directory) and hands each test a fresh database of its own; [`s3`] starts one S3-compatible
 //! server (moto's server mode) and hands each test a fresh bucket. Servers are started through
 //! a shell that stops them as soon as the test process's end of a pipe closes, so they never
-//! outlive the tests, whatever way they end. [`logs`] captures the process's log lines.
+//! outlive the tests, whatever way they end. [`logs`] captures the process's log lines;
+//! [`http`] makes clients that reach `*.localhost` plugin origins.
 
 pub mod archive;
+pub mod http;
 pub mod logs;
 pub mod plugins;
 

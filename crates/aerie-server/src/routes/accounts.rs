@@ -13,8 +13,8 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 
 use crate::auth::{
-    Caller, SESSION_COOKIE, Scope, TOKEN_PREFIX, dummy_password_hash, hash_password, random_secret,
-    session_cookie, session_user, sha256, token_expiry, verify_password,
+    Caller, Scope, TOKEN_PREFIX, dummy_password_hash, hash_password, random_secret, session_cookie,
+    session_cookie_name, session_user, sha256, token_expiry, verify_password,
 };
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
@@ -78,23 +78,29 @@ pub async fn login(
         .db
         .create_session(user.id, &sha256(secret.as_bytes()), expires_at)
         .await?;
-    let secure = if state.config.secure_cookies() {
+    let cookie = session_cookie_header(&state.config, &secret, hours * 3600);
+    let me = me_view(&state, &user, None).await?;
+    Ok(([(SET_COOKIE, cookie?)], Json(me)))
+}
+
+/// The `Set-Cookie` value for the session cookie: host-only, `HttpOnly`, `SameSite=Lax`, and
+/// `Secure` with the `__Host-` prefix when the server is reached over HTTPS. An empty value
+/// with `max_age` 0 removes it.
+fn session_cookie_header(
+    config: &crate::Config,
+    value: &str,
+    max_age: u64,
+) -> ApiResult<HeaderValue> {
+    let secure = if config.secure_cookies() {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!(
-        "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        hours * 3600
-    );
-    let me = me_view(&state, &user, None).await?;
-    Ok((
-        [(
-            SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
-        )],
-        Json(me),
+    let name = session_cookie_name(config);
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
+    .map_err(ApiError::internal)
 }
 
 /// Signs out: ends the session.
@@ -104,16 +110,12 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    if let Some(session) = session_cookie(&headers) {
+    if let Some(session) = session_cookie(&state.config, &headers) {
         state.db.delete_session(&sha256(session.as_bytes())).await?;
     }
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok((
         StatusCode::NO_CONTENT,
-        [(
-            SET_COOKIE,
-            HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
-        )],
+        [(SET_COOKIE, session_cookie_header(&state.config, "", 0)?)],
     ))
 }
 
@@ -277,7 +279,7 @@ async fn token_creator(
         ));
     }
     match session_user(state, headers, &Method::POST).await? {
-        Some(user) => Ok((user, None)),
+        Some((_, user)) => Ok((user, None)),
         None => Err(ApiError::unauthorized(
             "auth_required",
             "create tokens with HTTP Basic credentials or a browser session",

@@ -48,7 +48,7 @@ impl TestApp {
         let mut app = TestApp {
             server: None,
             base: String::new(),
-            client: reqwest::Client::new(),
+            client: aerie_test_support::http::client(),
             config,
             _data_dir: data_dir,
             admin: String::new(),
@@ -117,7 +117,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -131,9 +131,14 @@ impl TestApp {
         (status, value)
     }
 
+    /// `path` on the server (see [`crate::url`]).
+    fn url(&self, path: &str) -> String {
+        crate::url(self.server.as_ref().expect("the server runs"), path)
+    }
+
     /// GET on a plugin endpoint: status and body text.
     async fn endpoint(&self, path: &str, token: Option<&str>) -> (StatusCode, String) {
-        let mut request = self.client.get(format!("{}{path}", self.base));
+        let mut request = self.client.get(self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -602,7 +607,7 @@ async fn an_update_that_fails_its_health_check_keeps_the_old_version_answering()
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let hammer = tokio::spawn({
         let client = app.client.clone();
-        let url = format!("{}/s/team/testing/probe/overlap?ms=1", app.base);
+        let url = app.url("/s/team/testing/probe/overlap?ms=1");
         let stop = stop.clone();
         async move {
             let (mut answered, mut failed) = (0, Vec::new());

@@ -9,6 +9,8 @@ use aerie_core::manifest::{Guard, Manifest};
 use aerie_host::{InstallationSpec, Limits};
 use aerie_server::{Config, Server};
 use aerie_test_support::plugins::example_plugin;
+
+use crate::url;
 use bytes::Bytes;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -52,8 +54,19 @@ async fn run(server: &Server, specs: Vec<InstallationSpec>) {
     assert!(report.failures().is_empty(), "{:?}", report.failures());
 }
 
-fn url(server: &Server, path: &str) -> String {
-    format!("http://{}{path}", server.address())
+/// A token of the administrator, who acts as an owner of every local space.
+async fn admin_token(server: &Server, client: &reqwest::Client) -> String {
+    let token: Value = client
+        .post(url(server, "/api/v1/tokens"))
+        .basic_auth("admin", Some("admin-password"))
+        .json(&serde_json::json!({ "name": "t", "scopes": ["admin", "spaces"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["token"].as_str().unwrap().to_string()
 }
 
 async fn error_code(response: reqwest::Response) -> String {
@@ -66,7 +79,7 @@ async fn endpoints_answer_by_route_and_refuse_undeclared_paths_and_methods() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {}).await;
     run(&server, vec![spec("hello"), spec("counter")]).await;
-    let client = reqwest::Client::new();
+    let client = aerie_test_support::http::client();
 
     let response = client
         .get(url(&server, "/s/default/examples/hello/Ada"))
@@ -76,21 +89,34 @@ async fn endpoints_answer_by_route_and_refuse_undeclared_paths_and_methods() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "Hello, Ada!\n");
 
-    let response = client
-        .get(url(&server, "/s/default/examples/counter/nope"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(error_code(response).await, "no_route");
+    // A signed-in user (a member of a local space) is told what is wrong; an outsider gets
+    // the answer for a plugin that is not there.
+    let admin = admin_token(&server, &client).await;
+    for (token, no_route, wrong_method) in [
+        (Some(admin.as_str()), "no_route", "method_not_allowed"),
+        (None, "plugin_not_running", "plugin_not_running"),
+    ] {
+        let mut request = client.get(url(&server, "/s/default/examples/counter/nope"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(error_code(response).await, no_route);
 
-    let response = client
-        .delete(url(&server, "/s/default/examples/counter"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(error_code(response).await, "method_not_allowed");
+        let mut request = client.delete(url(&server, "/s/default/examples/counter"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = if token.is_some() {
+            StatusCode::METHOD_NOT_ALLOWED
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(response.status(), status);
+        assert_eq!(error_code(response).await, wrong_method);
+    }
 
     for path in [
         "/s/default/examples/absent/",
@@ -107,7 +133,7 @@ async fn endpoints_answer_by_route_and_refuse_undeclared_paths_and_methods() {
 #[tokio::test(flavor = "multi_thread")]
 async fn counter_state_lives_in_the_database_across_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
+    let client = aerie_test_support::http::client();
     let server = start(dir.path(), |_| {}).await;
     run(&server, vec![spec("counter")]).await;
     for _ in 0..2 {
@@ -142,14 +168,14 @@ async fn a_guarded_route_needs_a_signed_in_caller() {
         manifest.provides.routes[0].guard = Guard::Member;
     });
     run(&server, vec![guarded]).await;
-    let client = reqwest::Client::new();
+    let client = aerie_test_support::http::client();
     let response = client
         .get(url(&server, "/s/default/examples/hello/x"))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(error_code(response).await, "auth_required");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_code(response).await, "plugin_not_running");
 
     let token: Value = client
         .post(url(&server, "/api/v1/tokens"))
@@ -176,7 +202,7 @@ async fn an_open_breaker_answers_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {}).await;
     run(&server, vec![spec("crash")]).await;
-    let client = reqwest::Client::new();
+    let client = aerie_test_support::http::client();
     for _ in 0..5 {
         let response = client
             .get(url(&server, "/s/default/testing/crash/boom"))
@@ -207,7 +233,7 @@ async fn an_installation_over_its_rate_limit_gets_429() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| config.plugin_rate_limit = 1).await;
     run(&server, vec![spec("hello")]).await;
-    let client = reqwest::Client::new();
+    let client = aerie_test_support::http::client();
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let response = client
@@ -251,7 +277,7 @@ async fn metrics_count_plugin_calls_by_outcome_and_http_requests_by_route() {
     })
     .await;
     run(&server, vec![spec("hello"), spec("crash")]).await;
-    let client = reqwest::Client::new();
+    let client = aerie_test_support::http::client();
     for path in [
         "/s/default/examples/hello/Ada",
         "/s/default/testing/crash/boom",
@@ -296,7 +322,7 @@ async fn metrics_count_plugin_calls_by_outcome_and_http_requests_by_route() {
     assert_eq!(
         sample(
             &text,
-            r#"aerie_http_requests_total{method="GET",route="/s/{space}/{namespace}/{name}/{*path}",status="502"}"#
+            r#"aerie_http_requests_total{method="GET",route="plugin_origin",status="502"}"#
         ),
         Some(1.0),
         "{text}"

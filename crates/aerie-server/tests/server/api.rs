@@ -34,11 +34,8 @@ impl TestApp {
     }
 
     async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        // Server logs show with a failing test's output.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("aerie_server=warn")
-            .try_init();
+        // One subscriber for the whole test binary: the spaces tests read what it captures.
+        aerie_test_support::logs::capture();
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("aerie.db").display()),
