@@ -5,9 +5,11 @@
 //! server (moto's server mode) and hands each test a fresh bucket. Servers are started through
 //! a shell that stops them as soon as the test process's end of a pipe closes, so they never
 //! outlive the tests, whatever way they end. [`logs`] captures the process's log lines;
-//! [`http`] makes clients that reach `*.localhost` plugin origins.
+//! [`http`] makes clients that reach `*.localhost` plugin origins; [`browser`] runs the
+//! Chromium scripts under `browser/`.
 
 pub mod archive;
+pub mod browser;
 pub mod http;
 pub mod logs;
 pub mod plugins;

@@ -5,6 +5,7 @@
 mod api;
 mod endpoints;
 mod spaces;
+mod trust;
 
 /// `path` on `server`: an API path on the API's origin; a plugin path written
 /// `/s/SPACE/NAMESPACE/NAME/...` straight on SPACE's plugin origin as

@@ -12,32 +12,39 @@ use aerie_test_support::plugins::example_plugin;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 #[derive(Clone, Copy)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
 
-struct TestApp {
-    server: Option<Server>,
-    base: String,
-    client: reqwest::Client,
+/// A server on its own data, with helpers to publish, make spaces and install; shared by the
+/// tests of other modules.
+pub(crate) struct TestApp {
+    pub(crate) server: Option<Server>,
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
     config: Config,
     _data_dir: tempfile::TempDir,
-    admin: String,
+    pub(crate) admin: String,
 }
 
 impl TestApp {
-    async fn start(backend: Backend) -> TestApp {
+    pub(crate) async fn start(backend: Backend) -> TestApp {
+        TestApp::start_with(backend, |_| {}).await
+    }
+
+    /// A server with `adjust` applied to its configuration.
+    pub(crate) async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
         aerie_test_support::logs::capture();
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("aerie.db").display()),
             Backend::Postgres => aerie_test_support::postgres().fresh_database(),
         };
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
             database_url: Some(database_url),
@@ -45,6 +52,7 @@ impl TestApp {
             plugin_rate_limit: 0,
             ..Config::default()
         };
+        adjust(&mut config);
         let mut app = TestApp {
             server: None,
             base: String::new(),
@@ -65,7 +73,7 @@ impl TestApp {
     }
 
     /// Starts the server (again) on the same data, and waits until every space is back.
-    async fn boot(&mut self) {
+    pub(crate) async fn boot(&mut self) {
         let server = Server::start(self.config.clone(), Some(ADMIN_PASSWORD.to_string()))
             .await
             .unwrap();
@@ -74,12 +82,12 @@ impl TestApp {
         self.server = Some(server);
     }
 
-    async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         self.server.take().unwrap().stop().await.unwrap();
         self.boot().await;
     }
 
-    async fn token(&self, username: &str, password: &str, scopes: &[&str]) -> String {
+    pub(crate) async fn token(&self, username: &str, password: &str, scopes: &[&str]) -> String {
         let response = self
             .client
             .post(format!("{}/api/v1/tokens", self.base))
@@ -96,7 +104,7 @@ impl TestApp {
     }
 
     /// A new user and a token to act as them in their spaces.
-    async fn user(&self, name: &str) -> String {
+    pub(crate) async fn user(&self, name: &str) -> String {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -110,7 +118,7 @@ impl TestApp {
             .await
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -132,12 +140,12 @@ impl TestApp {
     }
 
     /// `path` on the server (see [`crate::url`]).
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         crate::url(self.server.as_ref().expect("the server runs"), path)
     }
 
     /// GET on a plugin endpoint: status and body text.
-    async fn endpoint(&self, path: &str, token: Option<&str>) -> (StatusCode, String) {
+    pub(crate) async fn endpoint(&self, path: &str, token: Option<&str>) -> (StatusCode, String) {
         let mut request = self.client.get(self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -147,12 +155,12 @@ impl TestApp {
     }
 
     /// Publishes the example plugin in `plugins/<directory>` as `version`.
-    async fn publish(&self, directory: &str, version: &str) {
+    pub(crate) async fn publish(&self, directory: &str, version: &str) {
         self.publish_as(directory, version, |manifest| manifest)
             .await;
     }
 
-    async fn publish_as(
+    pub(crate) async fn publish_as(
         &self,
         directory: &str,
         version: &str,
@@ -206,7 +214,7 @@ impl TestApp {
         );
     }
 
-    async fn space(&self, token: &str, name: &str) {
+    pub(crate) async fn space(&self, token: &str, name: &str) {
         let (status, body) = self
             .call(
                 Method::POST,
@@ -219,7 +227,12 @@ impl TestApp {
     }
 
     /// Installs with consent to whatever the server asks.
-    async fn install(&self, token: &str, space: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn install(
+        &self,
+        token: &str,
+        space: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let path = format!("/api/v1/spaces/{space}/installations");
         let (status, answer) = self
             .call(Method::POST, &path, Some(token), Some(body.clone()))
@@ -233,11 +246,11 @@ impl TestApp {
             .await
     }
 
-    fn installation_path(space: &str, plugin: &str) -> String {
+    pub(crate) fn installation_path(space: &str, plugin: &str) -> String {
         format!("/api/v1/spaces/{space}/installations/{plugin}")
     }
 
-    async fn installation(&self, token: &str, space: &str, plugin: &str) -> Value {
+    pub(crate) async fn installation(&self, token: &str, space: &str, plugin: &str) -> Value {
         let (status, body) = self
             .call(
                 Method::GET,
@@ -251,13 +264,18 @@ impl TestApp {
     }
 
     /// Moves examples/hello `version` one certification step.
-    async fn certify(&self, token: &str, version: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn certify(
+        &self,
+        token: &str,
+        version: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let path = format!("/api/v1/plugins/examples/hello/{version}/certification");
         self.call(Method::POST, &path, Some(token), Some(body))
             .await
     }
 
-    async fn events(&self, token: &str, space: &str, plugin: &str) -> Vec<String> {
+    pub(crate) async fn events(&self, token: &str, space: &str, plugin: &str) -> Vec<String> {
         let path = format!("{}/events", Self::installation_path(space, plugin));
         let (status, body) = self.call(Method::GET, &path, Some(token), None).await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -1,0 +1,515 @@
+//! The trust boundaries, each tried as an attacker would: a hostile plugin's page in a real
+//! browser, requests that try to carry Aerie's credentials to a plugin or take its cookies,
+//! encoded paths that try to step around a guard, outsiders probing what a space runs, and
+//! clients that hold connections open. Each test performs the attack and fails if it works.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::spaces::{ADMIN_PASSWORD, Backend, TestApp};
+
+/// A space `name` owned by a new user, with `testing/hostile` installed; returns the owner's
+/// token.
+async fn hostile_space(app: &TestApp, owner: &str, name: &str) -> String {
+    let token = app.user(owner).await;
+    app.space(&token, name).await;
+    let (status, body) = app
+        .install(&token, name, json!({ "plugin": "testing/hostile" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    token
+}
+
+fn server(app: &TestApp) -> &aerie_server::Server {
+    app.server.as_ref().expect("the server runs")
+}
+
+/// One HTTP/1.1 request written byte for byte (no client library normalises the path), on a
+/// connection to the server: its status and body.
+fn raw_request(app: &TestApp, host: &str, method: &str, target: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(server(app).address()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {response:?}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The `Host` of `space`'s plugin origin.
+fn origin_host(app: &TestApp, space: &str) -> String {
+    server(app)
+        .plugin_origin(space)
+        .trim_start_matches("http://")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_plugin_page_cannot_act_with_a_visitors_aerie_credentials() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    app.publish("hostile", "0.1.0").await;
+    app.publish("hello", "0.1.0").await;
+    hostile_space(&app, "mallory", "evil").await;
+    app.space(&app.admin, "victim").await;
+    let (status, body) = app
+        .install(&app.admin, "victim", json!({ "plugin": "examples/hello" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let evil_origin = server(&app).plugin_origin("evil");
+    let input = json!({
+        "api": app.base,
+        "evil": "/s/evil/testing/hostile",
+        "other": format!("{}/examples/hello/secret", server(&app).plugin_origin("victim")),
+        "username": "admin",
+        "password": ADMIN_PASSWORD,
+    });
+    let output = tokio::task::spawn_blocking(move || {
+        aerie_test_support::browser::run("hostile-plugin.mjs", &input)
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(output["login"], 200, "{output}");
+    // The page ran, on the evil space's own origin, reached through the API origin's redirect.
+    let seen = &output["seen"];
+    assert_eq!(seen["origin"], evil_origin.as_str(), "{output}");
+    assert!(
+        output["landed"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{evil_origin}/testing/hostile/page")),
+        "{output}"
+    );
+    // The page sees no Aerie cookie, cannot call the API with the visitor's session, and
+    // cannot read or script another space's plugin.
+    assert!(
+        !seen["cookies_before"].as_str().unwrap().contains("aerie"),
+        "{output}"
+    );
+    for attack in [
+        "mint_token",
+        "read_account",
+        "read_other_space",
+        "script_other_space",
+    ] {
+        assert!(
+            seen[attack].as_str().unwrap().starts_with("blocked"),
+            "{attack} was not blocked: {output}"
+        );
+    }
+    let (status, tokens) = app
+        .call(Method::GET, "/api/v1/tokens", Some(&app.admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|token| token["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|name| !name.starts_with("stolen")),
+        "the plugin page minted a token: {names:?}"
+    );
+    // The visitor is still signed in as themselves: the plugin could not swap the session.
+    assert_eq!(output["me"]["status"], 200, "{output}");
+    assert_eq!(
+        output["me"]["body"]["user"]["username"], "admin",
+        "{output}"
+    );
+    // (The page may plant cookies of that name on its own host: the browser never sends them
+    // to the API's origin, and the plugin origin drops them before the plugin sees them.)
+    let sessions: Vec<&Value> = output["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|cookie| cookie["domain"] == "127.0.0.1")
+        .collect();
+    assert_eq!(sessions.len(), 1, "{output}");
+    assert_eq!(sessions[0]["name"], "aerie_session", "{output}");
+    assert_ne!(sessions[0]["value"], "planted-by-plugin", "{output}");
+    assert_eq!(sessions[0]["httpOnly"], true, "{output}");
+    // The member who came through Aerie reaches a guarded route, as themselves; a stranger
+    // following the same link gets the answer for a plugin that is not there.
+    assert_eq!(output["member"]["status"], 200, "{output}");
+    let echoed: Value = serde_json::from_str(output["member"]["body"].as_str().unwrap()).unwrap();
+    let headers = echoed["headers"].as_array().unwrap();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|pair| pair[0] == name)
+            .map(|pair| pair[1].as_str().unwrap().to_string())
+    };
+    assert_eq!(header("x-aerie-user").as_deref(), Some("admin"), "{echoed}");
+    assert_eq!(header("x-aerie-role").as_deref(), Some("owner"), "{echoed}");
+    assert!(
+        header("cookie").is_none_or(|cookie| !cookie.contains("aerie")),
+        "{echoed}"
+    );
+    assert_eq!(output["stranger_member"]["status"], 404, "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_never_receives_aerie_credentials_and_cannot_set_aerie_cookies() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    app.publish("hostile", "0.1.0").await;
+    let owner = hostile_space(&app, "owner", "team").await;
+    let echo = |response: Value| -> Vec<(String, String)> {
+        response["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap().to_string(),
+                    pair[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let url = app.url("/s/team/testing/hostile/echo");
+    for (authorization, forwarded) in [
+        (format!("Bearer {}", app.admin), None),
+        (format!("Bearer {owner}"), None),
+        (
+            "Bearer the-plugins-own-token".to_string(),
+            Some("Bearer the-plugins-own-token"),
+        ),
+    ] {
+        let response: Value = app
+            .client
+            .get(&url)
+            .header("authorization", &authorization)
+            .header(
+                "cookie",
+                "aerie_session=stolen; app=1; __Host-aerie_plugin=x",
+            )
+            .header("x-aerie-user", "admin")
+            .header("x-aerie-role", "owner")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let headers = echo(response);
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(get("authorization"), forwarded, "{headers:?}");
+        assert_eq!(get("cookie"), Some("app=1"), "{headers:?}");
+        assert_eq!(get("x-aerie-user"), None, "{headers:?}");
+        assert_eq!(get("x-aerie-role"), None, "{headers:?}");
+    }
+    // An Aerie token that does not authenticate is refused the same way whether the plugin is
+    // there or not.
+    let forged = format!("Bearer aerie_{}", "0".repeat(64));
+    let mut answers = Vec::new();
+    for path in [
+        "/s/team/testing/hostile/echo",
+        "/s/team/testing/absent/echo",
+    ] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .header("authorization", &forged)
+            .send()
+            .await
+            .unwrap();
+        answers.push((response.status(), response.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(answers[0], answers[1]);
+
+    let response = app
+        .client
+        .get(app.url("/s/team/testing/hostile/set-cookie"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookies: Vec<&str> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies, ["own=1; Path=/; HttpOnly"]);
+    for name in ["clear-site-data", "refresh", "alt-svc"] {
+        assert!(!response.headers().contains_key(name), "{name}");
+    }
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+
+    // The API's origin serves no plugin content: it only points to the plugin origin.
+    let response = app
+        .client
+        .get(format!("{}/s/team/testing/hostile/echo?x=1", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(
+        response.headers()["location"],
+        format!(
+            "{}/testing/hostile/echo?x=1",
+            server(&app).plugin_origin("team")
+        )
+        .as_str()
+    );
+    assert!(response.text().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encoded_characters_cannot_talk_a_request_around_a_guard() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    app.publish("hostile", "0.1.0").await;
+    let owner = hostile_space(&app, "owner", "team").await;
+    let host = origin_host(&app, "team");
+    let app = std::sync::Arc::new(app);
+    let raw = |method: &'static str, target: String| {
+        let app = std::sync::Arc::clone(&app);
+        let host = host.clone();
+        async move {
+            tokio::task::spawn_blocking(move || raw_request(&app, &host, method, &target))
+                .await
+                .unwrap()
+        }
+    };
+    // The guard holds for the plain path: an outsider is told nothing is there.
+    let (status, body) = raw("POST", "/testing/hostile/items/1/delete".into()).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("plugin_not_running"), "{body}");
+    // What would reach the plugin as another path than the guard saw is refused.
+    for attack in [
+        "/items/1/delete%3F",
+        "/items/1/delete%3f",
+        "/items/1/delete%23",
+        "/items/1%2Fdelete",
+        "/items%2F1/delete",
+        "/items/1/delete%00",
+        "/items/1/delete%0d%0a",
+        "/items/2/../1/delete",
+        "/items/2/%2e%2e/1/delete",
+        "/items/./1/delete",
+        "/items//1/delete",
+        "/items/1\\delete",
+    ] {
+        let (status, body) = raw("POST", format!("/testing/hostile{attack}")).await;
+        assert_eq!(status, 400, "{attack}: {body}");
+        assert!(body.contains("invalid_path"), "{attack}: {body}");
+        assert!(!body.contains("deleted"), "{attack}: {body}");
+    }
+    // Encodings that mean the same path route as that path: to the guard.
+    for same in ["/items/1/%64elete", "/items/%31/delete", "/items/1/delete/"] {
+        let (status, body) = raw("POST", format!("/testing/hostile{same}")).await;
+        assert_eq!(status, 404, "{same}: {body}");
+        assert!(!body.contains("deleted"), "{same}: {body}");
+    }
+    // The owner passes the guard, and the plugin gets the path as routed.
+    let response = app
+        .client
+        .post(app.url("/s/team/testing/hostile/items/%31/delete"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "deleted 1\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outsider_gets_the_same_answers_whether_or_not_a_plugin_is_installed() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| config.plugin_rate_limit = 2).await;
+    app.publish("hostile", "0.1.0").await;
+    let owner = app.user("owner").await;
+    let stranger = app.user("stranger").await;
+    app.space(&owner, "team").await;
+    let guarded = [
+        (Method::POST, "/s/team/testing/hostile/items/1/delete"),
+        (Method::GET, "/s/team/testing/hostile/members/x"),
+        (Method::POST, "/s/team/testing/hostile/members/x"),
+        (Method::DELETE, "/s/team/testing/hostile/members"),
+        (Method::OPTIONS, "/s/team/testing/hostile/members/a/b"),
+    ];
+    let forged = format!("aerie_{}", "0".repeat(64));
+    let callers = [
+        None,
+        Some(stranger.as_str()),
+        Some("not-an-aerie-token"),
+        Some(forged.as_str()),
+    ];
+    let answers = async || {
+        let mut answers = Vec::new();
+        // Many times over: a rate limit answering before the guard would show.
+        for _ in 0..3 {
+            for (method, path) in &guarded {
+                for caller in callers {
+                    let mut request = app.client.request(method.clone(), app.url(path));
+                    if let Some(token) = caller {
+                        request = request.bearer_auth(token);
+                    }
+                    let response = request.send().await.unwrap();
+                    answers.push((
+                        format!("{method} {path} {caller:?}"),
+                        response.status(),
+                        response.text().await.unwrap(),
+                    ));
+                }
+            }
+        }
+        answers
+    };
+    let before = answers().await;
+    let (status, body) = app
+        .install(&owner, "team", json!({ "plugin": "testing/hostile" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let after = answers().await;
+    assert_eq!(before, after);
+    assert!(
+        after.iter().all(
+            |(_, status, _)| [StatusCode::NOT_FOUND, StatusCode::UNAUTHORIZED].contains(status)
+        ),
+        "{after:?}"
+    );
+    // A member is told what is wrong, and the plugin answers them.
+    let (status, _) = app
+        .call(
+            Method::GET,
+            "/s/team/testing/hostile/members/x",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The rate limit was on all along: public requests in a burst meet it.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let (status, _) = app
+            .call(Method::GET, "/s/team/testing/hostile/echo", None, None)
+            .await;
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
+/// Reads from `stream` until the server closes it, for at most `bound`; whether it closed.
+fn closed_within(stream: &mut TcpStream, bound: Duration) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + bound;
+    let mut buffer = [0u8; 1024];
+    while Instant::now() < deadline {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_and_idle_clients_are_cut_off_and_others_are_served() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.connections.max_connections = 4;
+        config.connections.header_timeout_seconds = 1;
+        config.connections.idle_timeout_seconds = 2;
+        config.connections.body_timeout_seconds = 3;
+    })
+    .await;
+    let address = server(&app).address();
+    let attack = tokio::task::spawn_blocking(move || {
+        // Every connection the server allows, each sending its head a byte at a time.
+        let mut slow: Vec<TcpStream> = (0..4)
+            .map(|_| {
+                let mut stream = TcpStream::connect(address).unwrap();
+                stream
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    .unwrap();
+                stream
+            })
+            .collect();
+        let started = Instant::now();
+        let mut cut = vec![false; slow.len()];
+        while cut.iter().any(|cut| !cut) && started.elapsed() < Duration::from_secs(30) {
+            for (stream, cut) in slow.iter_mut().zip(cut.iter_mut()) {
+                if !*cut
+                    && (stream.write_all(b"X").is_err()
+                        || closed_within(stream, Duration::from_millis(100)))
+                {
+                    *cut = true;
+                }
+            }
+        }
+        cut
+    });
+    // While they hold every slot, an honest client waits, then is served once they are cut.
+    let honest = tokio::time::timeout(
+        Duration::from_secs(60),
+        app.client.get(format!("{}/healthz", app.base)).send(),
+    )
+    .await
+    .expect("an honest client is served once the slow ones are cut off")
+    .unwrap();
+    assert_eq!(honest.status(), StatusCode::OK);
+    assert!(
+        attack.await.unwrap().iter().all(|cut| *cut),
+        "a client trickling its request head was never cut off"
+    );
+
+    let body_attack = tokio::task::spawn_blocking(move || {
+        // An idle connection, and a body that trickles in under the idle timeout.
+        let mut idle = TcpStream::connect(address).unwrap();
+        let mut trickle = TcpStream::connect(address).unwrap();
+        trickle
+            .write_all(
+                b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            )
+            .unwrap();
+        let started = Instant::now();
+        let mut trickle_cut = false;
+        while !trickle_cut && started.elapsed() < Duration::from_secs(30) {
+            trickle_cut = trickle.write_all(b" ").is_err()
+                || closed_within(&mut trickle, Duration::from_millis(500));
+        }
+        (
+            trickle_cut,
+            closed_within(&mut idle, Duration::from_secs(30)),
+        )
+    });
+    let (trickle_cut, idle_cut) = body_attack.await.unwrap();
+    assert!(trickle_cut, "a body trickling in was never cut off");
+    assert!(idle_cut, "an idle connection was never closed");
+}

