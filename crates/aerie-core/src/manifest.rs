@@ -250,27 +250,52 @@ const GUARDS: &[(&str, Guard)] = &[
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// A host a plugin may call: a DNS name (optionally `*.` for any subdomain) or an IP address,
-/// optionally with a port (any port when absent).
+/// optionally with a port; without one, the standard ports (80 for `http`, 443 for `https`).
+///
+/// An IP address or a `localhost` name is a host on the operator's own network: the registry
+/// refuses them at publish unless its operator allows them ([`OutboundHost::is_local`]), and
+/// whatever a name is, the host checks the addresses it resolves to before connecting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboundHost {
     /// The host name or address, without brackets or wildcard.
     pub host: String,
     /// Whether `*.` was given: any subdomain of `host`, not `host` itself.
     pub any_subdomain: bool,
-    /// The one port allowed; any when `None`.
+    /// The one port allowed; the standard ports 80 and 443 when `None`.
     pub port: Option<u16>,
 }
+
+/// The ports an outbound host without a port allows: HTTP's and HTTPS's.
+pub const STANDARD_PORTS: [u16; 2] = [80, 443];
 
 impl OutboundHost {
     /// Whether a request to `host` (lowercase, no brackets) on `port` is covered.
     pub fn allows(&self, host: &str, port: u16) -> bool {
-        let host_matches = if self.any_subdomain {
+        let port_matches = match self.port {
+            Some(allowed) => allowed == port,
+            None => STANDARD_PORTS.contains(&port),
+        };
+        self.matches_host(host) && port_matches
+    }
+
+    /// Whether `host` (lowercase, no brackets) is this host, or one of its subdomains for a
+    /// `*.` pattern, whatever the port.
+    pub fn matches_host(&self, host: &str) -> bool {
+        if self.any_subdomain {
             host.strip_suffix(self.host.as_str())
                 .is_some_and(|prefix| prefix.len() > 1 && prefix.ends_with('.'))
         } else {
             host == self.host
-        };
-        host_matches && self.port.is_none_or(|allowed| allowed == port)
+        }
+    }
+
+    /// Whether this names the operator's own machine or network by address or as
+    /// `localhost` rather than a public DNS name: an IP address, `localhost`, or a name under
+    /// `.localhost`.
+    pub fn is_local(&self) -> bool {
+        self.host.parse::<std::net::IpAddr>().is_ok()
+            || self.host == "localhost"
+            || self.host.ends_with(".localhost")
     }
 }
 

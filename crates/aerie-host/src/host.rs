@@ -14,6 +14,7 @@ use crate::breaker::{BreakerPolicy, Clock};
 use crate::capabilities::{KeyValue, Secrets};
 use crate::error::{CallError, LoadError};
 use crate::metrics::HostMetrics;
+use crate::outbound::{NetworkPolicy, OutboundClient};
 use crate::plugin::{Health, LoadedPlugin, ResponseBody};
 use crate::runtime::{CompileSource, Grants, Runtime, RuntimeConfig};
 use crate::spec::InstallationSpec;
@@ -30,6 +31,8 @@ pub struct HostConfig {
     pub breaker: BreakerPolicy,
     /// Where the breakers read the time.
     pub clock: Clock,
+    /// What plugins' outbound calls may reach, whatever their manifests declare.
+    pub network: NetworkPolicy,
     /// How long a replaced or removed version may finish its calls before `shutdown` runs.
     pub drain_grace: Duration,
     /// How often every running installation's `health` runs; `None` for never. The checks
@@ -46,6 +49,7 @@ impl Default for HostConfig {
             loading_slots: std::thread::available_parallelism().map_or(2, usize::from),
             breaker: BreakerPolicy::default(),
             clock: Clock::System,
+            network: NetworkPolicy::default(),
             drain_grace: Duration::from_secs(30),
             health_interval: Some(Duration::from_secs(30)),
             metrics: HostMetrics::default(),
@@ -115,6 +119,7 @@ struct HostInner {
     config: HostConfig,
     kv: Arc<dyn KeyValue>,
     secrets: Arc<dyn Secrets>,
+    outbound: OutboundClient,
     running: RwLock<HashMap<SpaceKey, Arc<LoadedPlugin>>>,
     loading_slots: Arc<Semaphore>,
 }
@@ -144,9 +149,12 @@ impl Host {
         secrets: Arc<dyn Secrets>,
     ) -> Result<Host, LoadError> {
         let runtime = Arc::new(Runtime::new(&config.runtime)?);
+        let outbound =
+            OutboundClient::new(Arc::new(config.network.clone())).map_err(LoadError::Link)?;
         let inner = Arc::new_cyclic(|me| HostInner {
             me: me.clone(),
             runtime,
+            outbound,
             loading_slots: Arc::new(Semaphore::new(config.loading_slots.max(1))),
             config,
             kv,
@@ -330,6 +338,7 @@ impl HostInner {
             label: format!("{}@{}", spec.plugin(), spec.version()),
             manifest: Arc::clone(&spec.manifest),
             config: spec.config.clone(),
+            outbound_client: (!outbound.is_empty()).then(|| self.outbound.clone()),
             outbound: outbound.into(),
             limits: spec.limits,
             kv: Arc::clone(&self.kv),

@@ -19,6 +19,7 @@ mod capabilities;
 mod error;
 mod host;
 mod metrics;
+pub mod outbound;
 mod plugin;
 mod runtime;
 mod spec;
@@ -28,6 +29,7 @@ pub use capabilities::{KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets
 pub use error::{CallError, LoadError};
 pub use host::{Host, HostConfig, LoadReport, PluginLoad, RunningPlugin, Serving};
 pub use metrics::{CallKind, HostMetrics};
+pub use outbound::NetworkPolicy;
 pub use plugin::{Health, ResponseBody};
 pub use runtime::{CompileSource, Grants, Runtime, RuntimeConfig};
 pub use spec::{InstallationSpec, Limits};

@@ -193,7 +193,7 @@ impl LoadedPlugin {
     fn store(&self, depth: u32, deadline: Instant) -> Store<PluginState> {
         let mut store = Store::new(
             self.runtime.engine(),
-            PluginState::new(&self.context, depth),
+            PluginState::new(&self.context, depth, deadline),
         );
         store.limiter(|state| &mut state.limits);
         // At every epoch tick the guest yields to the async runtime, so a plugin that never

@@ -21,6 +21,7 @@ use crate::bindings::wasi::config::store as config;
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::{KeyValue, Secrets};
 use crate::error::CallError;
+use crate::outbound::{OutboundClient, host_and_port};
 use crate::spec::Limits;
 
 /// How deep service calls may nest (A calls B calls C ...), so that plugins calling each
@@ -55,6 +56,8 @@ pub(crate) struct PluginContext {
     pub manifest: Arc<Manifest>,
     pub config: BTreeMap<String, String>,
     pub outbound: Arc<[OutboundHost]>,
+    /// The client outbound calls go through, when the installation may make any.
+    pub outbound_client: Option<OutboundClient>,
     pub limits: Limits,
     pub kv: Arc<dyn KeyValue>,
     pub secrets: Arc<dyn Secrets>,
@@ -74,8 +77,12 @@ pub(crate) struct PluginState {
 }
 
 impl PluginState {
-    /// Fresh state for one call.
-    pub fn new(context: &Arc<PluginContext>, depth: u32) -> PluginState {
+    /// Fresh state for one call ending at `deadline`.
+    pub fn new(
+        context: &Arc<PluginContext>,
+        depth: u32,
+        deadline: std::time::Instant,
+    ) -> PluginState {
         let log = |stream| LogStream {
             label: Arc::from(context.label.as_str()),
             installation: Arc::from(context.id.as_str()),
@@ -98,6 +105,8 @@ impl PluginState {
             outbound: OutboundPolicy {
                 label: context.label.clone(),
                 hosts: Arc::clone(&context.outbound),
+                client: context.outbound_client.clone(),
+                deadline,
             },
             context: Arc::clone(context),
             depth,
@@ -124,29 +133,22 @@ impl WasiHttpView for PluginState {
     }
 }
 
-/// Outbound HTTP goes only to the hosts the manifest declares and the installation allows.
+/// Outbound HTTP goes only to the hosts the manifest declares and the installation allows, and
+/// through the [`OutboundClient`], which connects only to addresses the operator's policy
+/// allows.
 struct OutboundPolicy {
     label: String,
     hosts: Arc<[OutboundHost]>,
+    client: Option<OutboundClient>,
+    /// The call's deadline: no outbound wait outlasts it.
+    deadline: std::time::Instant,
 }
 
 impl OutboundPolicy {
     fn allows(&self, uri: &http::Uri) -> bool {
-        let Some(host) = uri.host() else {
-            return false;
-        };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
-                443
-            } else {
-                80
-            });
-        self.hosts.iter().any(|allowed| allowed.allows(&host, port))
+        host_and_port(uri).is_some_and(|(host, port)| {
+            self.hosts.iter().any(|allowed| allowed.allows(&host, port))
+        })
     }
 }
 
@@ -162,21 +164,39 @@ impl WasiHttpHooks for OutboundPolicy {
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _response_errors: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        if !self.allows(request.uri()) {
+        let refused = |reason: &'static str| {
             tracing::warn!(
                 target: "aerie::plugin",
                 plugin = %self.label,
                 uri = %request.uri(),
-                "outbound request refused: the host is not allowed"
+                reason,
+                "outbound request refused"
             );
+        };
+        if !self.allows(request.uri()) {
+            refused("the host and port are not among those the installation may call");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let Some(client) = self.client.clone() else {
+            refused("the host makes no outbound calls");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        };
+        let remaining = self
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        let first_byte = options
+            .and_then(|options| options.first_byte_timeout)
+            .map_or(remaining, |asked| asked.min(remaining));
+        let label = self.label.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let uri = request.uri().clone();
+            let outcome = client.send(request, first_byte).await;
+            if let Err(err) = &outcome {
+                tracing::warn!(target: "aerie::plugin", plugin = %label, %uri, error = %err, "outbound request failed");
+            }
             Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                outcome?,
+                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
             ))
         })
     }

@@ -10,7 +10,7 @@ use aerie_core::name::PluginName;
 use aerie_host::breaker::{BreakerPolicy, ManualClock};
 use aerie_host::{
     CallError, CompileSource, Health, Host, HostConfig, HostMetrics, InstallationSpec,
-    KeyValue as _, Limits, LoadError, MemoryKeyValue, RuntimeConfig, StaticSecrets,
+    KeyValue as _, Limits, LoadError, MemoryKeyValue, NetworkPolicy, RuntimeConfig, StaticSecrets,
 };
 use aerie_test_support::plugins::example_plugin;
 use bytes::Bytes;
@@ -432,9 +432,10 @@ async fn an_ungranted_import_is_refused_at_link_time_with_the_interface_named() 
     assert!(test.host.running().is_empty());
 }
 
-/// A one-response HTTP server on 127.0.0.1 counting its connections.
-async fn origin() -> (u16, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// An HTTP server on `ip` counting its connections; each answers `answer` (a whole response
+/// head and body) and closes.
+async fn origin_at(ip: &str, answer: String) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let connections = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&connections);
@@ -443,59 +444,135 @@ async fn origin() -> (u16, Arc<AtomicUsize>) {
         loop {
             let (mut socket, _) = listener.accept().await.unwrap();
             counted.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buffer = vec![0; 4096];
                 let _ = socket.read(&mut buffer).await;
-                let _ = socket
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\norigin",
-                    )
-                    .await;
+                let _ = socket.write_all(answer.as_bytes()).await;
             });
         }
     });
     (port, connections)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn outbound_reaches_an_allowed_host_and_is_refused_anywhere_else() {
-    let test = host();
-    load_ok(&test.host, vec![spec("outbound")]).await;
-    let (port, connections) = origin().await;
-    let (status, body) = get(
-        &test.host,
-        "examples/outbound",
-        &format!("/fetch?url=http://127.0.0.1:{port}/"),
+fn ok_answer(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     )
-    .await
-    .unwrap();
-    assert_eq!((status, body.as_str()), (200, "200\norigin"));
-    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
 
-    // 127.0.0.2 is the same machine, but not a host the manifest declares.
-    let (status, body) = get(
-        &test.host,
-        "examples/outbound",
-        &format!("/fetch?url=http://127.0.0.2:{port}/"),
+/// A host whose operator lets plugins reach 127.0.0.2 (the tests' stand-in for a public
+/// server, under the name `api.example.test`) and, through a name an attacker controls,
+/// points `rebind.example.test` at the loopback address.
+fn host_with_public_stand_in() -> TestHost {
+    host_with(|config| {
+        config.network = NetworkPolicy {
+            allow_networks: vec!["127.0.0.2/32".parse().unwrap()],
+            resolve: [
+                (
+                    "api.example.test".to_string(),
+                    vec!["127.0.0.2".parse().unwrap()],
+                ),
+                (
+                    "rebind.example.test".to_string(),
+                    vec!["127.0.0.1".parse().unwrap()],
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            ..NetworkPolicy::default()
+        };
+    })
+}
+
+fn outbound_to(hosts: &[String]) -> InstallationSpec {
+    spec_with("outbound", |manifest| {
+        manifest.permissions.outbound = hosts.iter().map(|host| host.parse().unwrap()).collect();
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_reaches_an_allowed_host_but_never_the_operators_network() {
+    let test = host_with_public_stand_in();
+    let (public, public_connections) = origin_at("127.0.0.2", ok_answer("public")).await;
+    let (secret, secret_connections) = origin_at("127.0.0.1", ok_answer("secret")).await;
+    let (redirect, _) = origin_at(
+        "127.0.0.2",
+        format!("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{secret}/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
     )
-    .await
-    .unwrap();
-    assert_eq!(status, 403, "{body}");
-    assert!(body.contains("denied"), "{body}");
-    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    .await;
+    // Every one of these is declared by the manifest: only the operator's policy stands
+    // between the plugin and the address.
+    load_ok(
+        &test.host,
+        vec![outbound_to(&[
+            format!("api.example.test:{public}"),
+            format!("api.example.test:{redirect}"),
+            format!("127.0.0.1:{secret}"),
+            format!("localhost:{secret}"),
+            format!("rebind.example.test:{secret}"),
+            format!("[::1]:{secret}"),
+            format!("[::ffff:127.0.0.1]:{secret}"),
+            "169.254.169.254".to_string(),
+        ])],
+    )
+    .await;
+    let fetch = |url: String| {
+        let host = test.host.clone();
+        async move {
+            get(
+                &host,
+                "examples/outbound",
+                &format!("/fetch?url={url}&follow=3"),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (status, body) = fetch(format!("http://api.example.test:{public}/")).await;
+    assert_eq!((status, body.as_str()), (200, "200\npublic"));
+    assert_eq!(public_connections.load(Ordering::SeqCst), 1);
+
+    for attack in [
+        format!("http://127.0.0.1:{secret}/"),
+        format!("http://localhost:{secret}/"),
+        format!("http://rebind.example.test:{secret}/"),
+        format!("http://[::1]:{secret}/"),
+        format!("http://[::ffff:127.0.0.1]:{secret}/"),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        // The redirect is allowed; the request it leads to is not.
+        format!("http://api.example.test:{redirect}/"),
+    ] {
+        let (status, body) = fetch(attack.clone()).await;
+        assert_eq!(status, 403, "{attack}: {body}");
+        assert!(body.contains("operator's network"), "{attack}: {body}");
+    }
+    assert_eq!(secret_connections.load(Ordering::SeqCst), 0);
+
+    // A declared host on a port it did not declare, and a host it did not declare at all.
+    for refused in [
+        format!("http://api.example.test:{secret}/"),
+        format!("http://127.0.0.2:{public}/"),
+    ] {
+        let (status, body) = fetch(refused.clone()).await;
+        assert_eq!(status, 403, "{refused}: {body}");
+        assert!(body.contains("denied"), "{refused}: {body}");
+    }
+    assert_eq!(public_connections.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_installation_can_narrow_the_outbound_hosts() {
-    let test = host();
-    let mut outbound = spec("outbound");
-    outbound.allowed_outbound = Some(vec!["localhost".parse().unwrap()]);
+    let test = host_with_public_stand_in();
+    let (port, connections) = origin_at("127.0.0.2", ok_answer("public")).await;
+    let mut outbound = outbound_to(&[format!("api.example.test:{port}"), "example.com".into()]);
+    outbound.allowed_outbound = Some(vec!["example.com".parse().unwrap()]);
     load_ok(&test.host, vec![outbound]).await;
-    let (port, connections) = origin().await;
     let (status, _) = get(
         &test.host,
         "examples/outbound",
-        &format!("/fetch?url=http://127.0.0.1:{port}/"),
+        &format!("/fetch?url=http://api.example.test:{port}/"),
     )
     .await
     .unwrap();

@@ -400,7 +400,10 @@ impl From<Error> for Response {
 /// Sends `request` to its absolute URL and waits for the whole response.
 ///
 /// The host lets the request through only to hosts listed under `permissions.outbound` in the
-/// manifest and allowed by the installation; any other host fails with `403`.
+/// manifest and allowed by the installation, and only to addresses outside the operator's own
+/// networks (loopback, private, link-local, ...) unless the operator allows them; anything else
+/// fails with `403`. Redirects are not followed: a plugin that follows one sends a new request,
+/// checked the same way.
 pub fn send(request: Request) -> Result<Response> {
     let url = OutboundUrl::parse(&request.target)?;
     let outgoing = OutgoingRequest::new(headers_to_fields(&request.headers));
@@ -433,6 +436,10 @@ pub fn send(request: Request) -> Result<Response> {
 fn outbound_error(code: ErrorCode) -> Error {
     match code {
         ErrorCode::HttpRequestDenied => Error::new(403, "outbound request denied by the host"),
+        ErrorCode::DestinationIpProhibited => Error::new(
+            403,
+            "outbound request denied by the host: the address is on the operator's network",
+        ),
         ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout => {
             Error::new(504, format!("outbound request timed out: {code:?}"))
         }

@@ -56,6 +56,89 @@ pub struct Config {
     pub plugin_origin: Option<String>,
     /// How many connections and for how long.
     pub connections: ConnectionConfig,
+    /// What plugins' outbound calls may reach.
+    pub outbound: OutboundConfig,
+}
+
+/// The operator's policy for plugins' outbound calls (see [`aerie_host::NetworkPolicy`]).
+/// Loopback, private, link-local and the other special-purpose networks are refused unless
+/// listed in `allow_networks`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// Networks (CIDR) plugins may reach although they are special-purpose.
+    /// `AERIE_OUTBOUND_ALLOW_NETWORKS`, comma-separated.
+    pub allow_networks: Vec<String>,
+    /// Networks no plugin may reach. `AERIE_OUTBOUND_DENY_NETWORKS`.
+    pub deny_networks: Vec<String>,
+    /// When not empty, the only host names plugins may reach (`*.example.com` for
+    /// subdomains). `AERIE_OUTBOUND_ALLOW_HOSTS`.
+    pub allow_hosts: Vec<String>,
+    /// Host names no plugin may reach. `AERIE_OUTBOUND_DENY_HOSTS`.
+    pub deny_hosts: Vec<String>,
+    /// Fixed addresses for names, instead of DNS (still checked against the networks):
+    /// `"api.internal" = ["10.0.0.7"]`. `AERIE_OUTBOUND_RESOLVE`, as `NAME=IP,NAME=IP`.
+    pub resolve: std::collections::BTreeMap<String, Vec<String>>,
+    /// Whether packages may declare IP addresses and `localhost` names as outbound hosts
+    /// (refused at publish otherwise). `AERIE_OUTBOUND_ALLOW_LOCAL_HOSTS`.
+    pub allow_local_hosts: bool,
+}
+
+impl OutboundConfig {
+    /// The policy the host enforces, or what is wrong with the settings.
+    pub fn policy(&self) -> Result<aerie_host::NetworkPolicy, String> {
+        let networks = |field: &str, values: &[String]| {
+            values
+                .iter()
+                .map(|value| {
+                    value.trim().parse::<ipnet::IpNet>().or_else(|_| {
+                        value
+                            .trim()
+                            .parse::<std::net::IpAddr>()
+                            .map(ipnet::IpNet::from)
+                            .map_err(|_| {
+                                format!(
+                                    "outbound.{field}: {value:?} is not a network like 10.0.0.0/8"
+                                )
+                            })
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
+        };
+        let hosts = |field: &str, values: &[String]| {
+            values
+                .iter()
+                .map(|value| {
+                    value
+                        .trim()
+                        .parse::<aerie_core::manifest::OutboundHost>()
+                        .map_err(|err| format!("outbound.{field}: {err}"))
+                })
+                .collect::<Result<Vec<_>, String>>()
+        };
+        let resolve = self
+            .resolve
+            .iter()
+            .map(|(name, addresses)| {
+                let addresses = addresses
+                    .iter()
+                    .map(|address| {
+                        address.trim().parse().map_err(|_| {
+                            format!("outbound.resolve.{name}: {address:?} is not an IP address")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Ok((name.to_ascii_lowercase(), addresses))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(aerie_host::NetworkPolicy {
+            allow_networks: networks("allow_networks", &self.allow_networks)?,
+            deny_networks: networks("deny_networks", &self.deny_networks)?,
+            allow_hosts: hosts("allow_hosts", &self.allow_hosts)?,
+            deny_hosts: hosts("deny_hosts", &self.deny_hosts)?,
+            resolve,
+        })
+    }
 }
 
 /// The bounds on client connections (see [`crate::serve::ConnectionLimits`]).
@@ -155,6 +238,7 @@ impl Default for Config {
             require_certified: false,
             plugin_origin: None,
             connections: ConnectionConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -228,6 +312,13 @@ impl Config {
         for (name, value) in env {
             config.apply_env(&name, value)?;
         }
+        config
+            .outbound
+            .policy()
+            .map_err(|message| ConfigError::Invalid {
+                path: file.map_or_else(|| PathBuf::from("(environment)"), Path::to_path_buf),
+                message,
+            })?;
         Ok(config)
     }
 
@@ -236,6 +327,14 @@ impl Config {
             name: name.to_string(),
             value: value.clone(),
             message: message.to_string(),
+        };
+        let list = |value: &str| -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_string)
+                .collect()
         };
         let flag = |value: &str| match value {
             "1" | "true" | "yes" => Ok(true),
@@ -269,6 +368,24 @@ impl Config {
             "AERIE_PLUGIN_ORIGIN" => {
                 crate::plugin_origin::PluginOrigin::parse(&value).map_err(|err| invalid(&err))?;
                 self.plugin_origin = Some(value)
+            }
+            "AERIE_OUTBOUND_ALLOW_NETWORKS" => self.outbound.allow_networks = list(&value),
+            "AERIE_OUTBOUND_DENY_NETWORKS" => self.outbound.deny_networks = list(&value),
+            "AERIE_OUTBOUND_ALLOW_HOSTS" => self.outbound.allow_hosts = list(&value),
+            "AERIE_OUTBOUND_DENY_HOSTS" => self.outbound.deny_hosts = list(&value),
+            "AERIE_OUTBOUND_ALLOW_LOCAL_HOSTS" => self.outbound.allow_local_hosts = flag(&value)?,
+            "AERIE_OUTBOUND_RESOLVE" => {
+                let mut resolve = std::collections::BTreeMap::<String, Vec<String>>::new();
+                for pair in list(&value) {
+                    let (name, address) = pair
+                        .split_once('=')
+                        .ok_or_else(|| invalid("expected NAME=IP,NAME=IP"))?;
+                    resolve
+                        .entry(name.trim().to_string())
+                        .or_default()
+                        .push(address.trim().to_string());
+                }
+                self.outbound.resolve = resolve;
             }
             "AERIE_MAX_CONNECTIONS" => {
                 self.connections.max_connections =
@@ -407,6 +524,47 @@ mod tests {
         };
         assert_eq!(behind_a_path.public_origin(), "https://example.com");
         assert!(config.secure_cookies());
+    }
+
+    #[test]
+    fn the_outbound_policy_comes_from_the_environment_and_bad_entries_are_named() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("AERIE_OUTBOUND_ALLOW_NETWORKS", "10.1.0.0/16, 192.168.7.7"),
+                ("AERIE_OUTBOUND_DENY_HOSTS", "*.internal.example.com"),
+                (
+                    "AERIE_OUTBOUND_RESOLVE",
+                    "api.internal=10.1.2.3,api.internal=10.1.2.4",
+                ),
+            ]),
+        )
+        .unwrap();
+        let policy = config.outbound.policy().unwrap();
+        assert_eq!(policy.allow_networks.len(), 2);
+        assert!(policy.check_address("10.1.9.9".parse().unwrap()).is_ok());
+        assert!(policy.check_address("10.2.0.1".parse().unwrap()).is_err());
+        assert!(policy.check_host("db.internal.example.com").is_err());
+        assert_eq!(policy.resolve["api.internal"].len(), 2);
+        for (name, value, expected) in [
+            (
+                "AERIE_OUTBOUND_ALLOW_NETWORKS",
+                "10.0.0.0/33",
+                "allow_networks",
+            ),
+            ("AERIE_OUTBOUND_DENY_HOSTS", "http://x", "deny_hosts"),
+            ("AERIE_OUTBOUND_RESOLVE", "api.internal", "NAME=IP"),
+            (
+                "AERIE_OUTBOUND_RESOLVE",
+                "api.internal=nowhere",
+                "not an IP address",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(name, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{name}={value}: {err}");
+        }
     }
 
     #[test]

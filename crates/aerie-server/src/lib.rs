@@ -372,6 +372,7 @@ impl Server {
             .plugin_origin(address.port())
             .map_err(StartError::Config)?;
         let limits = config.connections.limits();
+        config.outbound.policy().map_err(StartError::Config)?;
         let state = AppState::new(db, blobs, config, keys, registry_key, search, plugin_origin);
         let (shutdown, stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));

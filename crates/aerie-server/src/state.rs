@@ -119,6 +119,10 @@ impl AppState {
         search: Arc<aerie_search::SearchIndex>,
         plugin_origin: crate::plugin_origin::PluginOrigin,
     ) -> AppState {
+        let network = config
+            .outbound
+            .policy()
+            .expect("the server checks the outbound policy before it builds its state");
         let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
             .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
         let host_metrics = aerie_host::HostMetrics::default();
@@ -130,6 +134,7 @@ impl AppState {
                     ..aerie_host::RuntimeConfig::default()
                 },
                 metrics: host_metrics,
+                network,
                 ..aerie_host::HostConfig::default()
             },
             db.clone(),

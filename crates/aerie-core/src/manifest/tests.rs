@@ -319,7 +319,30 @@ fn outbound_patterns_match_hosts_and_ports() {
     assert!(!host("*.example.com").allows("badexample.com", 80));
     assert!(host("127.0.0.1:8080").allows("127.0.0.1", 8080));
     assert!(!host("127.0.0.1:8080").allows("127.0.0.1", 8081));
-    assert!(host("[::1]").allows("::1", 1));
+    // Without a port, only the standard ones: never the operator's other services.
+    assert!(host("[::1]").allows("::1", 443));
+    assert!(!host("[::1]").allows("::1", 1));
+    assert!(host("api.example.com").allows("api.example.com", 80));
+    assert!(!host("api.example.com").allows("api.example.com", 6379));
+}
+
+#[test]
+fn addresses_and_localhost_names_are_local() {
+    let host = |text: &str| text.parse::<OutboundHost>().unwrap();
+    for local in [
+        "127.0.0.1",
+        "169.254.169.254",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "localhost",
+        "db.localhost:5432",
+        "*.localhost",
+    ] {
+        assert!(host(local).is_local(), "{local}");
+    }
+    for public in ["api.example.com", "*.example.com", "localhost.example.com"] {
+        assert!(!host(public).is_local(), "{public}");
+    }
 }
 
 #[test]

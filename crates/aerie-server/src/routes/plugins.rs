@@ -70,6 +70,35 @@ pub async fn visible_version(
         .ok_or_else(|| version_not_found(namespace, name, version))
 }
 
+/// Refuses a manifest whose outbound hosts name the operator's own machine or network by
+/// address or as `localhost`, unless the operator allows that.
+fn check_outbound_hosts(
+    state: &AppState,
+    manifest: &aerie_core::manifest::Manifest,
+) -> ApiResult<()> {
+    if state.config.outbound.allow_local_hosts {
+        return Ok(());
+    }
+    let local: Vec<String> = manifest
+        .permissions
+        .outbound
+        .iter()
+        .filter(|host| host.is_local())
+        .map(ToString::to_string)
+        .collect();
+    if local.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::unprocessable(
+        "outbound_host_local",
+        format!(
+            "permissions.outbound names addresses or localhost ({}): this registry accepts only public host names",
+            local.join(", ")
+        ),
+    )
+    .with_details(serde_json::json!({ "hosts": local })))
+}
+
 /// Publishes a version: the package bytes as the body, the signature (base64 of the
 /// `.minisig` text) in `X-Aerie-Signature`. The package passes the same checks as
 /// `aerie plugin build`; nothing is stored unless every check passes. Publishing identical
@@ -114,6 +143,7 @@ pub async fn publish(
             .await
             .map_err(ApiError::internal)?;
     let (package, bytes) = package?;
+    check_outbound_hosts(&state, &package.manifest)?;
     let manifest = &package.manifest.plugin;
     if manifest.name != plugin || manifest.version != parsed_version {
         return Err(ApiError::unprocessable(

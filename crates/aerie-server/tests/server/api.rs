@@ -1848,3 +1848,58 @@ async fn a_plugin_page_has_a_sanitised_readme_permissions_in_words_and_its_depen
         (StatusCode::NOT_FOUND, "plugin_not_found")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_naming_the_operators_network_is_refused_unless_the_operator_allows_it() {
+    let with_outbound = |hosts: &str| {
+        let text = manifest("acme/probe", "1.0.0").replace(
+            "[[provides.routes]]",
+            &format!("[permissions]\noutbound = [{hosts}]\n\n[[provides.routes]]"),
+        );
+        raw_archive(&[
+            RawEntry::file("aerie.toml", text.as_bytes()),
+            RawEntry::file("plugin.wasm", &http_component(&[])),
+        ])
+    };
+    let app = TestApp::start(Backend::Sqlite).await;
+    let ada = app.user("ada").await;
+    app.namespace(&ada, "acme", false).await;
+    for hosts in [
+        r#""169.254.169.254""#,
+        r#""api.example.com", "127.0.0.1:6379""#,
+        r#""[::1]""#,
+        r#""localhost:5432""#,
+        r#""db.localhost""#,
+    ] {
+        let (status, body) = app
+            .publish(Some(&ada), "acme/probe/1.0.0", with_outbound(hosts), None)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{hosts}: {body}");
+        assert_eq!(code(&body), "outbound_host_local", "{hosts}: {body}");
+    }
+    let (status, body) = app
+        .publish(
+            Some(&ada),
+            "acme/probe/1.0.0",
+            with_outbound(r#""api.example.com""#),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let open = TestApp::with_config(Backend::Sqlite, |config| {
+        config.outbound.allow_local_hosts = true;
+    })
+    .await;
+    let ada = open.user("ada").await;
+    open.namespace(&ada, "acme", false).await;
+    let (status, body) = open
+        .publish(
+            Some(&ada),
+            "acme/probe/1.0.0",
+            with_outbound(r#""10.0.0.7:8080""#),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
