@@ -187,6 +187,25 @@ impl Database {
             .try_get(0)?)
     }
 
+    /// Records a refused sign-in for `username` (which may name no user) and why.
+    pub async fn record_failed_login(
+        &self,
+        actor: &Actor,
+        username: &str,
+        reason: &str,
+    ) -> DbResult<()> {
+        let mut transaction = self.write().await?;
+        record(
+            &mut transaction,
+            actor,
+            "session.login_failed",
+            &format!("user:{username}"),
+            json!({ "reason": reason }),
+        )
+        .await?;
+        transaction.commit().await
+    }
+
     /// Stores a session whose cookie value hashes to `hash`.
     pub async fn create_session(&self, user_id: i64, hash: &[u8], expires_at: i64) -> DbResult<()> {
         let mut transaction = self.write().await?;

@@ -21,6 +21,7 @@ mod accounts;
 mod audit;
 mod catalog;
 mod certification;
+mod limits;
 mod namespaces;
 mod plugin_state;
 mod plugins;
@@ -33,6 +34,7 @@ pub use catalog::{CatalogEntry, CatalogVersion};
 pub use certification::{
     Certification, CertificationEvent, CertificationListing, CertificationStep,
 };
+pub use limits::{PublishBudget, Take};
 pub use namespaces::{Namespace, PublisherKey, Role};
 pub use plugin_state::StateKeys;
 pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};

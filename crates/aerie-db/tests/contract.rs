@@ -66,6 +66,8 @@ contract!(
     the_catalogue_change_log_orders_publishes_and_yanks,
     the_catalogue_is_read_in_pages_of_plugins,
     a_certification_step_lands_only_from_the_state_seen,
+    publish_buckets_empty_and_refill_and_concurrent_takes_lose_none,
+    failed_logins_are_audited,
 );
 
 fn actor(user_id: i64) -> Actor {
@@ -1386,4 +1388,73 @@ async fn a_certification_step_lands_only_from_the_state_seen(database: Database)
         (certification.state.as_str(), certification.signature),
         ("rejected", None)
     );
+}
+
+async fn publish_buckets_empty_and_refill_and_concurrent_takes_lose_none(database: Database) {
+    use aerie_db::{PublishBudget, Take};
+    let ada = user(&database, "ada").await;
+    let acme = database
+        .create_namespace(&actor(ada), "acme", ada, false, false)
+        .await
+        .unwrap();
+    // A bucket that refills far slower than the test runs: ten takes at once get exactly
+    // five publishes, whichever connections they run on.
+    let slow = PublishBudget {
+        burst: 5,
+        refill_ms: 3_600_000,
+    };
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let database = database.clone();
+        running.spawn(async move { database.take_publish(acme.id, slow).await });
+    }
+    let takes = running.join_all().await;
+    let taken = takes
+        .iter()
+        .filter(|take| matches!(take, Ok(Take::Taken { .. })))
+        .count();
+    assert_eq!(taken, 5, "{takes:?}");
+    let Take::Empty { retry_after_ms } = database.take_publish(acme.id, slow).await.unwrap() else {
+        panic!("the bucket should be empty");
+    };
+    assert!(
+        (1..=3_600_000).contains(&retry_after_ms),
+        "{retry_after_ms}"
+    );
+    // A bucket that refills at once gives again.
+    let fast = PublishBudget {
+        burst: 5,
+        refill_ms: 1,
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(matches!(
+        database.take_publish(acme.id, fast).await.unwrap(),
+        Take::Taken { .. }
+    ));
+}
+
+async fn failed_logins_are_audited(database: Database) {
+    database
+        .record_failed_login(
+            &Actor {
+                ip: Some("192.0.2.7".into()),
+                ..Actor::default()
+            },
+            "mallory",
+            "wrong password",
+        )
+        .await
+        .unwrap();
+    let entries = database
+        .audit_entries(&aerie_db::AuditQuery {
+            action: Some("session.login_failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].target, "user:mallory");
+    assert_eq!(entries[0].ip.as_deref(), Some("192.0.2.7"));
+    assert_eq!(entries[0].details["reason"], "wrong password");
 }

@@ -17,6 +17,7 @@ use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{ClientIp, PasswordWork};
 use crate::state::AppState;
 
 /// The session cookie's name on a server reached over HTTPS: the `__Host-` prefix makes
@@ -276,10 +277,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip());
+        let ip = client_ip(&parts.extensions);
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
             let value = header.to_str().unwrap_or("");
             let Some(token) = value.strip_prefix("Bearer ") else {
@@ -299,6 +297,30 @@ impl FromRequestParts<AppState> for Caller {
             space_token: None,
             ip,
         })
+    }
+}
+
+/// The client's address: from [`ClientIp`] (trusted proxies considered), else the connection.
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<ClientIp>().map(|ip| ip.0).or_else(|| {
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+    })
+}
+
+/// The client's address, as a handler argument.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<ClientAddress, std::convert::Infallible> {
+        Ok(ClientAddress(client_ip(&parts.extensions)))
     }
 }
 
@@ -482,9 +504,9 @@ pub fn random_secret() -> String {
     hex::encode(bytes)
 }
 
-/// Hashes a password with argon2id (PHC string), off the async threads.
-pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
+/// Hashes a password with argon2id (PHC string), in `work`'s bounded pool.
+pub async fn hash_password(work: &PasswordWork, password: String) -> ApiResult<String> {
+    work.run(move || {
         let mut salt_bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut salt_bytes);
         let salt = SaltString::encode_b64(&salt_bytes).map_err(ApiError::internal)?;
@@ -493,27 +515,29 @@ pub async fn hash_password(password: String) -> ApiResult<String> {
             .map(|hash| hash.to_string())
             .map_err(ApiError::internal)
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }
 
 /// A valid hash of a random password: checking a password against it for an unknown user
 /// takes as long as for a known one, so timing does not tell which names exist.
-pub async fn dummy_password_hash() -> ApiResult<String> {
+pub async fn dummy_password_hash(work: &PasswordWork) -> ApiResult<String> {
     static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    HASH.get_or_try_init(|| hash_password(random_secret()))
+    HASH.get_or_try_init(|| hash_password(work, random_secret()))
         .await
         .cloned()
 }
 
-/// Checks a password against its stored hash, off the async threads.
-pub async fn verify_password(password: String, hash: String) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || {
+/// Checks a password against its stored hash, in `work`'s bounded pool.
+pub async fn verify_password(
+    work: &PasswordWork,
+    password: String,
+    hash: String,
+) -> ApiResult<bool> {
+    work.run(move || {
         let parsed = PasswordHash::new(&hash).map_err(ApiError::internal)?;
         Ok(argon2::Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
 }

@@ -58,6 +58,12 @@ pub struct Config {
     pub connections: ConnectionConfig,
     /// What plugins' outbound calls may reach.
     pub outbound: OutboundConfig,
+    /// How many proxies in front of the server append to `X-Forwarded-For`; the client's
+    /// address is taken from it only through them (0: the connection's peer, the default).
+    /// `AERIE_TRUSTED_PROXIES`.
+    pub trusted_proxies: usize,
+    /// Rate limits, sign-in backoff and password hashing.
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// The operator's policy for plugins' outbound calls (see [`aerie_host::NetworkPolicy`]).
@@ -239,6 +245,8 @@ impl Default for Config {
             plugin_origin: None,
             connections: ConnectionConfig::default(),
             outbound: OutboundConfig::default(),
+            trusted_proxies: 0,
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -288,6 +296,15 @@ pub enum ConfigError {
         /// Why.
         message: String,
     },
+}
+
+/// `value` of the variable `name` as a number, or an error saying it should be `what`.
+fn parsed<T: std::str::FromStr>(name: &str, value: &str, what: &str) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Env {
+        name: name.to_string(),
+        value: value.to_string(),
+        message: format!("expected {what}"),
+    })
 }
 
 impl Config {
@@ -386,6 +403,37 @@ impl Config {
                         .push(address.trim().to_string());
                 }
                 self.outbound.resolve = resolve;
+            }
+            "AERIE_TRUSTED_PROXIES" => {
+                self.trusted_proxies = value.parse().map_err(|_| invalid("expected a number"))?
+            }
+            "AERIE_READS_PER_MINUTE" => {
+                self.limits.reads_per_minute = parsed(name, &value, "a number")?
+            }
+            "AERIE_SEARCHES_PER_MINUTE" => {
+                self.limits.searches_per_minute = parsed(name, &value, "a number")?
+            }
+            "AERIE_WRITES_PER_MINUTE" => {
+                self.limits.writes_per_minute = parsed(name, &value, "a number")?
+            }
+            "AERIE_LOGINS_PER_MINUTE" => {
+                self.limits.logins_per_minute = parsed(name, &value, "a number")?
+            }
+            "AERIE_LOGIN_FAILURES" => {
+                self.limits.login_failures_before_backoff = parsed(name, &value, "a number")?
+            }
+            "AERIE_LOGIN_BACKOFF_MAX_SECONDS" => {
+                self.limits.login_backoff_max_seconds = parsed(name, &value, "a number")?
+            }
+            "AERIE_PUBLISH_BURST" => self.limits.publish_burst = parsed(name, &value, "a number")?,
+            "AERIE_PUBLISH_REFILL_SECONDS" => {
+                self.limits.publish_refill_seconds = parsed(name, &value, "a number")?
+            }
+            "AERIE_PASSWORD_HASHES" => {
+                self.limits.password_hashes = parsed(name, &value, "a number")?
+            }
+            "AERIE_PASSWORD_QUEUE" => {
+                self.limits.password_queue = parsed(name, &value, "a number")?
             }
             "AERIE_MAX_CONNECTIONS" => {
                 self.connections.max_connections =

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub message: String,
     /// Structured details.
     pub details: Option<serde_json::Value>,
+    /// When to try again, sent as `Retry-After` (whole seconds, at least one).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// A JSON body or answer: axum's `Json`, whose rejections (no JSON content type, malformed
@@ -59,6 +61,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
         }
     }
 
@@ -66,6 +69,30 @@ impl ApiError {
     pub fn with_details(mut self, details: serde_json::Value) -> ApiError {
         self.details = Some(details);
         self
+    }
+
+    /// Asks the client to wait `wait` before trying again (`Retry-After`).
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> ApiError {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// 429: over a rate limit; try again after `wait`.
+    pub fn too_many(
+        code: &'static str,
+        message: impl Into<String>,
+        wait: std::time::Duration,
+    ) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).with_retry_after(wait)
+    }
+
+    /// 503: the server cannot take this now; try again after `wait`.
+    pub fn busy(
+        code: &'static str,
+        message: impl Into<String>,
+        wait: std::time::Duration,
+    ) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).with_retry_after(wait)
     }
 
     /// 400: the request itself is malformed.
@@ -118,8 +145,20 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_seconds(wait)),
+            );
+        }
+        response
     }
+}
+
+/// `wait` as `Retry-After` seconds: rounded up, at least one.
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl From<DbError> for ApiError {
@@ -158,6 +197,7 @@ impl From<PackageError> for ApiError {
             code,
             message: err.to_string(),
             details,
+            retry_after: None,
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod gc;
 pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod plugin_origin;
 pub mod plugins;
@@ -105,6 +106,10 @@ pub fn router(state: AppState) -> axum::Router {
     });
     axum::Router::new()
         .fallback_service(dispatch)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::client_ip,
+        ))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
@@ -229,6 +234,10 @@ fn api_router(state: AppState) -> axum::Router {
     .route("/readyz", axum::routing::get(ready))
     .route("/metrics", axum::routing::get(metrics::serve))
     .fallback(|| async { ApiError::not_found("no_route", "there is nothing at this path") })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        limits::api_limits,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         metrics::count_requests,
@@ -376,6 +385,19 @@ impl Server {
         let state = AppState::new(db, blobs, config, keys, registry_key, search, plugin_origin);
         let (shutdown, stopped) = watch::channel(false);
         let flusher = tokio::spawn(flush_downloads(state.clone(), shutdown.subscribe()));
+        tokio::spawn({
+            let state = state.clone();
+            let mut stop = shutdown.subscribe();
+            async move {
+                // Buckets of clients gone quiet are dropped, so their number stays bounded.
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(60)) => state.api_limits.forget_idle(),
+                        _ = stop.wait_for(|stop| *stop) => return,
+                    }
+                }
+            }
+        });
         tokio::spawn(search::follow(
             state.db.clone(),
             Arc::clone(&state.search),
@@ -460,7 +482,7 @@ async fn first_admin(
     }
     let generated = password.is_none();
     let password = password.unwrap_or_else(auth::random_secret);
-    let hash = hash_password(password.clone())
+    let hash = hash_password(&limits::PasswordWork::new(1, 0), password.clone())
         .await
         .map_err(|err| StartError::Config(err.message))?;
     db.create_user(&Actor::system(), "admin", None, &hash, true)

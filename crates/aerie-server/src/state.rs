@@ -48,6 +48,12 @@ pub struct Shared {
     pub registry_key: crate::registry_key::RegistryKey,
     /// The catalogue's search index.
     pub search: Arc<aerie_search::SearchIndex>,
+    /// The API's budgets per client address and per token.
+    pub api_limits: crate::limits::ApiLimits,
+    /// Failed sign-ins per account.
+    pub login_backoff: crate::limits::LoginBackoff,
+    /// Password hashing, a few at a time.
+    pub passwords: crate::limits::PasswordWork,
     /// Changes to one space run one at a time.
     pub space_locks: crate::spaces::SpaceLocks,
     /// Becomes true once every space's plugins were loaded after the start.
@@ -144,6 +150,12 @@ impl AppState {
             }),
         );
         AppState(Arc::new(Shared {
+            api_limits: crate::limits::ApiLimits::new(&config.limits),
+            login_backoff: crate::limits::LoginBackoff::new(&config.limits),
+            passwords: crate::limits::PasswordWork::new(
+                config.limits.password_hashes,
+                config.limits.password_queue,
+            ),
             plugin_origin,
             search,
             keys,

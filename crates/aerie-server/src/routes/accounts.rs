@@ -13,8 +13,8 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 
 use crate::auth::{
-    Caller, Scope, TOKEN_PREFIX, dummy_password_hash, hash_password, random_secret, session_cookie,
-    session_cookie_name, session_user, sha256, token_expiry, verify_password,
+    Caller, ClientAddress, Scope, TOKEN_PREFIX, dummy_password_hash, hash_password, random_secret,
+    session_cookie, session_cookie_name, session_user, sha256, token_expiry, verify_password,
 };
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
@@ -48,7 +48,7 @@ pub async fn signup(
             format!("the password must have {MIN_PASSWORD_LEN} to 1024 characters"),
         ));
     }
-    let hash = hash_password(request.password).await?;
+    let hash = hash_password(&state.passwords, request.password).await?;
     let user = state
         .db
         .create_user(
@@ -68,9 +68,10 @@ pub async fn signup(
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    address: ClientAddress,
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = check_credentials(&state, &request.username, request.password).await?;
+    let user = check_credentials(&state, address, &request.username, request.password).await?;
     let secret = random_secret();
     let hours = state.config.session_hours;
     let expires_at = now_millis() + (hours as i64) * 3_600_000;
@@ -157,23 +158,52 @@ async fn me_view(
 }
 
 /// Checks a user name and password; a wrong name costs as much time as a wrong password.
+/// An account with too many failures in a row must wait first (429); every failure is
+/// audited with the client's address.
 async fn check_credentials(
     state: &AppState,
+    address: ClientAddress,
     username: &str,
     password: String,
 ) -> ApiResult<aerie_db::User> {
+    if let Some(wait) = state.login_backoff.wait(username) {
+        return Err(ApiError::too_many(
+            "login_backoff",
+            "too many failed sign-ins for this account; wait before trying again",
+            wait,
+        ));
+    }
     let user = state.db.user_by_name(username).await?;
     let hash = match &user {
         Some(user) => user.password_hash.clone(),
-        None => dummy_password_hash().await?,
+        None => dummy_password_hash(&state.passwords).await?,
     };
-    let valid = verify_password(password, hash).await?;
+    let valid = verify_password(&state.passwords, password, hash).await?;
     match user {
-        Some(user) if valid => Ok(user),
-        _ => Err(ApiError::unauthorized(
-            "login_failed",
-            "the user name or password is wrong",
-        )),
+        Some(user) if valid => {
+            state.login_backoff.succeeded(username);
+            Ok(user)
+        }
+        _ => {
+            state.login_backoff.failed(username);
+            let actor = aerie_db::Actor {
+                ip: address.0.map(|ip| ip.to_string()),
+                ..aerie_db::Actor::default()
+            };
+            let reason = if user.is_some() {
+                "wrong password"
+            } else {
+                "unknown user"
+            };
+            state
+                .db
+                .record_failed_login(&actor, username, reason)
+                .await?;
+            Err(ApiError::unauthorized(
+                "login_failed",
+                "the user name or password is wrong",
+            ))
+        }
     }
 }
 
@@ -185,10 +215,12 @@ async fn check_credentials(
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_token(
     State(state): State<AppState>,
+    address: ClientAddress,
     headers: HeaderMap,
     Json(request): Json<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    let (user, ip) = token_creator(&state, &headers).await?;
+    let user = token_creator(&state, address, &headers).await?;
+    let ip = address.0.map(|ip| ip.to_string());
     let name = request.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(ApiError::bad_request(
@@ -255,8 +287,9 @@ pub async fn create_token(
 /// The user creating a token: by HTTP Basic credentials or by session cookie.
 async fn token_creator(
     state: &AppState,
+    address: ClientAddress,
     headers: &HeaderMap,
-) -> ApiResult<(aerie_db::User, Option<String>)> {
+) -> ApiResult<aerie_db::User> {
     let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     if let Some(basic) = authorization.and_then(|value| value.strip_prefix("Basic ")) {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -269,8 +302,7 @@ async fn token_creator(
         let (username, password) = decoded.split_once(':').ok_or_else(|| {
             ApiError::unauthorized("auth_malformed", "malformed Basic credentials")
         })?;
-        let user = check_credentials(state, username, password.to_string()).await?;
-        return Ok((user, None));
+        return check_credentials(state, address, username, password.to_string()).await;
     }
     if authorization.is_some() {
         return Err(ApiError::forbidden(
@@ -279,7 +311,7 @@ async fn token_creator(
         ));
     }
     match session_user(state, headers, &Method::POST).await? {
-        Some((_, user)) => Ok((user, None)),
+        Some((_, user)) => Ok(user),
         None => Err(ApiError::unauthorized(
             "auth_required",
             "create tokens with HTTP Basic credentials or a browser session",

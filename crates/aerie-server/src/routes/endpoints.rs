@@ -25,7 +25,7 @@ use aerie_core::name::{PluginName, check_name};
 use aerie_db::{Space, SpaceRole, now_millis};
 use aerie_host::CallError;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Extension, Query, Request, State};
+use axum::extract::{Extension, Query, Request, State};
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, COOKIE, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE,
 };
@@ -249,10 +249,7 @@ async fn plugin_caller(
     space: &str,
     parts: &mut Parts,
 ) -> Result<Caller, Response> {
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip());
+    let ip = crate::auth::client_ip(&parts.extensions);
     let aerie_token = parts
         .headers
         .get(AUTHORIZATION)

@@ -70,6 +70,32 @@ pub async fn visible_version(
         .ok_or_else(|| version_not_found(namespace, name, version))
 }
 
+/// Takes a publish from the namespace's budget, shared by every replica, before the body is
+/// read: 429 with `Retry-After` when it is spent.
+async fn take_publish(state: &AppState, namespace: &aerie_db::Namespace) -> ApiResult<()> {
+    let limits = &state.config.limits;
+    let budget = aerie_db::PublishBudget {
+        burst: limits.publish_burst.max(1),
+        refill_ms: i64::try_from(limits.publish_refill_seconds.saturating_mul(1000))
+            .unwrap_or(i64::MAX),
+    };
+    match state.db.take_publish(namespace.id, budget).await? {
+        aerie_db::Take::Taken { .. } => Ok(()),
+        aerie_db::Take::Empty { retry_after_ms } => Err(ApiError::too_many(
+            "publish_rate_limited",
+            format!(
+                "the namespace `{}` has published {} versions lately; it may publish again in {} s",
+                namespace.name,
+                budget.burst,
+                crate::error::retry_after_seconds(std::time::Duration::from_millis(
+                    retry_after_ms.unsigned_abs()
+                ))
+            ),
+            std::time::Duration::from_millis(retry_after_ms.unsigned_abs()),
+        )),
+    }
+}
+
 /// Refuses a manifest whose outbound hosts name the operator's own machine or network by
 /// address or as `localhost`, unless the operator allows that.
 fn check_outbound_hosts(
@@ -128,6 +154,7 @@ pub async fn publish(
     caller
         .require_role(&state, &namespace_record, Role::Maintainer, Scope::Publish)
         .await?;
+    take_publish(&state, &namespace_record).await?;
     let signature = match headers.get(SIGNATURE_HEADER) {
         Some(value) => Some(decode_signature_header(value.as_bytes())?),
         None => None,

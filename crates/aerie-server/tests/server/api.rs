@@ -45,6 +45,14 @@ impl TestApp {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.path().to_path_buf(),
             database_url: Some(database_url.clone()),
+            // Tests call far more often than people do; the limits' own tests set them.
+            limits: aerie_server::limits::LimitsConfig {
+                reads_per_minute: 100_000,
+                searches_per_minute: 100_000,
+                writes_per_minute: 100_000,
+                logins_per_minute: 100_000,
+                ..Default::default()
+            },
             ..Config::default()
         };
         adjust(&mut config);

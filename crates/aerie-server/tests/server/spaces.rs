@@ -50,6 +50,14 @@ impl TestApp {
             database_url: Some(database_url),
             require_signature: false,
             plugin_rate_limit: 0,
+            // Tests call far more often than people do; the limits' own tests set them.
+            limits: aerie_server::limits::LimitsConfig {
+                reads_per_minute: 100_000,
+                searches_per_minute: 100_000,
+                writes_per_minute: 100_000,
+                logins_per_minute: 100_000,
+                ..Default::default()
+            },
             ..Config::default()
         };
         adjust(&mut config);

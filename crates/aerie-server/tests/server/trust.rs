@@ -513,3 +513,238 @@ async fn slow_and_idle_clients_are_cut_off_and_others_are_served() {
     assert!(trickle_cut, "a body trickling in was never cut off");
     assert!(idle_cut, "an idle connection was never closed");
 }
+
+/// The most memory this process has held, in bytes (`VmHWM`).
+fn peak_memory() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| {
+            value
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .expect("VmHWM in /proc/self/status")
+        * 1024
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_bad_logins_is_bounded_and_the_real_user_gets_in_after_the_backoff() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        // Behind one proxy: each attacker request claims another address, so the per-address
+        // limit alone does not stop them.
+        config.trusted_proxies = 1;
+        config.limits.logins_per_minute = 20;
+        config.limits.login_failures_before_backoff = 3;
+        config.limits.login_backoff_max_seconds = 2;
+        config.limits.password_hashes = 2;
+        config.limits.password_queue = 4;
+    })
+    .await;
+    app.user("victim").await;
+    let login = |address: String, password: &'static str| {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/sessions", app.base);
+        async move {
+            let response = client
+                .post(url)
+                .header("x-forwarded-for", address)
+                .json(&json!({ "username": "victim", "password": password }))
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|value| value.to_str().unwrap().parse::<u64>().unwrap());
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_string(),
+                retry_after,
+            )
+        }
+    };
+    let before = peak_memory();
+    let mut flood = tokio::task::JoinSet::new();
+    for n in 0..500u32 {
+        flood.spawn(login(
+            format!("10.9.{}.{}", n / 250, n % 250 + 1),
+            "wrong-password",
+        ));
+    }
+    let answers = flood.join_all().await;
+    // Each password check holds 19 MiB: 500 at once would take some 9 GiB.
+    let grown = peak_memory().saturating_sub(before);
+    assert!(
+        grown < 2 << 30,
+        "the flood grew the process by {} MiB",
+        grown >> 20
+    );
+    let count = |code: &str| answers.iter().filter(|answer| answer.1 == code).count();
+    let failed = count("login_failed");
+    assert!(failed >= 1, "{answers:?}");
+    assert!(
+        count("password_checks_busy") > 0,
+        "nothing was turned away: {answers:?}"
+    );
+    assert_eq!(
+        failed + count("password_checks_busy") + count("login_backoff"),
+        answers.len(),
+        "{answers:?}"
+    );
+    for (status, code, retry_after) in &answers {
+        if code != "login_failed" {
+            assert!(
+                [
+                    StatusCode::TOO_MANY_REQUESTS,
+                    StatusCode::SERVICE_UNAVAILABLE
+                ]
+                .contains(status),
+                "{status} {code}"
+            );
+            assert!(retry_after.is_some(), "{code} without Retry-After");
+        }
+    }
+    // Every failure that was checked is in the audit log, with the address it came from.
+    let (_, audit) = app
+        .call(
+            Method::GET,
+            "/api/v1/audit?action=session.login_failed&limit=1000",
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    let rows = audit.as_array().unwrap();
+    assert_eq!(rows.len(), failed, "{audit}");
+    assert!(
+        rows.iter()
+            .all(|row| row["ip"].as_str().unwrap().starts_with("10.9."))
+    );
+
+    // One address that keeps trying meets the per-address limit.
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(login("192.0.2.66".into(), "wrong-password").await);
+    }
+    assert!(
+        statuses.iter().any(|(_, code, _)| code == "rate_limited"),
+        "{statuses:?}"
+    );
+
+    // The account waits out its backoff, then its owner signs in.
+    let mut answer = login("198.51.100.1".into(), "a-long-password").await;
+    for _ in 0..10 {
+        if answer.1 != "login_backoff" && answer.1 != "password_checks_busy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(answer.2.unwrap_or(1))).await;
+        answer = login("198.51.100.1".into(), "a-long-password").await;
+    }
+    assert_eq!(answer.0, StatusCode::OK, "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_budgets_are_per_address_and_per_token_and_say_where_they_stand() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.trusted_proxies = 1;
+        config.limits.reads_per_minute = 5;
+        config.limits.searches_per_minute = 3;
+        config.limits.publish_burst = 2;
+        config.limits.publish_refill_seconds = 3600;
+    })
+    .await;
+    let get = |path: &'static str, address: &'static str, token: Option<String>| {
+        let client = app.client.clone();
+        let url = format!("{}{path}", app.base);
+        async move {
+            let mut request = client.get(url).header("x-forwarded-for", address);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|value| value.to_str().unwrap().to_string())
+            };
+            (
+                response.status(),
+                header("ratelimit-policy"),
+                header("ratelimit"),
+                header("retry-after"),
+            )
+        }
+    };
+    for remaining in (0..5).rev() {
+        let (status, policy, standing, _) =
+            get("/api/v1/search?q=x", "192.0.2.1", None).await.clone();
+        if remaining < 2 {
+            // The search budget is its own, and smaller.
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(policy.as_deref(), Some("\"searches\";q=3;w=60"));
+        assert!(
+            standing
+                .as_deref()
+                .unwrap()
+                .starts_with(&format!("\"searches\";r={};t=", remaining - 2)),
+            "{standing:?}"
+        );
+    }
+    // Reads from that address were not spent by its searches.
+    for _ in 0..5 {
+        let (status, policy, _, _) = get("/api/v1/me", "192.0.2.1", Some(app.admin.clone())).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(policy.as_deref(), Some("\"reads\";q=5;w=60"));
+    }
+    let (status, _, standing, retry_after) =
+        get("/api/v1/me", "192.0.2.1", Some(app.admin.clone())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(standing.unwrap().starts_with("\"reads\";r=0;"));
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+    // The token's budget follows it to another address; the address itself still has room.
+    let (status, _, _, _) = get("/api/v1/me", "192.0.2.2", Some(app.admin.clone())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, _, _, _) = get("/api/v1/search?q=x", "192.0.2.2", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Publishes take from their namespace's budget, kept in the database for every replica.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(&app.admin),
+            Some(json!({ "name": "acme", "require_signature": false })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut answers = Vec::new();
+    for version in ["1.0.0", "1.0.1", "1.0.2"] {
+        let response = app
+            .client
+            .put(format!("{}/api/v1/plugins/acme/hello/{version}", app.base))
+            .header("x-forwarded-for", format!("192.0.2.{}", 10 + answers.len()))
+            .bearer_auth(&app.admin)
+            .header("content-type", "application/gzip")
+            .body(aerie_test_support::archive::package("acme/hello", version))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body: Value = response.json().await.unwrap();
+        answers.push((body["error"]["code"].clone(), retry_after));
+    }
+    assert_eq!(answers[0].0, Value::Null, "{answers:?}");
+    assert_eq!(answers[1].0, Value::Null, "{answers:?}");
+    assert_eq!(answers[2].0, "publish_rate_limited", "{answers:?}");
+    assert!(answers[2].1.is_some(), "{answers:?}");
+}
