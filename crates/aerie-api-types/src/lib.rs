@@ -451,9 +451,30 @@ pub struct PermissionsView {
     /// Other plugins' services it calls.
     #[serde(default)]
     pub services: Vec<String>,
+    /// The memory per call it asks for above the server's default, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
+    /// The seconds per call it asks for above the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// The HTTP routes it answers, and who may call each.
+    #[serde(default)]
+    pub routes: Vec<RouteView>,
     /// Each permission as a sentence.
     #[serde(default)]
     pub sentences: Vec<String>,
+}
+
+/// One HTTP route a plugin answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RouteView {
+    /// The path pattern within the plugin, like `/items/{id}` or `/*`.
+    pub path: String,
+    /// The methods it answers; empty for all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Who may call it: `public`, `viewer`, `member`, `admin` or `owner`.
+    pub guard: String,
 }
 
 /// A plugin to install.

@@ -212,6 +212,7 @@ fn every_example_plugin_builds_into_a_valid_package() {
         ("wasi-proxy", "examples/wasi-proxy", &["http"], &[]),
         ("spin", "testing/spin", &["http"], &[]),
         ("hog", "testing/hog", &["http"], &[]),
+        ("hostile", "testing/hostile", &["http"], &["key-value"]),
         ("crash", "testing/crash", &["http"], &[]),
         (
             "probe",

@@ -36,7 +36,7 @@ pub use certification::{
 };
 pub use limits::{PublishBudget, Take};
 pub use namespaces::{Namespace, PublisherKey, Role};
-pub use plugin_state::StateKeys;
+pub use plugin_state::{StateKeys, StateQuota, StateUsage};
 pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, VersionRecord};
 pub use reviews::Review;
 pub use spaces::{
@@ -74,6 +74,9 @@ pub enum DbError {
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A write would take a space's plugin state past its quota; nothing was written.
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 impl DbError {
@@ -93,12 +96,28 @@ pub struct Database {
     backend: Backend,
     /// SQLite allows one writer at a time: writers queue here instead of failing.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Where plugins' key-value state lives when not here: a SQLite file of its own.
+    plugin_state: Option<Arc<Database>>,
+}
+
+/// Which tables a database holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Schema {
+    /// Everything.
+    Metadata,
+    /// Plugins' key-value state only (a separate SQLite file).
+    PluginState,
 }
 
 impl Database {
     /// Connects to `url` (`sqlite://PATH` creates the file if needed; `postgres://...`) and
     /// runs the migrations.
     pub async fn connect(url: &str) -> DbResult<Database> {
+        Database::open(url, Schema::Metadata).await
+    }
+
+    /// Connects to `url` and migrates it to `schema`.
+    async fn open(url: &str, schema: Schema) -> DbResult<Database> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -137,15 +156,23 @@ impl Database {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            plugin_state: None,
         };
-        database.migrate().await?;
+        database.migrate(schema).await?;
         Ok(database)
     }
 
-    async fn migrate(&self) -> DbResult<()> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => {
+    async fn migrate(&self, schema: Schema) -> DbResult<()> {
+        match (self.backend, schema) {
+            (Backend::Sqlite, Schema::PluginState) => {
+                sqlx::migrate!("migrations/sqlite-state")
+                    .run(&self.pool)
+                    .await?
+            }
+            (Backend::Sqlite, Schema::Metadata) => {
+                sqlx::migrate!("migrations/sqlite").run(&self.pool).await?
+            }
+            (Backend::Postgres, _) => {
                 sqlx::migrate!("migrations/postgres")
                     .run(&self.pool)
                     .await?
@@ -168,6 +195,9 @@ impl Database {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(state) = &self.plugin_state {
+            state.pool.close().await;
+        }
     }
 
     /// Starts a write transaction, queueing behind other writers on SQLite.

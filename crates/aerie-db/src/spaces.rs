@@ -511,10 +511,6 @@ impl Database {
     /// events and its plugins' key-value state.
     pub async fn delete_space(&self, actor: &Actor, space: &Space) -> DbResult<()> {
         let mut transaction = self.write().await?;
-        sqlx::query("DELETE FROM plugin_state WHERE scope LIKE $1")
-            .bind(format!("space:{}/%", space.id))
-            .execute(&mut **transaction)
-            .await?;
         sqlx::query("DELETE FROM spaces WHERE id = $1")
             .bind(space.id)
             .execute(&mut **transaction)
@@ -527,7 +523,10 @@ impl Database {
             json!({}),
         )
         .await?;
-        transaction.commit().await
+        transaction.commit().await?;
+        self.state_clear_space(&format!("space:{}", space.id))
+            .await?;
+        Ok(())
     }
 
     /// The space's members and their roles, owners first.
@@ -788,12 +787,6 @@ impl Database {
                 .execute(&mut **transaction)
                 .await?;
         }
-        for plugin in &change.delete_state {
-            sqlx::query("DELETE FROM plugin_state WHERE scope = $1")
-                .bind(installation_scope(space.id, plugin))
-                .execute(&mut **transaction)
-                .await?;
-        }
         for event in &change.events {
             insert_event(&mut transaction, space.id, actor, event, now).await?;
         }
@@ -805,7 +798,15 @@ impl Database {
             change.details.clone(),
         )
         .await?;
-        transaction.commit().await
+        transaction.commit().await?;
+        // Plugins' state may live in a store of its own: it goes once the change has landed
+        // (a crash in between leaves the data of an uninstalled plugin, never a plugin
+        // without its data).
+        for plugin in &change.delete_state {
+            self.state_clear(&installation_scope(space.id, plugin))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The sealed secrets of an installation, by name.

@@ -4,14 +4,79 @@
 use aerie_db::{
     Actor, AuditQuery, CertificationStep, Database, DbError, Installation, InstallationStatus,
     NewEvent, NewSpaceToken, NewToken, NewVersion, PublishOutcome, Role, SpaceChange, SpaceRole,
-    installation_scope,
+    StateQuota, installation_scope,
 };
 
-/// A fresh SQLite database in a temporary directory, kept alive with the database.
+/// A fresh SQLite database in a temporary directory, kept alive with the database, with
+/// plugins' state in a file of its own as the server keeps it.
 async fn sqlite() -> (Database, Option<tempfile::TempDir>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("aerie.db").display());
-    (Database::connect(&url).await.unwrap(), Some(dir))
+    let state = format!("sqlite://{}", dir.path().join("plugin-state.db").display());
+    let database = Database::connect(&url)
+        .await
+        .unwrap()
+        .with_separate_plugin_state(&state)
+        .await
+        .unwrap();
+    (database, Some(dir))
+}
+
+#[tokio::test]
+async fn state_kept_in_the_metadata_file_moves_to_its_own_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("aerie.db").display());
+    let state = format!("sqlite://{}", dir.path().join("plugin-state.db").display());
+    let before = Database::connect(&url).await.unwrap();
+    for key in ["a", "b"] {
+        before
+            .state_set(
+                "space:1/acme/x",
+                "default",
+                key,
+                b"kept",
+                StateQuota::UNLIMITED,
+            )
+            .await
+            .unwrap();
+    }
+    before.close().await;
+    let after = Database::connect(&url)
+        .await
+        .unwrap()
+        .with_separate_plugin_state(&state)
+        .await
+        .unwrap();
+    assert_eq!(
+        after
+            .state_get("space:1/acme/x", "default", "b")
+            .await
+            .unwrap(),
+        Some(b"kept".to_vec())
+    );
+    assert_eq!(
+        after.state_usage("space:1/acme/x").await.unwrap(),
+        aerie_db::StateUsage { keys: 2, bytes: 10 }
+    );
+    // Once the file has state, nothing is copied again.
+    after
+        .state_delete("space:1/acme/x", "default", "a")
+        .await
+        .unwrap();
+    after.close().await;
+    let again = Database::connect(&url)
+        .await
+        .unwrap()
+        .with_separate_plugin_state(&state)
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .state_get("space:1/acme/x", "default", "a")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn postgres() -> (Database, Option<tempfile::TempDir>) {
@@ -45,6 +110,7 @@ macro_rules! contract {
 
 contract!(
     plugin_state_is_scoped_and_pages_in_key_order,
+    plugin_state_counts_against_its_spaces_quota,
     concurrent_increments_lose_no_update,
     user_names_are_unique,
     sessions_expire_and_end,
@@ -572,19 +638,19 @@ async fn every_change_writes_an_audit_row(database: Database) {
 async fn plugin_state_is_scoped_and_pages_in_key_order(database: Database) {
     assert_eq!(database.state_get("a", "default", "k").await.unwrap(), None);
     database
-        .state_set("a", "default", "k", b"one")
+        .state_set("a", "default", "k", b"one", StateQuota::UNLIMITED)
         .await
         .unwrap();
     database
-        .state_set("a", "default", "k", b"two")
+        .state_set("a", "default", "k", b"two", StateQuota::UNLIMITED)
         .await
         .unwrap();
     database
-        .state_set("b", "default", "k", b"other")
+        .state_set("b", "default", "k", b"other", StateQuota::UNLIMITED)
         .await
         .unwrap();
     database
-        .state_set("a", "other", "k", b"bucket")
+        .state_set("a", "other", "k", b"bucket", StateQuota::UNLIMITED)
         .await
         .unwrap();
     assert_eq!(
@@ -592,7 +658,10 @@ async fn plugin_state_is_scoped_and_pages_in_key_order(database: Database) {
         Some(b"two".to_vec())
     );
     for key in ["b", "Z", "a", "_", "aa"] {
-        database.state_set("a", "list", key, b"").await.unwrap();
+        database
+            .state_set("a", "list", key, b"", StateQuota::UNLIMITED)
+            .await
+            .unwrap();
     }
     let first = database.state_keys("a", "list", 0, 3).await.unwrap();
     // Bytewise order on both back ends.
@@ -602,13 +671,27 @@ async fn plugin_state_is_scoped_and_pages_in_key_order(database: Database) {
     assert_eq!(rest.keys, ["aa", "b"]);
     assert!(!rest.more);
 
-    assert_eq!(database.state_increment("a", "c", "n", 2).await.unwrap(), 2);
-    assert_eq!(database.state_increment("a", "c", "n", 3).await.unwrap(), 5);
+    assert_eq!(
+        database
+            .state_increment("a", "c", "n", 2, StateQuota::UNLIMITED)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        database
+            .state_increment("a", "c", "n", 3, StateQuota::UNLIMITED)
+            .await
+            .unwrap(),
+        5
+    );
     assert_eq!(
         database.state_get("a", "c", "n").await.unwrap(),
         Some(b"5".to_vec())
     );
-    let not_a_counter = database.state_increment("a", "default", "k", 1).await;
+    let not_a_counter = database
+        .state_increment("a", "default", "k", 1, StateQuota::UNLIMITED)
+        .await;
     assert!(
         matches!(not_a_counter, Err(DbError::Conflict(_))),
         "{not_a_counter:?}"
@@ -621,6 +704,11 @@ async fn plugin_state_is_scoped_and_pages_in_key_order(database: Database) {
         .unwrap();
     assert_eq!(database.state_get("a", "default", "k").await.unwrap(), None);
     assert_eq!(database.state_clear("a").await.unwrap(), 7);
+    // Scopes without a `/` each count as their own space here; "a" holds nothing now.
+    assert_eq!(
+        database.state_usage("a").await.unwrap(),
+        aerie_db::StateUsage::default()
+    );
     assert_eq!(
         database.state_get("b", "default", "k").await.unwrap(),
         Some(b"other".to_vec())
@@ -633,7 +721,10 @@ async fn concurrent_increments_lose_no_update(database: Database) {
             let database = database.clone();
             tokio::spawn(async move {
                 for _ in 0..10 {
-                    database.state_increment("s", "b", "hits", 1).await.unwrap();
+                    database
+                        .state_increment("s", "b", "hits", 1, StateQuota::UNLIMITED)
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -894,12 +985,12 @@ async fn a_space_change_lands_whole_with_events_and_audit(database: Database) {
     // An uninstall removes the rows, and the state only when asked.
     let scope = installation_scope(space.id, "acme/client");
     database
-        .state_set(&scope, "default", "k", b"v")
+        .state_set(&scope, "default", "k", b"v", StateQuota::UNLIMITED)
         .await
         .unwrap();
     let server_scope = installation_scope(space.id, "acme/server");
     database
-        .state_set(&server_scope, "default", "k", b"v")
+        .state_set(&server_scope, "default", "k", b"v", StateQuota::UNLIMITED)
         .await
         .unwrap();
     database
@@ -1077,6 +1168,7 @@ async fn deleting_a_space_deletes_everything_in_it(database: Database) {
                 "default",
                 "k",
                 b"v",
+                StateQuota::UNLIMITED,
             )
             .await
             .unwrap();
@@ -1457,4 +1549,66 @@ async fn failed_logins_are_audited(database: Database) {
     assert_eq!(entries[0].target, "user:mallory");
     assert_eq!(entries[0].ip.as_deref(), Some("192.0.2.7"));
     assert_eq!(entries[0].details["reason"], "wrong password");
+}
+
+async fn plugin_state_counts_against_its_spaces_quota(database: Database) {
+    let quota = StateQuota {
+        keys: 3,
+        bytes: 100,
+    };
+    // Two installations of one space share its quota; another space has its own.
+    database
+        .state_set("space:1/acme/a", "default", "k1", &[0; 30], quota)
+        .await
+        .unwrap();
+    database
+        .state_set("space:1/acme/b", "default", "k2", &[0; 30], quota)
+        .await
+        .unwrap();
+    assert_eq!(
+        database.state_usage("space:1/acme/a").await.unwrap(),
+        aerie_db::StateUsage { keys: 2, bytes: 64 }
+    );
+    let over = database
+        .state_set("space:1/acme/a", "default", "k3", &[0; 40], quota)
+        .await;
+    assert!(matches!(over, Err(DbError::QuotaExceeded(_))), "{over:?}");
+    assert_eq!(
+        database
+            .state_get("space:1/acme/a", "default", "k3")
+            .await
+            .unwrap(),
+        None
+    );
+    database
+        .state_set("space:2/acme/a", "default", "k3", &[0; 40], quota)
+        .await
+        .unwrap();
+    // Replacing a value counts the difference; a new counter counts as a key.
+    database
+        .state_set("space:1/acme/a", "default", "k1", &[0; 60], quota)
+        .await
+        .unwrap();
+    database
+        .state_increment("space:1/acme/a", "default", "n", 1, quota)
+        .await
+        .unwrap();
+    let over = database
+        .state_increment("space:1/acme/b", "default", "m", 1, quota)
+        .await;
+    assert!(matches!(over, Err(DbError::QuotaExceeded(_))), "{over:?}");
+    assert_eq!(
+        database.state_usage("space:1/x").await.unwrap(),
+        aerie_db::StateUsage { keys: 3, bytes: 96 }
+    );
+    // Deleting frees what it held.
+    database
+        .state_delete("space:1/acme/b", "default", "k2")
+        .await
+        .unwrap();
+    database.state_clear("space:1/acme/a").await.unwrap();
+    assert_eq!(
+        database.state_usage("space:1/x").await.unwrap(),
+        aerie_db::StateUsage::default()
+    );
 }

@@ -148,6 +148,13 @@ pub enum CallError {
         /// Its message.
         message: String,
     },
+    /// The space has as many calls running as it may: the call waited its whole deadline for
+    /// one to end. Not the plugin's fault: it does not count against its breaker.
+    #[error("the space of {plugin} has too many calls running; try again shortly")]
+    SpaceBusy {
+        /// The plugin.
+        plugin: String,
+    },
     /// The host could not set the call up (instance pool exhausted, resource table full).
     #[error("{plugin} could not be started: {message}")]
     Host {
@@ -173,6 +180,7 @@ impl CallError {
             CallError::BadRequest { .. } => "plugin_bad_request",
             CallError::Failed { .. } => "plugin_failed",
             CallError::Host { .. } => "plugin_unavailable",
+            CallError::SpaceBusy { .. } => "space_busy",
         }
     }
 

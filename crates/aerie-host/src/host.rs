@@ -33,6 +33,10 @@ pub struct HostConfig {
     pub clock: Clock,
     /// What plugins' outbound calls may reach, whatever their manifests declare.
     pub network: NetworkPolicy,
+    /// Calls from outside a space running at once in it, across its installations.
+    pub space_concurrency: u32,
+    /// The longest key and value a plugin may store.
+    pub keyvalue: crate::limiter::KeyValueLimits,
     /// How long a replaced or removed version may finish its calls before `shutdown` runs.
     pub drain_grace: Duration,
     /// How often every running installation's `health` runs; `None` for never. The checks
@@ -50,6 +54,8 @@ impl Default for HostConfig {
             breaker: BreakerPolicy::default(),
             clock: Clock::System,
             network: NetworkPolicy::default(),
+            space_concurrency: 128,
+            keyvalue: crate::limiter::KeyValueLimits::default(),
             drain_grace: Duration::from_secs(30),
             health_interval: Some(Duration::from_secs(30)),
             metrics: HostMetrics::default(),
@@ -120,6 +126,8 @@ struct HostInner {
     kv: Arc<dyn KeyValue>,
     secrets: Arc<dyn Secrets>,
     outbound: OutboundClient,
+    /// Each space's slots for calls from outside it.
+    space_slots: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     running: RwLock<HashMap<SpaceKey, Arc<LoadedPlugin>>>,
     loading_slots: Arc<Semaphore>,
 }
@@ -155,6 +163,7 @@ impl Host {
             me: me.clone(),
             runtime,
             outbound,
+            space_slots: std::sync::Mutex::default(),
             loading_slots: Arc::new(Semaphore::new(config.loading_slots.max(1))),
             config,
             kv,
@@ -341,15 +350,27 @@ impl HostInner {
             outbound_client: (!outbound.is_empty()).then(|| self.outbound.clone()),
             outbound: outbound.into(),
             limits: spec.limits,
+            caps: self.config.runtime.caps,
+            keyvalue: self.config.keyvalue,
             kv: Arc::clone(&self.kv),
             secrets: Arc::clone(&self.secrets),
             router,
         });
+        let space_slots = Arc::clone(
+            self.space_slots
+                .lock()
+                .unwrap_or_else(|err| err.into_inner())
+                .entry(spec.space.clone())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.config.space_concurrency.max(1) as usize))
+                }),
+        );
         let loaded = LoadedPlugin::new(
             Arc::clone(&self.runtime),
             context,
             pre,
             spec.digest.clone(),
+            space_slots,
             self.config.breaker,
             self.config.clock.clone(),
             self.config.metrics.clone(),

@@ -19,6 +19,7 @@ use crate::bindings::exports::aerie::plugin::{lifecycle, service};
 use crate::bindings::exports::wasi::http::incoming_handler;
 use crate::breaker::{Admission, Breaker, BreakerPolicy, BreakerState, Clock};
 use crate::error::{CallError, LoadError};
+use crate::limiter::MemoryBudgetSpent;
 use crate::metrics::{CallKind, HostMetrics, InstallationLabels};
 use crate::runtime::Runtime;
 use crate::state::{PluginContext, PluginState};
@@ -42,6 +43,8 @@ pub(crate) struct LoadedPlugin {
     pre: InstancePre<PluginState>,
     exports: Exports,
     slots: Arc<Semaphore>,
+    /// The space's calls from outside it, shared by all its installations.
+    space_slots: Arc<Semaphore>,
     breaker: Mutex<Breaker>,
     clock: Clock,
     health: Mutex<Health>,
@@ -64,9 +67,11 @@ pub enum Health {
     },
 }
 
-/// A call admitted to run: holds a concurrency slot and counts as in flight until dropped.
+/// A call admitted to run: holds a concurrency slot (and, for a call from outside the space,
+/// one of the space's) and counts as in flight until dropped.
 struct Admitted {
     _slot: OwnedSemaphorePermit,
+    _space_slot: Option<OwnedSemaphorePermit>,
     in_flight: Gauge,
     started: Instant,
     deadline: Instant,
@@ -84,6 +89,7 @@ impl LoadedPlugin {
         context: Arc<PluginContext>,
         pre: InstancePre<PluginState>,
         digest: String,
+        space_slots: Arc<Semaphore>,
         breaker: BreakerPolicy,
         clock: Clock,
         metrics: HostMetrics,
@@ -100,6 +106,7 @@ impl LoadedPlugin {
         LoadedPlugin {
             version: context.manifest.plugin.version.clone(),
             slots: Arc::new(Semaphore::new(context.limits.concurrency as usize)),
+            space_slots,
             breaker: Mutex::new(Breaker::new(breaker)),
             clock,
             health: Mutex::new(Health::Healthy),
@@ -118,8 +125,11 @@ impl LoadedPlugin {
         self.context.label.clone()
     }
 
-    /// Waits for a concurrency slot (until the deadline) after the breaker admits the call.
-    async fn admit(&self, kind: CallKind) -> Result<Admitted, CallError> {
+    /// Waits for a concurrency slot (until the deadline) after the breaker admits the call. A
+    /// call from outside the space (`depth` 0) first waits for one of the space's slots, so
+    /// one tenant's flood cannot take every instance; calls between its plugins ride on the
+    /// outer call's.
+    async fn admit(&self, kind: CallKind, depth: u32) -> Result<Admitted, CallError> {
         let started = Instant::now();
         if let Admission::Refused { retry_after } = self.breaker().admit(self.clock.now()) {
             let err = CallError::BreakerOpen {
@@ -132,7 +142,25 @@ impl LoadedPlugin {
         }
         let timeout = self.context.limits.timeout;
         let deadline = started + timeout;
-        let slot = tokio::time::timeout(timeout, Arc::clone(&self.slots).acquire_owned())
+        let space_slot = if depth == 0 {
+            let slot = tokio::time::timeout(timeout, Arc::clone(&self.space_slots).acquire_owned())
+                .await
+                .map_err(|_| CallError::SpaceBusy {
+                    plugin: self.label(),
+                })
+                .and_then(|slot| slot.map_err(|_| CallError::NotRunning(self.label())));
+            match slot {
+                Ok(slot) => Some(slot),
+                Err(err) => {
+                    self.record::<()>(kind, started, &Err(err.clone()));
+                    return Err(err);
+                }
+            }
+        } else {
+            None
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let slot = tokio::time::timeout(remaining, Arc::clone(&self.slots).acquire_owned())
             .await
             .map_err(|_| CallError::Timeout {
                 plugin: self.label(),
@@ -144,6 +172,7 @@ impl LoadedPlugin {
                 self.in_flight.inc();
                 Ok(Admitted {
                     _slot: slot,
+                    _space_slot: space_slot,
                     in_flight: self.in_flight.clone(),
                     started,
                     deadline,
@@ -218,14 +247,13 @@ impl LoadedPlugin {
                 timeout: self.context.limits.timeout,
             };
         }
-        let message = format!("{err:#}");
-        // `trap_on_grow_failure` reports a refused memory growth this way.
-        if message.contains("forcing trap when growing memory") {
+        if err.downcast_ref::<MemoryBudgetSpent>().is_some() {
             return CallError::MemoryLimit {
                 plugin,
                 limit: self.context.limits.memory,
             };
         }
+        let message = format!("{err:#}");
         CallError::Trap { plugin, message }
     }
 
@@ -290,7 +318,7 @@ impl LoadedPlugin {
                 export: "wasi:http/incoming-handler",
             });
         };
-        let admitted = self.admit(CallKind::Http).await?;
+        let admitted = self.admit(CallKind::Http, 0).await?;
         let mut store = self.store(0, admitted.deadline);
         let instance = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
@@ -438,7 +466,7 @@ impl LoadedPlugin {
                 service: name.to_string(),
             });
         }
-        let admitted = self.admit(CallKind::Service).await?;
+        let admitted = self.admit(CallKind::Service, depth).await?;
         let label = self.label();
         let outcome = self
             .run(depth, admitted.deadline, async |store, instance| {

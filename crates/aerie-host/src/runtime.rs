@@ -28,6 +28,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// How often deadlines are checked.
     pub epoch_tick: Duration,
+    /// What one component may create: instances, memories, tables.
+    pub caps: crate::limiter::ComponentCaps,
 }
 
 impl Default for RuntimeConfig {
@@ -37,6 +39,7 @@ impl Default for RuntimeConfig {
             max_memory: 1024 * 1024 * 1024,
             max_instances: 1000,
             epoch_tick: Duration::from_millis(10),
+            caps: crate::limiter::ComponentCaps::default(),
         }
     }
 }
@@ -96,7 +99,12 @@ impl Runtime {
             .total_memories(config.max_instances.saturating_mul(2))
             .total_tables(config.max_instances.saturating_mul(4))
             .total_stacks(config.max_instances)
-            .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX));
+            .max_memory_size(usize::try_from(config.max_memory).unwrap_or(usize::MAX))
+            // One component cannot take a share of the shared pool beyond these, whatever
+            // its memory budget.
+            .max_core_instances_per_component(cap(config.caps.instances))
+            .max_memories_per_component(cap(config.caps.memories))
+            .max_tables_per_component(cap(config.caps.tables));
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -230,6 +238,10 @@ fn build_linker(engine: &Engine, grants: Grants) -> wasmtime::Result<Linker<Plug
         services::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |state| state)?;
     }
     Ok(linker)
+}
+
+fn cap(count: usize) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// A key that changes whenever compiled code from this engine would not load in another:

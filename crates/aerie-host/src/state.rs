@@ -11,7 +11,6 @@ use aerie_core::manifest::{Manifest, OutboundHost};
 use aerie_core::name::PluginName;
 use async_trait::async_trait;
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -21,6 +20,7 @@ use crate::bindings::wasi::config::store as config;
 use crate::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::capabilities::{KeyValue, Secrets};
 use crate::error::CallError;
+use crate::limiter::{CallLimiter, ComponentCaps, KeyValueLimits};
 use crate::outbound::{OutboundClient, host_and_port};
 use crate::spec::Limits;
 
@@ -59,6 +59,10 @@ pub(crate) struct PluginContext {
     /// The client outbound calls go through, when the installation may make any.
     pub outbound_client: Option<OutboundClient>,
     pub limits: Limits,
+    /// What one component may create besides memory.
+    pub caps: ComponentCaps,
+    /// The longest key and value it may store.
+    pub keyvalue: KeyValueLimits,
     pub kv: Arc<dyn KeyValue>,
     pub secrets: Arc<dyn Secrets>,
     pub router: Weak<dyn ServiceRouter>,
@@ -69,7 +73,7 @@ pub(crate) struct PluginState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: CallLimiter,
     outbound: OutboundPolicy,
     context: Arc<PluginContext>,
     /// How deep in a chain of service calls this call is.
@@ -98,10 +102,7 @@ impl PluginState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(context.limits.memory).unwrap_or(usize::MAX))
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: CallLimiter::new(context.limits.memory, context.caps),
             outbound: OutboundPolicy {
                 label: context.label.clone(),
                 hosts: Arc::clone(&context.outbound),
@@ -306,6 +307,17 @@ impl PluginState {
     }
 }
 
+impl PluginState {
+    /// Refuses a key (and value) longer than the installation may store, before the store
+    /// sees it.
+    fn check_kv(&self, key: &str, value: Option<&[u8]>) -> Result<(), store::Error> {
+        self.context
+            .keyvalue
+            .check(key, value)
+            .map_err(store::Error::Other)
+    }
+}
+
 impl store::Host for PluginState {
     async fn open(
         &mut self,
@@ -324,6 +336,9 @@ impl store::HostBucket for PluginState {
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, store::Error>> {
+        if let Err(err) = self.check_kv(&key, None) {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
@@ -338,6 +353,9 @@ impl store::HostBucket for PluginState {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), store::Error>> {
+        if let Err(err) = self.check_kv(&key, Some(&value)) {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
@@ -351,6 +369,9 @@ impl store::HostBucket for PluginState {
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), store::Error>> {
+        if let Err(err) = self.check_kv(&key, None) {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
@@ -364,6 +385,9 @@ impl store::HostBucket for PluginState {
         bucket: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, store::Error>> {
+        if let Err(err) = self.check_kv(&key, None) {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
@@ -403,6 +427,9 @@ impl atomics::Host for PluginState {
         key: String,
         delta: u64,
     ) -> wasmtime::Result<Result<u64, store::Error>> {
+        if let Err(err) = self.check_kv(&key, None) {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         Ok(context
             .kv
@@ -418,6 +445,9 @@ impl batch::Host for PluginState {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<Option<(String, Vec<u8>)>>, store::Error>> {
+        if let Some(err) = keys.iter().find_map(|key| self.check_kv(key, None).err()) {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
@@ -434,6 +464,12 @@ impl batch::Host for PluginState {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), store::Error>> {
+        if let Some(err) = key_values
+            .iter()
+            .find_map(|(key, value)| self.check_kv(key, Some(value)).err())
+        {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         for (key, value) in key_values {
             if let Err(err) = context.kv.set(&context.id, &name, &key, value).await {
@@ -448,6 +484,9 @@ impl batch::Host for PluginState {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), store::Error>> {
+        if let Some(err) = keys.iter().find_map(|key| self.check_kv(key, None).err()) {
+            return Ok(Err(err));
+        }
         let (context, name) = self.bucket(&bucket)?;
         for key in keys {
             if let Err(err) = context.kv.delete(&context.id, &name, &key).await {
@@ -552,9 +591,10 @@ impl services::Host for PluginState {
             .call_service(&context.space, &target, &service, request, self.depth + 1)
             .await;
         Ok(outcome.map_err(|err| match err {
-            CallError::NotRunning(_) | CallError::BreakerOpen { .. } | CallError::Host { .. } => {
-                services::CallError::Unavailable(err.to_string())
-            }
+            CallError::NotRunning(_)
+            | CallError::BreakerOpen { .. }
+            | CallError::Host { .. }
+            | CallError::SpaceBusy { .. } => services::CallError::Unavailable(err.to_string()),
             CallError::NotExported { .. } | CallError::UnknownService { .. } => {
                 services::CallError::UnknownService
             }

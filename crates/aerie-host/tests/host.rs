@@ -318,6 +318,47 @@ async fn hog_is_stopped_at_its_memory_limit() {
     assert_eq!(get(&test.host, "examples/hello", "/").await.unwrap().0, 200);
 }
 
+/// An installation (named `testing/many`, with hello's routes) of a hand-written component that
+/// instantiates `modules` core modules with a memory of `pages` 64 KiB pages each.
+fn many_memories(modules: usize, pages: u32) -> InstallationSpec {
+    let mut text = String::from("(component\n");
+    for index in 0..modules {
+        text.push_str(&format!(
+            "(core module $m{index} (memory {pages}))\n(core instance (instantiate $m{index}))\n"
+        ));
+    }
+    text.push(')');
+    let component = wat::parse_str(&text).unwrap();
+    let mut spec = spec_with("hello", |manifest| {
+        manifest.plugin.name = name("testing/many");
+    });
+    spec.id = format!("{SPACE}/testing/many");
+    spec.digest = Digest::of(&component).to_string();
+    spec.component = Bytes::from(component);
+    spec.limits.memory = 64 * 1024 * 1024;
+    spec
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_is_one_budget_across_all_of_a_components_memories() {
+    let test = host();
+    load_ok(&test.host, vec![spec("hello")]).await;
+    // Four memories of 20 MiB: each is under the 64 MiB limit, together they are not.
+    let report = test.host.load(vec![many_memories(4, 320)]).await;
+    let failures = report.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].1.to_string().contains("memory limit"),
+        "{failures:?}"
+    );
+    // Three fit.
+    load_ok(&test.host, vec![many_memories(3, 320)]).await;
+    // More core instances than one component may create fail it alone, however small.
+    let report = test.host.load(vec![many_memories(40, 1)]).await;
+    assert_eq!(report.failures().len(), 1, "{:?}", report.failures());
+    assert_eq!(get(&test.host, "examples/hello", "/").await.unwrap().0, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_five_times_opens_the_breaker_which_later_lets_a_trial_through() {
     // The breaker's time moves only when the test says so: a busy machine cannot make a

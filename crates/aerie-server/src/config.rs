@@ -64,6 +64,8 @@ pub struct Config {
     pub trusted_proxies: usize,
     /// Rate limits, sign-in backoff and password hashing.
     pub limits: crate::limits::LimitsConfig,
+    /// What each tenant's plugins may consume.
+    pub plugin_limits: crate::limits::PluginLimitsConfig,
 }
 
 /// The operator's policy for plugins' outbound calls (see [`aerie_host::NetworkPolicy`]).
@@ -247,6 +249,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             trusted_proxies: 0,
             limits: crate::limits::LimitsConfig::default(),
+            plugin_limits: crate::limits::PluginLimitsConfig::default(),
         }
     }
 }
@@ -434,6 +437,36 @@ impl Config {
             }
             "AERIE_PASSWORD_QUEUE" => {
                 self.limits.password_queue = parsed(name, &value, "a number")?
+            }
+            "AERIE_PLUGIN_MEMORY_MIB" => {
+                self.plugin_limits.memory_mib = parsed(name, &value, "a number")?
+            }
+            "AERIE_PLUGIN_MAX_MEMORY_MIB" => {
+                self.plugin_limits.max_memory_mib = parsed(name, &value, "a number")?
+            }
+            "AERIE_PLUGIN_TIMEOUT_SECONDS" => {
+                self.plugin_limits.timeout_seconds = parsed(name, &value, "a number")?
+            }
+            "AERIE_PLUGIN_MAX_TIMEOUT_SECONDS" => {
+                self.plugin_limits.max_timeout_seconds = parsed(name, &value, "a number")?
+            }
+            "AERIE_SPACE_CONCURRENCY" => {
+                self.plugin_limits.space_concurrency = parsed(name, &value, "a number")?
+            }
+            "AERIE_INSTALLATIONS_PER_SPACE" => {
+                self.plugin_limits.installations_per_space = parsed(name, &value, "a number")?
+            }
+            "AERIE_KV_MAX_KEY_BYTES" => {
+                self.plugin_limits.kv_max_key_bytes = parsed(name, &value, "a number")?
+            }
+            "AERIE_KV_MAX_VALUE_BYTES" => {
+                self.plugin_limits.kv_max_value_bytes = parsed(name, &value, "a number")?
+            }
+            "AERIE_KV_KEYS_PER_SPACE" => {
+                self.plugin_limits.kv_keys_per_space = parsed(name, &value, "a number")?
+            }
+            "AERIE_KV_MIB_PER_SPACE" => {
+                self.plugin_limits.kv_mib_per_space = parsed(name, &value, "a number")?
             }
             "AERIE_MAX_CONNECTIONS" => {
                 self.connections.max_connections =

@@ -311,7 +311,16 @@ pub enum StartError {
 /// Opens the stores the configuration names.
 pub async fn open_stores(config: &Config) -> Result<(Database, BlobStore), StartError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let db = Database::connect(&config.database_url()).await?;
+    // On SQLite plugins' key-value state gets a file of its own, so their writes never
+    // queue the registry's.
+    let state = format!(
+        "sqlite://{}",
+        config.data_dir.join("plugin-state.db").display()
+    );
+    let db = Database::connect(&config.database_url())
+        .await?
+        .with_separate_plugin_state(&state)
+        .await?;
     let blobs =
         match config.blobs.store.as_str() {
             "local" => {

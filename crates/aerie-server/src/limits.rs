@@ -120,6 +120,83 @@ impl Default for LimitsConfig {
     }
 }
 
+/// What each tenant's plugins may consume: the operator's defaults and ceilings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PluginLimitsConfig {
+    /// Memory a call gets, across all its component's memories, unless its manifest asks
+    /// for more (which needs consent). `AERIE_PLUGIN_MEMORY_MIB`.
+    pub memory_mib: u64,
+    /// The most memory a manifest may ask for (also each slot of the instance pool).
+    /// `AERIE_PLUGIN_MAX_MEMORY_MIB`.
+    pub max_memory_mib: u64,
+    /// Seconds a call may take unless its manifest asks for more.
+    /// `AERIE_PLUGIN_TIMEOUT_SECONDS`.
+    pub timeout_seconds: u64,
+    /// The longest a manifest may ask for. `AERIE_PLUGIN_MAX_TIMEOUT_SECONDS`.
+    pub max_timeout_seconds: u64,
+    /// Calls from outside a space running at once, across its plugins.
+    /// `AERIE_SPACE_CONCURRENCY`.
+    pub space_concurrency: u32,
+    /// Plugins installed in one space, dependencies included.
+    /// `AERIE_INSTALLATIONS_PER_SPACE`.
+    pub installations_per_space: usize,
+    /// Bytes of a key-value key. `AERIE_KV_MAX_KEY_BYTES`.
+    pub kv_max_key_bytes: usize,
+    /// Bytes of a key-value value. `AERIE_KV_MAX_VALUE_BYTES`.
+    pub kv_max_value_bytes: usize,
+    /// Keys a space's plugins may hold together. `AERIE_KV_KEYS_PER_SPACE`.
+    pub kv_keys_per_space: u64,
+    /// Bytes (keys and values) a space's plugins may hold together.
+    /// `AERIE_KV_MIB_PER_SPACE`, in MiB.
+    pub kv_mib_per_space: u64,
+}
+
+impl Default for PluginLimitsConfig {
+    fn default() -> PluginLimitsConfig {
+        PluginLimitsConfig {
+            memory_mib: 64,
+            max_memory_mib: 1024,
+            timeout_seconds: 10,
+            max_timeout_seconds: 300,
+            space_concurrency: 128,
+            installations_per_space: 100,
+            kv_max_key_bytes: 1024,
+            kv_max_value_bytes: 1024 * 1024,
+            kv_keys_per_space: 100_000,
+            kv_mib_per_space: 256,
+        }
+    }
+}
+
+impl PluginLimitsConfig {
+    /// The limits a plugin whose manifest asks for nothing gets.
+    pub fn defaults(&self) -> aerie_host::Limits {
+        aerie_host::Limits {
+            memory: self.memory_mib.saturating_mul(1024 * 1024),
+            timeout: Duration::from_secs(self.timeout_seconds.max(1)),
+            ..aerie_host::Limits::default()
+        }
+    }
+
+    /// The most a manifest may ask for.
+    pub fn ceiling(&self) -> aerie_host::Limits {
+        aerie_host::Limits {
+            memory: self.max_memory_mib.saturating_mul(1024 * 1024),
+            timeout: Duration::from_secs(self.max_timeout_seconds.max(1)),
+            ..aerie_host::Limits::default()
+        }
+    }
+
+    /// The key-value quota of each space.
+    pub fn state_quota(&self) -> aerie_db::StateQuota {
+        aerie_db::StateQuota {
+            keys: self.kv_keys_per_space,
+            bytes: self.kv_mib_per_space.saturating_mul(1024 * 1024),
+        }
+    }
+}
+
 /// Which budget a request takes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {

@@ -11,12 +11,28 @@ use async_trait::async_trait;
 /// The local space `aerie run` and `aerie dev` serve packages in, outside any stored space.
 pub const DEFAULT_SPACE: &str = "default";
 
-/// Plugins' `wasi:keyvalue` state in the metadata database, so it survives restarts and
-/// version swaps and is shared by replicas.
-pub struct DatabaseKeyValue(pub Database);
+/// Plugins' `wasi:keyvalue` state in the metadata database (on SQLite, a file of its own), so
+/// it survives restarts and version swaps and is shared by replicas; every write counts
+/// against its space's quota.
+pub struct DatabaseKeyValue {
+    /// The database.
+    pub database: Database,
+    /// What each space may hold.
+    pub quota: aerie_db::StateQuota,
+}
 
 fn store_error(err: aerie_db::DbError) -> StoreError {
-    StoreError(err.to_string())
+    match err {
+        aerie_db::DbError::QuotaExceeded(message) => {
+            StoreError(format!("quota exceeded: {message}; delete some keys first"))
+        }
+        // The plugin gets no detail of the database's failures; the log does.
+        aerie_db::DbError::Backend(err) => {
+            tracing::error!(error = %err, "plugin state failed");
+            StoreError("the host's storage failed".into())
+        }
+        other => StoreError(other.to_string()),
+    }
 }
 
 #[async_trait]
@@ -27,7 +43,7 @@ impl KeyValue for DatabaseKeyValue {
         bucket: &str,
         key: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0
+        self.database
             .state_get(scope, bucket, key)
             .await
             .map_err(store_error)
@@ -40,14 +56,14 @@ impl KeyValue for DatabaseKeyValue {
         key: &str,
         value: Vec<u8>,
     ) -> Result<(), StoreError> {
-        self.0
-            .state_set(scope, bucket, key, &value)
+        self.database
+            .state_set(scope, bucket, key, &value, self.quota)
             .await
             .map_err(store_error)
     }
 
     async fn delete(&self, scope: &str, bucket: &str, key: &str) -> Result<(), StoreError> {
-        self.0
+        self.database
             .state_delete(scope, bucket, key)
             .await
             .map_err(store_error)
@@ -61,7 +77,7 @@ impl KeyValue for DatabaseKeyValue {
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
         let page = self
-            .0
+            .database
             .state_keys(scope, bucket, cursor, limit)
             .await
             .map_err(store_error)?;
@@ -79,8 +95,8 @@ impl KeyValue for DatabaseKeyValue {
         key: &str,
         delta: u64,
     ) -> Result<u64, StoreError> {
-        self.0
-            .state_increment(scope, bucket, key, delta)
+        self.database
+            .state_increment(scope, bucket, key, delta, self.quota)
             .await
             .map_err(store_error)
     }
@@ -90,6 +106,7 @@ impl KeyValue for DatabaseKeyValue {
 pub struct PluginHost {
     config: HostConfig,
     database: Database,
+    quota: aerie_db::StateQuota,
     secrets: Arc<dyn Secrets>,
     host: OnceLock<Result<Host, LoadError>>,
     /// Local spaces: served by name, without a stored space behind them.
@@ -97,11 +114,18 @@ pub struct PluginHost {
 }
 
 impl PluginHost {
-    /// A host that will run with `config`, keeping plugin state in `database`.
-    pub fn new(config: HostConfig, database: Database, secrets: Arc<dyn Secrets>) -> PluginHost {
+    /// A host that will run with `config`, keeping plugin state in `database` within
+    /// `quota` per space.
+    pub fn new(
+        config: HostConfig,
+        database: Database,
+        quota: aerie_db::StateQuota,
+        secrets: Arc<dyn Secrets>,
+    ) -> PluginHost {
         PluginHost {
             config,
             database,
+            quota,
             secrets,
             host: OnceLock::new(),
             local: Default::default(),
@@ -114,7 +138,10 @@ impl PluginHost {
             .get_or_init(|| {
                 Host::new(
                     self.config.clone(),
-                    Arc::new(DatabaseKeyValue(self.database.clone())),
+                    Arc::new(DatabaseKeyValue {
+                        database: self.database.clone(),
+                        quota: self.quota,
+                    }),
                     Arc::clone(&self.secrets),
                 )
             })

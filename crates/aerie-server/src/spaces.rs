@@ -9,12 +9,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use aerie_api_types::{InstallationView, PermissionsView};
+use aerie_api_types::{InstallationView, PermissionsView, RouteView};
 use aerie_core::config::{check_config, config_pairs};
 use aerie_core::digest::Digest;
-use aerie_core::manifest::Manifest;
+use aerie_core::manifest::{Guard, Manifest};
 use aerie_core::name::PluginName;
 use aerie_core::package::{Package, PackageLimits, read_package};
 use aerie_core::sealed::WrappedKey;
@@ -40,18 +39,10 @@ pub fn host_space(space_id: i64) -> String {
     format!("space:{space_id}")
 }
 
-/// The limits an installation runs under: what its manifest asks for within the host's
-/// ceiling.
-pub fn limits_for(manifest: &Manifest) -> Limits {
-    Limits::for_manifest(
-        manifest,
-        Limits::default(),
-        Limits {
-            memory: 1024 * 1024 * 1024,
-            timeout: Duration::from_secs(300),
-            ..Limits::default()
-        },
-    )
+/// The limits an installation runs under: what its manifest asks for within the operator's
+/// ceiling, else the operator's defaults.
+pub fn limits_for(manifest: &Manifest, tenants: &crate::limits::PluginLimitsConfig) -> Limits {
+    Limits::for_manifest(manifest, tenants.defaults(), tenants.ceiling())
 }
 
 /// One lock per space, so that changes to a space run one at a time.
@@ -158,9 +149,15 @@ pub async fn new_space(
         .await?)
 }
 
-/// The plain-words view of what `manifest` asks for.
-pub fn permissions_of(manifest: &Manifest) -> PermissionsView {
+/// The plain-words view of what `manifest` asks for: its capabilities, the memory and time
+/// it asks for above the operator's defaults (`tenants`), and its routes with their guards.
+pub fn permissions_of(
+    manifest: &Manifest,
+    tenants: &crate::limits::PluginLimitsConfig,
+) -> PermissionsView {
     let permissions = &manifest.permissions;
+    let limits = limits_for(manifest, tenants);
+    let defaults = tenants.defaults();
     in_words(PermissionsView {
         outbound: permissions
             .outbound
@@ -174,8 +171,42 @@ pub fn permissions_of(manifest: &Manifest) -> PermissionsView {
             .iter()
             .map(ToString::to_string)
             .collect(),
+        memory: (limits.memory > defaults.memory).then_some(limits.memory),
+        timeout_seconds: (limits.timeout > defaults.timeout).then_some(limits.timeout.as_secs()),
+        routes: manifest
+            .provides
+            .routes
+            .iter()
+            .map(|route| RouteView {
+                path: route.path.clone(),
+                methods: route.methods.clone(),
+                guard: guard_name(route.guard).to_string(),
+            })
+            .collect(),
         sentences: Vec::new(),
     })
+}
+
+fn guard_name(guard: Guard) -> &'static str {
+    match guard {
+        Guard::Public => "public",
+        Guard::Viewer => "viewer",
+        Guard::Member => "member",
+        Guard::Admin => "admin",
+        Guard::Owner => "owner",
+    }
+}
+
+/// How strict a guard is: a route whose guard drops in this order is opened wider.
+fn guard_rank(guard: &str) -> u8 {
+    match guard {
+        "public" => 0,
+        "viewer" => 1,
+        "member" => 2,
+        "admin" => 3,
+        // Unknown names count as the strictest, so nothing is taken as narrower than it is.
+        _ => 4,
+    }
 }
 
 /// `permissions` with each one said as a sentence.
@@ -202,19 +233,58 @@ pub fn in_words(permissions: PermissionsView) -> PermissionsView {
             permissions.services.join(", ")
         ));
     }
+    if let Some(memory) = permissions.memory {
+        sentences.push(format!(
+            "use up to {} MiB of memory per call",
+            memory.div_ceil(1024 * 1024)
+        ));
+    }
+    if let Some(seconds) = permissions.timeout_seconds {
+        sentences.push(format!("take up to {seconds} s per call"));
+    }
+    for route in &permissions.routes {
+        let who = match route.guard.as_str() {
+            "public" => "anyone",
+            "viewer" => "the space's members",
+            "member" => "the space's members from the member role up",
+            "admin" => "the space's admins and owners",
+            _ => "the space's owners",
+        };
+        let methods = if route.methods.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", route.methods.join(", "))
+        };
+        sentences.push(format!("answer {who} on {methods}{}", route.path));
+    }
     PermissionsView {
         sentences,
         ..permissions
     }
 }
 
-/// Whether `accepted` covers everything `needed` asks for.
+/// Whether `accepted` covers everything `needed` asks for: no capability, memory, time or
+/// route more than was accepted, and no route's guard opened wider.
 fn covers(accepted: &PermissionsView, needed: &PermissionsView) -> bool {
     let all = |needed: &[String], accepted: &[String]| needed.iter().all(|n| accepted.contains(n));
+    let at_most = |needed: Option<u64>, accepted: Option<u64>| {
+        needed.is_none_or(|needed| accepted.is_some_and(|accepted| accepted >= needed))
+    };
+    let route_covered = |route: &RouteView| {
+        accepted.routes.iter().any(|accepted| {
+            accepted.path == route.path
+                && guard_rank(&accepted.guard) <= guard_rank(&route.guard)
+                && (accepted.methods.is_empty() || all(&route.methods, &accepted.methods))
+                && (!route.methods.is_empty() || accepted.methods.is_empty())
+        })
+    };
     all(&needed.outbound, &accepted.outbound)
         && (!needed.keyvalue || accepted.keyvalue)
         && all(&needed.secrets, &accepted.secrets)
         && all(&needed.services, &accepted.services)
+        && at_most(needed.memory, accepted.memory)
+        && at_most(needed.timeout_seconds, accepted.timeout_seconds)
+        && needed.routes.iter().all(route_covered)
 }
 
 fn parse_plugin(text: &str) -> ApiResult<PluginName> {
@@ -420,6 +490,7 @@ async fn package(state: &AppState, digest: &str) -> ApiResult<Package> {
 }
 
 fn spec_of(
+    tenants: &crate::limits::PluginLimitsConfig,
     space_id: i64,
     package: &Package,
     config: &Value,
@@ -434,7 +505,7 @@ fn spec_of(
         component: bytes::Bytes::copy_from_slice(package.component_bytes()),
         config: config_pairs(config),
         allowed_outbound: None,
-        limits: limits_for(&package.manifest),
+        limits: limits_for(&package.manifest, tenants),
         previous_version,
     }
 }
@@ -491,7 +562,13 @@ async fn switch(
             .before
             .as_ref()
             .map(|before| before.installation.version.clone());
-        let spec = spec_of(space.id, &step.package, &step.config, previous);
+        let spec = spec_of(
+            &state.config.plugin_limits,
+            space.id,
+            &step.package,
+            &step.config,
+            previous,
+        );
         if let Err(err) = host.swap(spec).await {
             restore(state, space, &host, &steps[..done]).await;
             return Err((step.plugin.clone(), err));
@@ -526,7 +603,13 @@ async fn running_spec(
 ) -> ApiResult<InstallationSpec> {
     let package = package(state, &installation.digest).await?;
     let config: Value = serde_json::from_str(&installation.config).map_err(corrupt)?;
-    Ok(spec_of(space.id, &package, &config, None))
+    Ok(spec_of(
+        &state.config.plugin_limits,
+        space.id,
+        &package,
+        &config,
+        None,
+    ))
 }
 
 /// A change to a space, checked and ready: the host steps, the rows, the events.
@@ -594,6 +677,16 @@ async fn plan(
         events: Vec::new(),
         changed: BTreeMap::new(),
     };
+    let allowed = state.config.plugin_limits.installations_per_space;
+    if lockfile.plugins.len() > allowed && lockfile.plugins.len() > installed.len() {
+        return Err(ApiError::unprocessable(
+            "space_installation_limit",
+            format!(
+                "the space would hold {} plugins (dependencies included); a space may hold {allowed}",
+                lockfile.plugins.len()
+            ),
+        ));
+    }
     let mut unconsented = BTreeMap::new();
     for plugin in load_order(&lockfile) {
         let locked = &lockfile.plugins[&plugin];
@@ -613,7 +706,7 @@ async fn plan(
             continue;
         }
         let package = package(state, &locked.digest).await?;
-        let needed = permissions_of(&package.manifest);
+        let needed = permissions_of(&package.manifest, &state.config.plugin_limits);
         let granted: Option<PermissionsView> =
             before.and_then(|before| serde_json::from_str(&before.installation.granted).ok());
         let consented = granted.is_some_and(|granted| covers(&granted, &needed))

@@ -133,17 +133,25 @@ impl AppState {
             .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
         let host_metrics = aerie_host::HostMetrics::default();
         let metrics = crate::metrics::ServerMetrics::new(&host_metrics);
+        let tenants = &config.plugin_limits;
         let plugins = crate::plugins::PluginHost::new(
             aerie_host::HostConfig {
                 runtime: aerie_host::RuntimeConfig {
                     cache_dir: Some(config.data_dir.join("compiled")),
+                    max_memory: tenants.ceiling().memory,
                     ..aerie_host::RuntimeConfig::default()
                 },
                 metrics: host_metrics,
                 network,
+                space_concurrency: tenants.space_concurrency,
+                keyvalue: aerie_host::KeyValueLimits {
+                    max_key_bytes: tenants.kv_max_key_bytes,
+                    max_value_bytes: tenants.kv_max_value_bytes,
+                },
                 ..aerie_host::HostConfig::default()
             },
             db.clone(),
+            tenants.state_quota(),
             Arc::new(crate::spaces::SpaceSecrets {
                 db: db.clone(),
                 keys: keys.clone(),

@@ -8,9 +8,12 @@
 //! - `GET /set-cookie`: a response setting Aerie's session cookie, a cookie for the whole
 //!   parent domain, `Clear-Site-Data`, `Refresh` and `Alt-Svc`, and asking browsers to sniff.
 //! - `POST /items/{id}/delete` (admins only): answers `deleted ID`.
+//! - `POST /kv-fill?keys=N&size=BYTES&prefix=P`: writes N values of BYTES bytes to its
+//!   key-value state, and answers how many it wrote and the error that stopped it, if any.
 //! - Anything else: echoes what arrived — method, path as received, query, headers — as JSON.
 
 use aerie_sdk::http::{Request, Response, Result};
+use aerie_sdk::kv::Store;
 
 struct Hostile;
 
@@ -87,6 +90,32 @@ impl aerie_sdk::Http for Hostile {
                 .with_header("refresh", "0; url=https://attacker.example/")
                 .with_header("alt-svc", "h2=\"attacker.example:443\"")
                 .with_header("x-content-type-options", "sniff"));
+        }
+        if path == "/kv-fill" {
+            let number = |name: &str| {
+                request
+                    .query_param(name)
+                    .and_then(|value| value.parse::<usize>().ok())
+                    .unwrap_or(1)
+            };
+            let prefix = request.query_param("prefix").unwrap_or_default();
+            let value = vec![b'x'; number("size")];
+            let store = Store::open()?;
+            let mut written = 0;
+            let mut error = None;
+            for index in 0..number("keys") {
+                match store.set(&format!("{prefix}{index}"), &value) {
+                    Ok(()) => written += 1,
+                    Err(err) => {
+                        error = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+            return Ok(Response::json(
+                200,
+                &serde_json::json!({ "written": written, "error": error }),
+            ));
         }
         if let Some(id) = path
             .strip_prefix("/items/")

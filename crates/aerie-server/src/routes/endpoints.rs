@@ -27,7 +27,7 @@ use aerie_host::CallError;
 use axum::body::Body;
 use axum::extract::{Extension, Query, Request, State};
 use axum::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, COOKIE, LOCATION, REFERRER_POLICY, RETRY_AFTER, SET_COOKIE,
+    AUTHORIZATION, CACHE_CONTROL, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
@@ -150,16 +150,12 @@ async fn forward(state: &AppState, space: &str, request: Request) -> Result<Resp
         }
     };
     if let Some(retry_after) = state.plugin_rate_limited(&host_space, &plugin) {
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        return Err(ApiError::too_many(
             "rate_limited",
             format!("{plugin} gets more requests than its rate limit; retry shortly"),
+            retry_after,
         )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-        return Err(response);
+        .into_response());
     }
 
     let query = parts
@@ -523,7 +519,9 @@ async fn member_of(state: &AppState, user: aerie_db::User, space: &str) -> bool 
 pub fn call_error(err: CallError) -> Response {
     let status = match &err {
         CallError::NotRunning(_) | CallError::NotExported { .. } => StatusCode::NOT_FOUND,
-        CallError::BreakerOpen { .. } | CallError::Host { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        CallError::BreakerOpen { .. } | CallError::Host { .. } | CallError::SpaceBusy { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         CallError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         CallError::BadRequest { .. } | CallError::UnknownService { .. } => StatusCode::BAD_REQUEST,
         CallError::MemoryLimit { .. }
@@ -533,16 +531,15 @@ pub fn call_error(err: CallError) -> Response {
     };
     let retry_after = match &err {
         CallError::BreakerOpen { retry_after, .. } => Some(*retry_after),
+        CallError::SpaceBusy { .. } => Some(std::time::Duration::from_secs(1)),
         _ => None,
     };
-    let mut response = ApiError::new(status, err.code(), err.to_string()).into_response();
-    if let Some(retry_after) = retry_after {
-        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    let error = ApiError::new(status, err.code(), err.to_string());
+    match retry_after {
+        Some(wait) => error.with_retry_after(wait),
+        None => error,
     }
-    response
+    .into_response()
 }
 
 #[cfg(test)]
