@@ -33,6 +33,7 @@ pub fn dev(dir: &Path, listen: SocketAddr, profile: &str) -> anyhow::Result<()> 
             plugin_rate_limit: 0,
             ..Config::default()
         };
+        let tenants = config.plugin_limits.clone();
         let server = Server::start(config, None)
             .await
             .context("cannot start the development server")?;
@@ -42,7 +43,7 @@ pub fn dev(dir: &Path, listen: SocketAddr, profile: &str) -> anyhow::Result<()> 
             .get()
             .context("cannot start the plugin host")?
             .clone();
-        let spec = installation_of(first.package);
+        let spec = installation_of(first.package, &tenants);
         let plugin = spec.plugin().clone();
         let report = host.load(vec![spec]).await;
         if let Some((_, err)) = report.failures().first() {
@@ -106,7 +107,10 @@ async fn rebuild(host: &aerie_host::Host, dir: &Path, profile: &str) {
             return;
         }
     };
-    let mut spec = installation_of(package);
+    let mut spec = installation_of(
+        package,
+        &aerie_server::limits::PluginLimitsConfig::default(),
+    );
     let plugin = spec.plugin().clone();
     spec.previous_version = host
         .running()

@@ -40,17 +40,23 @@ pub fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
 }
 
 /// The installation of a package file in the default space.
-fn installation(path: &Path) -> anyhow::Result<InstallationSpec> {
+fn installation(
+    path: &Path,
+    tenants: &aerie_server::limits::PluginLimitsConfig,
+) -> anyhow::Result<InstallationSpec> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let package = read_package(&bytes, &PackageLimits::default())
         .with_context(|| format!("{} is not a valid package", path.display()))?;
-    Ok(installation_of(package))
+    Ok(installation_of(package, tenants))
 }
 
-/// The installation of `package` in the default space, with the host's default limits where
-/// the manifest asks for nothing else.
-pub fn installation_of(package: Package) -> InstallationSpec {
-    let limits = aerie_server::spaces::limits_for(&package.manifest);
+/// The installation of `package` in the default space, with the operator's default limits
+/// (`tenants`) where the manifest asks for nothing else.
+pub fn installation_of(
+    package: Package,
+    tenants: &aerie_server::limits::PluginLimitsConfig,
+) -> InstallationSpec {
+    let limits = aerie_server::spaces::limits_for(&package.manifest, tenants);
     InstallationSpec {
         id: format!("{DEFAULT_SPACE}/{}", package.manifest.plugin.name),
         space: DEFAULT_SPACE.to_string(),
@@ -80,7 +86,7 @@ pub fn run(
     }
     let installations = packages
         .iter()
-        .map(|path| installation(path))
+        .map(|path| installation(path, &config.plugin_limits))
         .collect::<anyhow::Result<Vec<_>>>()?;
     init_logging();
     let runtime = tokio::runtime::Runtime::new()?;

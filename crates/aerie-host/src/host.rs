@@ -340,6 +340,15 @@ impl HostInner {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|err| LoadError::Link(format!("{err:#}")))?;
+        let space_slots = Arc::clone(
+            self.space_slots
+                .lock()
+                .unwrap_or_else(|err| err.into_inner())
+                .entry(spec.space.clone())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.config.space_concurrency.max(1) as usize))
+                }),
+        );
         let router: Weak<dyn ServiceRouter> = self.me.clone();
         let context = Arc::new(PluginContext {
             id: spec.id.clone(),
@@ -352,25 +361,16 @@ impl HostInner {
             limits: spec.limits,
             caps: self.config.runtime.caps,
             keyvalue: self.config.keyvalue,
+            space_slots,
             kv: Arc::clone(&self.kv),
             secrets: Arc::clone(&self.secrets),
             router,
         });
-        let space_slots = Arc::clone(
-            self.space_slots
-                .lock()
-                .unwrap_or_else(|err| err.into_inner())
-                .entry(spec.space.clone())
-                .or_insert_with(|| {
-                    Arc::new(Semaphore::new(self.config.space_concurrency.max(1) as usize))
-                }),
-        );
         let loaded = LoadedPlugin::new(
             Arc::clone(&self.runtime),
             context,
             pre,
             spec.digest.clone(),
-            space_slots,
             self.config.breaker,
             self.config.clock.clone(),
             self.config.metrics.clone(),

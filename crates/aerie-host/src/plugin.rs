@@ -43,8 +43,6 @@ pub(crate) struct LoadedPlugin {
     pre: InstancePre<PluginState>,
     exports: Exports,
     slots: Arc<Semaphore>,
-    /// The space's calls from outside it, shared by all its installations.
-    space_slots: Arc<Semaphore>,
     breaker: Mutex<Breaker>,
     clock: Clock,
     health: Mutex<Health>,
@@ -89,7 +87,6 @@ impl LoadedPlugin {
         context: Arc<PluginContext>,
         pre: InstancePre<PluginState>,
         digest: String,
-        space_slots: Arc<Semaphore>,
         breaker: BreakerPolicy,
         clock: Clock,
         metrics: HostMetrics,
@@ -106,7 +103,6 @@ impl LoadedPlugin {
         LoadedPlugin {
             version: context.manifest.plugin.version.clone(),
             slots: Arc::new(Semaphore::new(context.limits.concurrency as usize)),
-            space_slots,
             breaker: Mutex::new(Breaker::new(breaker)),
             clock,
             health: Mutex::new(Health::Healthy),
@@ -143,12 +139,15 @@ impl LoadedPlugin {
         let timeout = self.context.limits.timeout;
         let deadline = started + timeout;
         let space_slot = if depth == 0 {
-            let slot = tokio::time::timeout(timeout, Arc::clone(&self.space_slots).acquire_owned())
-                .await
-                .map_err(|_| CallError::SpaceBusy {
-                    plugin: self.label(),
-                })
-                .and_then(|slot| slot.map_err(|_| CallError::NotRunning(self.label())));
+            let slot = tokio::time::timeout(
+                timeout,
+                Arc::clone(&self.context.space_slots).acquire_owned(),
+            )
+            .await
+            .map_err(|_| CallError::SpaceBusy {
+                plugin: self.label(),
+            })
+            .and_then(|slot| slot.map_err(|_| CallError::NotRunning(self.label())));
             match slot {
                 Ok(slot) => Some(slot),
                 Err(err) => {

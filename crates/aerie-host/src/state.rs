@@ -63,6 +63,8 @@ pub(crate) struct PluginContext {
     pub caps: ComponentCaps,
     /// The longest key and value it may store.
     pub keyvalue: KeyValueLimits,
+    /// The space's slots for calls from outside it, shared by all its installations.
+    pub space_slots: Arc<tokio::sync::Semaphore>,
     pub kv: Arc<dyn KeyValue>,
     pub secrets: Arc<dyn Secrets>,
     pub router: Weak<dyn ServiceRouter>,

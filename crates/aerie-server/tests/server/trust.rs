@@ -748,3 +748,170 @@ async fn api_budgets_are_per_address_and_per_token_and_say_where_they_stand() {
     assert_eq!(answers[2].0, "publish_rate_limited", "{answers:?}");
     assert!(answers[2].1.is_some(), "{answers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_tenant_filling_its_state_or_its_slots_cannot_starve_another() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.plugin_limits.space_concurrency = 2;
+        config.plugin_limits.kv_keys_per_space = 50;
+        config.plugin_limits.kv_mib_per_space = 1;
+        config.plugin_limits.kv_max_value_bytes = 64 * 1024;
+        config.plugin_limits.kv_max_key_bytes = 64;
+        config.plugin_limits.installations_per_space = 2;
+    })
+    .await;
+    for plugin in ["hostile", "probe", "counter", "hello"] {
+        app.publish(plugin, "0.1.0").await;
+    }
+    let owner = hostile_space(&app, "mallory", "evil").await;
+    app.space(&owner, "flood").await;
+    let (status, body) = app
+        .install(&owner, "flood", json!({ "plugin": "testing/probe" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    app.space(&app.admin, "good").await;
+    for plugin in ["examples/counter", "examples/hello"] {
+        let (status, body) = app
+            .install(&app.admin, "good", json!({ "plugin": plugin }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .install(&app.admin, "good", json!({ "plugin": "testing/probe" }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "space_installation_limit");
+    let fill = |query: &str| {
+        let path = format!("/s/evil/testing/hostile/kv-fill?{query}");
+        let app = &app;
+        async move {
+            let (status, body) = app.call(Method::POST, &path, None, None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    // Values and keys over the limits are refused one by one, with the reason.
+    let body = fill("keys=1&size=70000").await;
+    assert_eq!(body["written"], 0, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("at most 65536"), "{body}");
+    let long = "k".repeat(100);
+    let body = fill(&format!("keys=1&size=1&prefix={long}")).await;
+    assert_eq!(body["written"], 0, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("keys may have at most 64"), "{body}");
+    // Filling the space's state stops at its quota, whatever the plugin tries.
+    let body = fill("keys=100&size=60000").await;
+    let written = body["written"].as_u64().unwrap();
+    assert!((1..=17).contains(&written), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("quota"), "{body}");
+    let body = fill("keys=100&size=1&prefix=small-").await;
+    assert!(body["written"].as_u64().unwrap() < 50, "{body}");
+    // The neighbour's state is its own.
+    for _ in 0..3 {
+        let (status, body) = app
+            .call(Method::POST, "/s/good/examples/counter/", None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    // Six slow calls into one space: never more than its two slots run at once, and the
+    // other space answers meanwhile.
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let client = app.client.clone();
+        let url = app.url("/s/flood/testing/probe/overlap?ms=700");
+        slow.spawn(async move {
+            let response = client.get(url).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, text) = app.endpoint("/s/good/examples/hello/you", None).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "Hello, you!\n"));
+    let answers = slow.join_all().await;
+    for (status, text) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{text}");
+        let seen: Value = serde_json::from_str(text).unwrap();
+        assert!(seen["in_flight"].as_u64().unwrap() <= 2, "{answers:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_that_widens_memory_time_or_routes_asks_for_consent_again() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    app.publish("hello", "0.1.0").await;
+    let ada = app.user("ada").await;
+    app.space(&ada, "team").await;
+    let install = "/api/v1/spaces/team/installations";
+    let (status, body) = app
+        .call(
+            Method::POST,
+            install,
+            Some(&ada),
+            Some(json!({ "plugin": "examples/hello", "requirement": "*" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "permissions_not_accepted");
+    let shown = &body["error"]["details"]["permissions"]["examples/hello"];
+    assert_eq!(shown["routes"], json!([{ "path": "/*", "methods": ["GET"], "guard": "public" }]));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("answer anyone on GET /*"),
+        "{body}"
+    );
+    let (status, body) = app
+        .install(&ada, "team", json!({ "plugin": "examples/hello", "requirement": "*" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let update = format!("{}/update", TestApp::installation_path("team", "examples/hello"));
+    for (version, edit, asked) in [
+        (
+            "0.2.0",
+            "[permissions]\nmemory = \"256 MiB\"\ntimeout = \"60s\"\n\n[[provides.routes]]",
+            "use up to 256 MiB of memory per call; take up to 60 s per call",
+        ),
+        (
+            "0.3.0",
+            "[permissions]\nmemory = \"256 MiB\"\ntimeout = \"60s\"\n\n[[provides.routes]]\npath = \"/admin\"\nguard = \"public\"\n\n[[provides.routes]]",
+            "answer anyone on /admin",
+        ),
+    ] {
+        app.publish_as("hello", version, |manifest| {
+            manifest.replacen("[[provides.routes]]", edit, 1)
+        })
+        .await;
+        let (status, body) = app
+            .call(Method::POST, &update, Some(&ada), Some(json!({})))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{version}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(asked),
+            "{version}: {body}"
+        );
+        let accept = body["error"]["details"]["permissions"].clone();
+        let (status, body) = app
+            .call(Method::POST, &update, Some(&ada), Some(json!({ "accept": accept })))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{version}: {body}");
+        assert_eq!(
+            app.installation(&ada, "team", "examples/hello").await["version"],
+            version
+        );
+    }
+    // A version that asks for no more than was accepted needs no new consent.
+    app.publish_as("hello", "0.3.1", |manifest| {
+        manifest.replacen(
+            "[[provides.routes]]",
+            "[permissions]\nmemory = \"128 MiB\"\n\n[[provides.routes]]\npath = \"/admin\"\nguard = \"admin\"\n\n[[provides.routes]]",
+            1,
+        )
+    })
+    .await;
+    let (status, body) = app
+        .call(Method::POST, &update, Some(&ada), Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
