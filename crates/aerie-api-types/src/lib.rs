@@ -47,6 +47,34 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// A browser session of the caller's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    /// Its id, to end it.
+    pub id: i64,
+    /// When it began, RFC 3339.
+    pub created_at: String,
+    /// When it was last used (to within a few minutes), RFC 3339.
+    pub last_seen_at: Option<String>,
+    /// When it ends, RFC 3339.
+    pub expires_at: String,
+    /// The address it began from.
+    pub ip: Option<String>,
+    /// The browser it began in.
+    pub user_agent: Option<String>,
+    /// Whether it is the session of this request.
+    pub current: bool,
+}
+
+/// A new password, given with the current one.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PasswordChangeRequest {
+    /// The password now.
+    pub current_password: String,
+    /// The new password (10 to 1024 characters).
+    pub new_password: String,
+}
+
 /// A user, as others see them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
@@ -366,6 +394,10 @@ pub struct UpdateSpaceRequest {
     /// on; plugins already installed are checked at their next change or start.
     #[serde(default)]
     pub require_certified: Option<bool>,
+    /// Install only versions whose publisher signature verifies with a key registered (and
+    /// not revoked) on their namespace; checked like `require_certified`.
+    #[serde(default)]
+    pub require_signed: Option<bool>,
 }
 
 /// A space, as the caller sees it.
@@ -382,6 +414,9 @@ pub struct SpaceView {
     pub installations: usize,
     /// Whether it installs only certified versions (its own policy or the server's).
     pub require_certified: bool,
+    /// Whether it installs only versions signed by their publisher.
+    #[serde(default)]
+    pub require_signed: bool,
 }
 
 /// A role to give a space member.

@@ -289,14 +289,18 @@ enum SpaceCommand {
         /// The space.
         name: String,
     },
-    /// Set the space's policy (owners): with --require-certified true it installs and runs
-    /// only versions the registry certified.
+    /// Set the space's trust policy (owners): with --require-certified true it installs and
+    /// runs only versions the registry certified; with --require-signed true only versions
+    /// signed by a key registered on their namespace. An option left out keeps its setting.
     Policy {
         /// The space.
         name: String,
         /// true or false.
         #[arg(long, action = clap::ArgAction::Set)]
-        require_certified: bool,
+        require_certified: Option<bool>,
+        /// true or false.
+        #[arg(long, action = clap::ArgAction::Set)]
+        require_signed: Option<bool>,
     },
 }
 
@@ -787,7 +791,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Space(SpaceCommand::Policy {
             name,
             require_certified,
-        }) => spaces::policy(&target, &name, require_certified),
+            require_signed,
+        }) => spaces::policy(&target, &name, require_certified, require_signed),
         Command::Certify(command) => match command {
             CertifyCommand::Submit { version, note } => {
                 certify::step(&target, &version, "submit", note)

@@ -109,11 +109,18 @@ pub fn login(target: &Target, username: &str, admin: bool) -> anyhow::Result<()>
             "aerie login on {host} at {}",
             humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         ),
-        scopes: ["publish", "yank", "read-private", "download", "spaces"]
-            .into_iter()
-            .chain(admin.then_some("admin"))
-            .map(String::from)
-            .collect(),
+        scopes: [
+            "publish",
+            "yank",
+            "read-private",
+            "download",
+            "spaces",
+            "owner",
+        ]
+        .into_iter()
+        .chain(admin.then_some("admin"))
+        .map(String::from)
+        .collect(),
         namespaces: None,
         expires_in_days: Some(90),
     };

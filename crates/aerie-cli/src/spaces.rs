@@ -61,19 +61,33 @@ pub fn list_spaces(target: &Target, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn policy(target: &Target, name: &str, require_certified: bool) -> anyhow::Result<()> {
+pub fn policy(
+    target: &Target,
+    name: &str,
+    require_certified: Option<bool>,
+    require_signed: Option<bool>,
+) -> anyhow::Result<()> {
     let request = aerie_api_types::UpdateSpaceRequest {
         name: None,
-        require_certified: Some(require_certified),
+        require_certified,
+        require_signed,
     };
     let space = runtime()?.block_on(target.client()?.update_space(name, &request))?;
-    if space.require_certified {
-        println!(
-            "The space {} installs and runs only certified versions",
-            space.name
-        );
-    } else {
+    let rules: Vec<&str> = [
+        (space.require_certified, "certified by this registry"),
+        (space.require_signed, "signed by their publisher"),
+    ]
+    .into_iter()
+    .filter_map(|(on, rule)| on.then_some(rule))
+    .collect();
+    if rules.is_empty() {
         println!("The space {} installs any published version", space.name);
+    } else {
+        println!(
+            "The space {} installs and runs only versions {}",
+            space.name,
+            rules.join(" and ")
+        );
     }
     Ok(())
 }

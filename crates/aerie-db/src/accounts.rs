@@ -43,6 +43,35 @@ fn user_from_row(row: &AnyRow, offset: usize) -> DbResult<User> {
     })
 }
 
+/// How often a session's last use is written, at most.
+const SESSION_SEEN_EVERY_MS: i64 = 5 * 60 * 1000;
+
+/// Where a browser session was begun.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionOrigin {
+    /// The client's address.
+    pub ip: Option<String>,
+    /// The browser's `User-Agent`, shortened.
+    pub user_agent: Option<String>,
+}
+
+/// A browser session, as its user sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Row id.
+    pub id: i64,
+    /// When it began.
+    pub created_at: i64,
+    /// When it ends.
+    pub expires_at: i64,
+    /// When it was last used (written every few minutes at most).
+    pub last_seen_at: Option<i64>,
+    /// The address it began from.
+    pub ip: Option<String>,
+    /// The browser it began in.
+    pub user_agent: Option<String>,
+}
+
 /// An API token's record; its secret value is never stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiToken {
@@ -206,36 +235,60 @@ impl Database {
         transaction.commit().await
     }
 
-    /// Stores a session whose cookie value hashes to `hash`.
-    pub async fn create_session(&self, user_id: i64, hash: &[u8], expires_at: i64) -> DbResult<()> {
+    /// Stores a session whose cookie value hashes to `hash`, begun from `origin`.
+    pub async fn create_session(
+        &self,
+        user_id: i64,
+        hash: &[u8],
+        expires_at: i64,
+        origin: &SessionOrigin,
+    ) -> DbResult<()> {
         let mut transaction = self.write().await?;
+        let now = now_millis();
         sqlx::query(
-            "INSERT INTO sessions (user_id, token_hash, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (user_id, token_hash, created_at, expires_at, last_seen_at, ip, user_agent) \
+             VALUES ($1, $2, $3, $4, $3, $5, $6)",
         )
         .bind(user_id)
         .bind(hash.to_vec())
-        .bind(now_millis())
+        .bind(now)
         .bind(expires_at)
+        .bind(origin.ip.clone())
+        .bind(origin.user_agent.clone())
         .execute(&mut **transaction)
         .await?;
         transaction.commit().await
     }
 
-    /// The unexpired session whose cookie value hashes to `hash`: its id and its user.
+    /// The unexpired session whose cookie value hashes to `hash`: its id and its user. Its
+    /// last use is written at most every few minutes, so a busy session does not write on
+    /// every request.
     pub async fn session_user(&self, hash: &[u8]) -> DbResult<Option<(i64, User)>> {
+        let now = now_millis();
         let row = sqlx::query(concat!(
-            "SELECT s.id, ",
+            "SELECT s.id, s.last_seen_at, ",
             user_columns!(),
             " FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2"
         ))
         .bind(hash.to_vec())
-        .bind(now_millis())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| Ok((row.try_get(0)?, user_from_row(&row, 1)?)))
-            .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (id, last_seen): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+        if last_seen.is_none_or(|seen| now - seen > SESSION_SEEN_EVERY_MS) {
+            let mut transaction = self.write().await?;
+            sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(&mut **transaction)
+                .await?;
+            transaction.commit().await?;
+        }
+        Ok(Some((id, user_from_row(&row, 2)?)))
     }
 
     /// The user of the unexpired session with row id `id`.
@@ -251,6 +304,95 @@ impl Database {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| user_from_row(&row, 0)).transpose()
+    }
+
+    /// The unexpired sessions of `user_id`, newest first.
+    pub async fn sessions_of(&self, user_id: i64) -> DbResult<Vec<Session>> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, expires_at, last_seen_at, ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .bind(now_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Session {
+                    id: row.try_get(0)?,
+                    created_at: row.try_get(1)?,
+                    expires_at: row.try_get(2)?,
+                    last_seen_at: row.try_get(3)?,
+                    ip: row.try_get(4)?,
+                    user_agent: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends sessions of `user_id`: the one with row id `only`, or all of them but `keep`.
+    /// Returns how many ended; recorded in the audit log.
+    pub async fn end_sessions(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        only: Option<i64>,
+        keep: Option<i64>,
+    ) -> DbResult<u64> {
+        let mut transaction = self.write().await?;
+        let ended = sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 \
+             AND ($2 IS NULL OR id = $2) AND ($3 IS NULL OR id <> $3)",
+        )
+        .bind(user_id)
+        .bind(only)
+        .bind(keep)
+        .execute(&mut **transaction)
+        .await?
+        .rows_affected();
+        record(
+            &mut transaction,
+            actor,
+            "session.end",
+            &format!("user:{user_id}"),
+            json!({ "sessions": ended, "session": only, "kept": keep }),
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(ended)
+    }
+
+    /// Replaces `user_id`'s password hash and ends every session but `keep`, in one
+    /// transaction with its audit row.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        hash: &str,
+        keep: Option<i64>,
+    ) -> DbResult<()> {
+        let mut transaction = self.write().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(hash)
+            .execute(&mut **transaction)
+            .await?;
+        let ended =
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id <> $2)")
+                .bind(user_id)
+                .bind(keep)
+                .execute(&mut **transaction)
+                .await?
+                .rows_affected();
+        record(
+            &mut transaction,
+            actor,
+            "user.password",
+            &format!("user:{user_id}"),
+            json!({ "sessions_ended": ended }),
+        )
+        .await?;
+        transaction.commit().await
     }
 
     /// Ends the session whose cookie value hashes to `hash`.

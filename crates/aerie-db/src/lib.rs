@@ -28,7 +28,7 @@ mod plugins;
 mod reviews;
 mod spaces;
 
-pub use accounts::{ApiToken, NewToken, User};
+pub use accounts::{ApiToken, NewToken, Session, SessionOrigin, User};
 pub use audit::{Actor, AuditEntry, AuditQuery};
 pub use catalog::{CatalogEntry, CatalogVersion};
 pub use certification::{
@@ -41,7 +41,7 @@ pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, Versio
 pub use reviews::Review;
 pub use spaces::{
     Installation, InstallationEvent, InstallationRecord, InstallationStatus, NewEvent,
-    NewSpaceToken, Space, SpaceChange, SpaceRole, SpaceToken, installation_scope,
+    NewSpaceToken, Space, SpaceChange, SpacePolicy, SpaceRole, SpaceToken, installation_scope,
 };
 
 /// Which database engine a [`Database`] runs on.

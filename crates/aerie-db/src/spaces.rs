@@ -28,12 +28,23 @@ pub struct Space {
     pub lockfile: String,
     /// Whether it installs only certified versions.
     pub require_certified: bool,
+    /// Whether it installs only versions signed by a key registered on their namespace.
+    pub require_signed: bool,
+}
+
+/// What a space installs: its trust policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpacePolicy {
+    /// Only versions the registry certified.
+    pub require_certified: bool,
+    /// Only versions signed by a key registered on their namespace.
+    pub require_signed: bool,
 }
 
 macro_rules! space_columns {
     () => {
         "s.id, s.name, s.created_at, s.master_key_id, s.wrapped_key, s.lockfile, \
-         s.require_certified"
+         s.require_certified, s.require_signed"
     };
 }
 
@@ -46,6 +57,7 @@ fn space_from_row(row: &AnyRow) -> DbResult<Space> {
         wrapped_key: row.try_get(4)?,
         lockfile: row.try_get(5)?,
         require_certified: row.try_get::<i64, _>(6)? != 0,
+        require_signed: row.try_get::<i64, _>(7)? != 0,
     })
 }
 
@@ -376,6 +388,7 @@ impl Database {
             wrapped_key: wrapped_key.to_vec(),
             lockfile: String::new(),
             require_certified: false,
+            require_signed: false,
         };
         record(
             &mut transaction,
@@ -455,16 +468,17 @@ impl Database {
             .transpose()
     }
 
-    /// Makes the space install only certified versions, or lifts that policy.
+    /// Sets the space's trust policy.
     pub async fn set_space_policy(
         &self,
         actor: &Actor,
         space: &Space,
-        require_certified: bool,
+        policy: SpacePolicy,
     ) -> DbResult<()> {
         let mut transaction = self.write().await?;
-        sqlx::query("UPDATE spaces SET require_certified = $1 WHERE id = $2")
-            .bind(i64::from(require_certified))
+        sqlx::query("UPDATE spaces SET require_certified = $1, require_signed = $2 WHERE id = $3")
+            .bind(i64::from(policy.require_certified))
+            .bind(i64::from(policy.require_signed))
             .bind(space.id)
             .execute(&mut **transaction)
             .await?;
@@ -473,7 +487,10 @@ impl Database {
             actor,
             "space.policy",
             &space_target(space),
-            json!({ "require_certified": require_certified }),
+            json!({
+                "require_certified": policy.require_certified,
+                "require_signed": policy.require_signed,
+            }),
         )
         .await?;
         transaction.commit().await
@@ -592,12 +609,39 @@ impl Database {
                 .execute(&mut **transaction)
                 .await?;
         }
+        // A token never holds more than the member who made it: leaving the space revokes
+        // their tokens, a lower role those above it.
+        let above: &[&str] = match role {
+            None => &["owner", "admin", "member", "viewer"],
+            Some(SpaceRole::Viewer) => &["owner", "admin", "member"],
+            Some(SpaceRole::Member) => &["owner", "admin"],
+            Some(SpaceRole::Admin) => &["owner"],
+            Some(SpaceRole::Owner) => &[],
+        };
+        let mut revoked = 0;
+        for token_role in above {
+            revoked += sqlx::query(
+                "UPDATE space_tokens SET revoked_at = $4 \
+                 WHERE space_id = $1 AND created_by = $2 AND role = $3 AND revoked_at IS NULL",
+            )
+            .bind(space.id)
+            .bind(user_id)
+            .bind(*token_role)
+            .bind(now_millis())
+            .execute(&mut **transaction)
+            .await?
+            .rows_affected();
+        }
         record(
             &mut transaction,
             actor,
             "space.member",
             &space_target(space),
-            json!({ "user_id": user_id, "role": role.map(SpaceRole::as_str) }),
+            json!({
+                "user_id": user_id,
+                "role": role.map(SpaceRole::as_str),
+                "tokens_revoked": revoked,
+            }),
         )
         .await?;
         transaction.commit().await

@@ -125,6 +125,7 @@ contract!(
     every_change_writes_an_audit_row,
     spaces_have_unique_names_and_keep_an_owner,
     space_tokens_are_found_by_hash_and_revoked,
+    a_members_tokens_go_with_their_membership,
     a_space_change_lands_whole_with_events_and_audit,
     secrets_are_set_replaced_and_removed_per_installation,
     deleting_a_space_deletes_everything_in_it,
@@ -196,8 +197,22 @@ async fn user_names_are_unique(database: Database) {
 async fn sessions_expire_and_end(database: Database) {
     let ada = user(&database, "ada").await;
     let far = aerie_db::now_millis() + 60_000;
-    database.create_session(ada, b"live", far).await.unwrap();
-    database.create_session(ada, b"stale", 1).await.unwrap();
+    let origin = aerie_db::SessionOrigin {
+        ip: Some("192.0.2.1".into()),
+        user_agent: Some("test".into()),
+    };
+    database
+        .create_session(ada, b"live", far, &origin)
+        .await
+        .unwrap();
+    database
+        .create_session(ada, b"stale", 1, &origin)
+        .await
+        .unwrap();
+    database
+        .create_session(ada, b"other", far, &origin)
+        .await
+        .unwrap();
     let (live, user) = database.session_user(b"live").await.unwrap().unwrap();
     assert_eq!(user.id, ada);
     assert_eq!(
@@ -210,9 +225,41 @@ async fn sessions_expire_and_end(database: Database) {
     );
     assert_eq!(database.session_user(b"stale").await.unwrap(), None);
     assert_eq!(database.session_user(b"unknown").await.unwrap(), None);
+    let sessions = database.sessions_of(ada).await.unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(
+        sessions
+            .iter()
+            .all(|session| session.ip.as_deref() == Some("192.0.2.1"))
+    );
     database.delete_session(b"live").await.unwrap();
     assert_eq!(database.session_user(b"live").await.unwrap(), None);
     assert_eq!(database.session_user_by_id(live).await.unwrap(), None);
+    // Signing out everywhere ends the rest; a password change ends all but the one kept.
+    database
+        .create_session(ada, b"third", far, &origin)
+        .await
+        .unwrap();
+    let (third, _) = database.session_user(b"third").await.unwrap().unwrap();
+    assert_eq!(
+        database
+            .end_sessions(&actor(ada), ada, None, Some(third))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(database.session_user(b"other").await.unwrap(), None);
+    database
+        .create_session(ada, b"fourth", far, &origin)
+        .await
+        .unwrap();
+    database
+        .change_password(&actor(ada), ada, "new-hash", Some(third))
+        .await
+        .unwrap();
+    assert_eq!(database.session_user(b"fourth").await.unwrap(), None);
+    let (_, user) = database.session_user(b"third").await.unwrap().unwrap();
+    assert_eq!(user.password_hash, "new-hash");
 }
 
 async fn tokens_are_found_by_hash_and_revoked(database: Database) {
@@ -1610,5 +1657,69 @@ async fn plugin_state_counts_against_its_spaces_quota(database: Database) {
     assert_eq!(
         database.state_usage("space:1/x").await.unwrap(),
         aerie_db::StateUsage::default()
+    );
+}
+
+async fn a_members_tokens_go_with_their_membership(database: Database) {
+    let ada = user(&database, "ada").await;
+    let bob = user(&database, "bob").await;
+    let space = database
+        .create_space(&actor(ada), "team", ada, "key1", b"w")
+        .await
+        .unwrap();
+    database
+        .set_space_member(&actor(ada), &space, bob, Some(SpaceRole::Admin))
+        .await
+        .unwrap();
+    for (hash, role) in [
+        (1u8, SpaceRole::Admin),
+        (2, SpaceRole::Member),
+        (3, SpaceRole::Viewer),
+    ] {
+        database
+            .create_space_token(
+                &actor(bob),
+                &space,
+                &NewSpaceToken {
+                    name: format!("t{hash}"),
+                    hash: vec![hash; 32],
+                    prefix: "aerie_s_ab".into(),
+                    role,
+                    created_by: Some(bob),
+                    expires_at: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let live = |hash: u8| {
+        let database = database.clone();
+        async move {
+            database
+                .space_token_by_hash(&[hash; 32])
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        }
+    };
+    // Demoted to member: the admin token goes, the others stay.
+    database
+        .set_space_member(&actor(ada), &space, bob, Some(SpaceRole::Member))
+        .await
+        .unwrap();
+    assert_eq!(
+        (live(1).await, live(2).await, live(3).await),
+        (false, true, true)
+    );
+    // Removed: all go.
+    database
+        .set_space_member(&actor(ada), &space, bob, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (live(1).await, live(2).await, live(3).await),
+        (false, false, false)
     );
 }

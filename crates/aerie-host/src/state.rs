@@ -205,6 +205,23 @@ impl WasiHttpHooks for OutboundPolicy {
     }
 }
 
+/// `text` with control characters (newlines, carriage returns, terminal escapes) written as
+/// escapes, so that what a plugin logs is one line and cannot pass for a line of the host's.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for character in text.chars() {
+        if character.is_control() {
+            escaped.extend(character.escape_default());
+        } else {
+            escaped.push(character);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
+
 /// A plugin's stdout or stderr: each line becomes a log line tagged with the installation.
 #[derive(Clone)]
 struct LogStream {
@@ -239,7 +256,7 @@ struct LineWriter {
 impl LineWriter {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
-        let line = line.trim_end_matches('\r');
+        let line = printable(line.trim_end_matches('\r'));
         tracing::info!(
             target: "aerie::plugin",
             plugin = %self.stream.label,
@@ -544,9 +561,10 @@ impl logging::Host for PluginState {
     ) -> wasmtime::Result<()> {
         let label = &self.context.label;
         let installation = &self.context.id;
+        let message = printable(&message);
         let fields = fields
             .iter()
-            .map(|(key, value)| format!("{key}={value:?}"))
+            .map(|(key, value)| format!("{}={value:?}", printable(key)))
             .collect::<Vec<_>>()
             .join(" ");
         macro_rules! emit {

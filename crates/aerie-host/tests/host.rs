@@ -917,4 +917,22 @@ async fn plugin_output_becomes_log_lines_tagged_with_the_installation() {
         assert_eq!(line["fields"]["plugin"], "testing/probe@0.1.0");
         assert_eq!(line["fields"]["stream"], stream);
     }
+    // Control characters cannot make a plugin's line pass for anything else: a carriage
+    // return or a terminal escape is written as an escape.
+    let (status, _) = get(
+        &test.host,
+        "testing/probe",
+        "/print?text=forged%0D2026-11-29%20INFO%20aerie%1B%5B2J",
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let expected = "forged\\r2026-11-29 INFO aerie\\u{1b}[2J (stdout)";
+    assert!(
+        logs.lines()
+            .iter()
+            .any(|line| line["fields"]["message"] == expected),
+        "no log line says {expected:?}:\n{}",
+        logs.text()
+    );
 }

@@ -47,6 +47,9 @@ pub enum Scope {
     Admin,
     /// Use and manage the owner's spaces, with the owner's roles in them.
     Spaces,
+    /// Act as an owner of the owner's namespaces: their settings (signatures required or
+    /// not), members and publisher keys. A token made for publishing cannot do these.
+    Owner,
 }
 
 /// Every scope, by name.
@@ -57,6 +60,7 @@ pub const SCOPES: &[(&str, Scope)] = &[
     ("download", Scope::Download),
     ("admin", Scope::Admin),
     ("spaces", Scope::Spaces),
+    ("owner", Scope::Owner),
 ];
 
 impl Scope {
@@ -102,6 +106,8 @@ pub struct Caller {
     pub space_token: Option<SpaceToken>,
     /// The client's address.
     pub ip: Option<std::net::IpAddr>,
+    /// The browser session (its row id), when the caller signed in by cookie.
+    pub session: Option<i64>,
 }
 
 impl Caller {
@@ -171,9 +177,13 @@ impl Caller {
     /// Whether the token used (if any) has `scope`. A signed-in browser session has every
     /// scope its user's roles allow.
     pub fn has_scope(&self, scope: Scope) -> bool {
-        self.token
-            .as_ref()
-            .is_none_or(|token| token.scopes.iter().any(|s| s == scope.as_str()))
+        self.token.as_ref().is_none_or(|token| {
+            token.scopes.iter().any(|s| {
+                s == scope.as_str()
+                    // An administrator's admin token acts as any owner.
+                    || (scope == Scope::Owner && s == Scope::Admin.as_str())
+            })
+        })
     }
 
     /// Fails unless the token used (if any) has `scope` and covers `namespace`.
@@ -288,11 +298,10 @@ impl FromRequestParts<AppState> for Caller {
             };
             return bearer_caller(state, token.trim(), ip).await;
         }
-        let user = session_user(state, &parts.headers, &parts.method)
-            .await?
-            .map(|(_, user)| user);
+        let session = session_user(state, &parts.headers, &parts.method).await?;
         Ok(Caller {
-            user,
+            session: session.as_ref().map(|(id, _)| *id),
+            user: session.map(|(_, user)| user),
             token: None,
             space_token: None,
             ip,
@@ -336,6 +345,7 @@ pub async fn bearer_caller(
             token: None,
             space_token: Some(authenticate_space_token(state, token).await?),
             ip,
+            session: None,
         });
     }
     let (token, user) = authenticate_token(state, token).await?;
@@ -344,6 +354,7 @@ pub async fn bearer_caller(
         token: Some(token),
         space_token: None,
         ip,
+        session: None,
     })
 }
 

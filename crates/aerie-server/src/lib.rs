@@ -142,6 +142,12 @@ fn api_router(state: AppState) -> axum::Router {
         .routes(routes!(routes::accounts::login, routes::accounts::logout))
         .routes(routes!(routes::accounts::me))
         .routes(routes!(
+            routes::accounts::sessions,
+            routes::accounts::end_all_sessions
+        ))
+        .routes(routes!(routes::accounts::end_session))
+        .routes(routes!(routes::accounts::change_password))
+        .routes(routes!(
             routes::accounts::create_token,
             routes::accounts::list_tokens
         ))
@@ -282,12 +288,16 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
     match state.db.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(err) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            err.to_string(),
-        )
-        .into_response(),
+        Err(err) => {
+            // The reason is for the operator's log, not for whoever asks.
+            tracing::error!(error = %err, "the readiness check cannot reach the database");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the database does not answer",
+            )
+            .into_response()
+        }
     }
 }
 

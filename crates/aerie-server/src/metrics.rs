@@ -137,8 +137,21 @@ pub async fn count_requests(
     response
 }
 
-/// `GET /metrics`: the Prometheus exposition, behind the metrics token when one is set.
-pub async fn serve(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+/// `GET /metrics`: the Prometheus exposition, behind the metrics token when one is set, and
+/// otherwise only for scrapers on the server's own machine: the series name spaces and
+/// plugins, private ones included.
+pub async fn serve(
+    State(state): State<AppState>,
+    address: crate::auth::ClientAddress,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if state.config.metrics_token.is_none() && !address.0.is_some_and(|ip| ip.is_loopback()) {
+        return ApiError::unauthorized(
+            "metrics_token_required",
+            "metrics are served to other machines only with a metrics token: set AERIE_METRICS_TOKEN and send it as `Authorization: Bearer`",
+        )
+        .into_response();
+    }
     if let Some(token) = &state.config.metrics_token {
         let given = headers
             .get(header::AUTHORIZATION)

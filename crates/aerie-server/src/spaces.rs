@@ -333,6 +333,73 @@ async fn certification_refusal(
     )))
 }
 
+/// Why the space's policy refuses `plugin` `version` for not being signed by its publisher,
+/// if it does: the version must carry a signature that verifies, over the package's bytes,
+/// with a key registered and not revoked on its namespace now.
+async fn signature_refusal(
+    state: &AppState,
+    space: &Space,
+    plugin: &PluginName,
+    version: &str,
+) -> ApiResult<Option<String>> {
+    if !space.require_signed {
+        return Ok(None);
+    }
+    let refusal = |why: String| {
+        Ok(Some(format!(
+            "{plugin} {version} {why}, and the space `{}` runs only versions signed by their publisher",
+            space.name
+        )))
+    };
+    let Some(record) = state
+        .db
+        .version(plugin.namespace(), plugin.name(), version)
+        .await?
+    else {
+        return refusal("is not published here".into());
+    };
+    let Some(signature) = &record.signature else {
+        return refusal("is not signed".into());
+    };
+    let Some(namespace) = state.namespace(plugin.namespace()).await? else {
+        return refusal("has no namespace".into());
+    };
+    let digest = record.digest.parse().map_err(corrupt)?;
+    let bytes = state.blob(&digest).await?;
+    let parsed_version = semver::Version::parse(version).map_err(corrupt)?;
+    match crate::routes::plugins::check_signature(
+        state,
+        &namespace,
+        &bytes,
+        plugin,
+        &parsed_version,
+        signature,
+    )
+    .await
+    {
+        Ok(_) => Ok(None),
+        Err(err) => refusal(format!(
+            "has a signature that does not verify ({})",
+            err.message
+        )),
+    }
+}
+
+/// Why the space's trust policy refuses `plugin` `version`, if it does: its code and reason.
+async fn policy_refusal(
+    state: &AppState,
+    space: &Space,
+    plugin: &PluginName,
+    version: &str,
+) -> ApiResult<Option<(&'static str, String)>> {
+    if let Some(refusal) = certification_refusal(state, space, plugin, version).await? {
+        return Ok(Some(("certification_required", refusal)));
+    }
+    Ok(signature_refusal(state, space, plugin, version)
+        .await?
+        .map(|refusal| ("signature_required", refusal)))
+}
+
 /// A published version as resolution sees it, from its stored manifest.
 fn candidate(state: &AppState, record: &aerie_db::VersionRecord) -> ApiResult<Candidate> {
     let manifest: Value = serde_json::from_str(&record.manifest).map_err(corrupt)?;
@@ -866,13 +933,10 @@ async fn apply(
             .is_none_or(|before| before.installation.digest != step.package.digest.to_string());
         let version = step.package.manifest.plugin.version.to_string();
         if new_version
-            && let Some(refusal) =
-                certification_refusal(state, space, &step.plugin, &version).await?
+            && let Some((code, refusal)) =
+                policy_refusal(state, space, &step.plugin, &version).await?
         {
-            return Err(ApplyError::Api(ApiError::conflict(
-                "certification_required",
-                refusal,
-            )));
+            return Err(ApplyError::Api(ApiError::conflict(code, refusal)));
         }
     }
     switch(state, space, &plan.steps)
@@ -1483,8 +1547,8 @@ pub async fn restore_all(state: &AppState) -> ApiResult<()> {
                 continue;
             }
             let plugin = parse_plugin(&record.installation.plugin)?;
-            if let Some(refusal) =
-                certification_refusal(state, &space, &plugin, &record.installation.version).await?
+            if let Some((_, refusal)) =
+                policy_refusal(state, &space, &plugin, &record.installation.version).await?
             {
                 // The policy was set, or the certification withdrawn, after it was installed.
                 tracing::warn!(space = %space.name, plugin = %plugin, "{refusal}");

@@ -1,8 +1,8 @@
 //! Accounts, sessions and API tokens.
 
 use aerie_api_types::{
-    CreateTokenRequest, CreatedToken, ErrorBody, LoginRequest, MeView, Membership, SignupRequest,
-    TokenView, UserView,
+    CreateTokenRequest, CreatedToken, ErrorBody, LoginRequest, MeView, Membership,
+    PasswordChangeRequest, SessionView, SignupRequest, TokenView, UserView,
 };
 use aerie_core::name::check_name;
 use aerie_db::{NewToken, now_millis};
@@ -41,13 +41,7 @@ pub async fn signup(
     }
     check_name("user name", &request.username)
         .map_err(|err| ApiError::bad_request("invalid_username", err.to_string()))?;
-    let length = request.password.chars().count();
-    if !(MIN_PASSWORD_LEN..=1024).contains(&length) {
-        return Err(ApiError::bad_request(
-            "weak_password",
-            format!("the password must have {MIN_PASSWORD_LEN} to 1024 characters"),
-        ));
-    }
+    check_password_rules(&request.password)?;
     let hash = hash_password(&state.passwords, request.password).await?;
     let user = state
         .db
@@ -62,6 +56,18 @@ pub async fn signup(
     Ok((StatusCode::CREATED, Json(views::user(&user))))
 }
 
+/// Refuses a password too short or too long.
+fn check_password_rules(password: &str) -> ApiResult<()> {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD_LEN..=1024).contains(&length) {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("the password must have {MIN_PASSWORD_LEN} to 1024 characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Signs in: sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "accounts",
     request_body = LoginRequest,
@@ -69,15 +75,23 @@ pub async fn signup(
 pub async fn login(
     State(state): State<AppState>,
     address: ClientAddress,
+    headers: HeaderMap,
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let user = check_credentials(&state, address, &request.username, request.password).await?;
     let secret = random_secret();
     let hours = state.config.session_hours;
     let expires_at = now_millis() + (hours as i64) * 3_600_000;
+    let origin = aerie_db::SessionOrigin {
+        ip: address.0.map(|ip| ip.to_string()),
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(200).collect()),
+    };
     state
         .db
-        .create_session(user.id, &sha256(secret.as_bytes()), expires_at)
+        .create_session(user.id, &sha256(secret.as_bytes()), expires_at, &origin)
         .await?;
     let cookie = session_cookie_header(&state.config, &secret, hours * 3600);
     let me = me_view(&state, &user, None).await?;
@@ -118,6 +132,94 @@ pub async fn logout(
         StatusCode::NO_CONTENT,
         [(SET_COOKIE, session_cookie_header(&state.config, "", 0)?)],
     ))
+}
+
+/// The caller's browser sessions, newest first.
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "accounts",
+    responses((status = 200, body = Vec<SessionView>), (status = 401, body = ErrorBody)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<SessionView>>> {
+    let user = caller.user()?;
+    let sessions = state.db.sessions_of(user.id).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|session| SessionView {
+                current: caller.session == Some(session.id),
+                id: session.id,
+                created_at: views::time(session.created_at),
+                last_seen_at: session.last_seen_at.map(views::time),
+                expires_at: views::time(session.expires_at),
+                ip: session.ip,
+                user_agent: session.user_agent,
+            })
+            .collect(),
+    ))
+}
+
+/// Signs out everywhere: ends every browser session of the caller's, this one too.
+#[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "accounts",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn end_all_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<impl IntoResponse> {
+    let user = caller.user()?;
+    state
+        .db
+        .end_sessions(&caller.actor(), user.id, None, None)
+        .await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(SET_COOKIE, session_cookie_header(&state.config, "", 0)?)],
+    ))
+}
+
+/// Ends one of the caller's browser sessions.
+#[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "accounts",
+    params(("id" = i64, Path, description = "The session's id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn end_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let user = caller.user()?;
+    let ended = state
+        .db
+        .end_sessions(&caller.actor(), user.id, Some(id), None)
+        .await?;
+    if ended == 0 {
+        return Err(ApiError::not_found(
+            "session_not_found",
+            format!("you have no session {id}"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes the caller's password, given the current one; every other browser session ends.
+#[utoipa::path(put, path = "/api/v1/me/password", tag = "accounts",
+    request_body = PasswordChangeRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    address: ClientAddress,
+    Json(request): Json<PasswordChangeRequest>,
+) -> ApiResult<StatusCode> {
+    let user = caller.user()?.clone();
+    check_password_rules(&request.new_password)?;
+    check_credentials(&state, address, &user.username, request.current_password).await?;
+    let hash = hash_password(&state.passwords, request.new_password).await?;
+    state
+        .db
+        .change_password(&caller.actor(), user.id, &hash, caller.session)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller: user, namespaces, and the token's scopes.

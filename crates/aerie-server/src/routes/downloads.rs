@@ -97,10 +97,23 @@ pub async fn by_digest(
 async fn serve(state: &AppState, download: &Download, headers: &HeaderMap) -> ApiResult<Response> {
     let mut response_headers = HeaderMap::with_capacity(8);
     response_headers.insert(ETAG, download.etag.clone());
-    response_headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
+    // A private namespace's package is for its members only: no shared cache may keep it,
+    // and a browser's cache keeps it per credential.
+    if download.namespace.private {
+        response_headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        );
+        response_headers.insert(
+            axum::http::header::VARY,
+            HeaderValue::from_static("Authorization, Cookie"),
+        );
+    } else {
+        response_headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
     response_headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(candidates) = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         let etag = download.etag.as_bytes();

@@ -267,6 +267,7 @@ async fn plugin_caller(
         token: None,
         space_token: None,
         ip,
+        session: None,
     };
     if let Some(text) = origin_cookie.filter(|_| safe_to_use_cookie) {
         let keyring = state.keys.keyring();
@@ -511,6 +512,7 @@ async fn member_of(state: &AppState, user: aerie_db::User, space: &str) -> bool 
         token: None,
         space_token: None,
         ip: None,
+        session: None,
     };
     matches!(caller.space_role(state, &stored).await, Ok(Some(_)))
 }
@@ -534,7 +536,21 @@ pub fn call_error(err: CallError) -> Response {
         CallError::SpaceBusy { .. } => Some(std::time::Duration::from_secs(1)),
         _ => None,
     };
-    let error = ApiError::new(status, err.code(), err.to_string());
+    // What went wrong inside the plugin (a trap's backtrace, its own error text) is for the
+    // log, where the call's failure is already written; the client gets the kind of failure.
+    let message = match &err {
+        CallError::Trap { plugin, .. } => {
+            format!("{plugin} crashed; the details are in the server's log")
+        }
+        CallError::Failed { plugin, .. } => {
+            format!("{plugin} failed; the details are in the server's log")
+        }
+        CallError::Host { plugin, .. } => {
+            format!("{plugin} could not be started now; try again shortly")
+        }
+        other => other.to_string(),
+    };
+    let error = ApiError::new(status, err.code(), message);
     match retry_after {
         Some(wait) => error.with_retry_after(wait),
         None => error,

@@ -129,7 +129,7 @@ pub async fn update(
 ) -> ApiResult<Json<NamespaceView>> {
     let namespace = visible_namespace(&state, &caller, &name, Scope::ReadPrivate).await?;
     caller
-        .require_role(&state, &namespace, Role::Owner, Scope::Publish)
+        .require_role(&state, &namespace, Role::Owner, Scope::Owner)
         .await?;
     let require_signature = request
         .require_signature
@@ -197,7 +197,7 @@ async fn change_member(
 ) -> ApiResult<StatusCode> {
     let namespace = visible_namespace(state, caller, name, Scope::ReadPrivate).await?;
     caller
-        .require_role(state, &namespace, Role::Owner, Scope::Publish)
+        .require_role(state, &namespace, Role::Owner, Scope::Owner)
         .await?;
     let member = state.db.user_by_name(username).await?.ok_or_else(|| {
         ApiError::not_found("user_not_found", format!("there is no user `{username}`"))
@@ -238,7 +238,7 @@ pub async fn add_key(
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
     let namespace = visible_namespace(&state, &caller, &name, Scope::ReadPrivate).await?;
     let user = caller
-        .require_role(&state, &namespace, Role::Owner, Scope::Publish)
+        .require_role(&state, &namespace, Role::Owner, Scope::Owner)
         .await?;
     let key = PublicKey::parse(&request.public_key)?;
     state
@@ -270,7 +270,7 @@ pub async fn revoke_key(
 ) -> ApiResult<StatusCode> {
     let namespace = visible_namespace(&state, &caller, &name, Scope::ReadPrivate).await?;
     caller
-        .require_role(&state, &namespace, Role::Owner, Scope::Publish)
+        .require_role(&state, &namespace, Role::Owner, Scope::Owner)
         .await?;
     state
         .db

@@ -294,7 +294,7 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResu
 
 /// Verifies a publish's signature with a key registered (and not revoked) on the namespace;
 /// returns the key's id.
-async fn check_signature(
+pub(crate) async fn check_signature(
     state: &AppState,
     namespace: &aerie_db::Namespace,
     bytes: &[u8],

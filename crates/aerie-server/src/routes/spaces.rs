@@ -38,6 +38,7 @@ fn space_view(
         role: role.as_str().to_string(),
         installations,
         require_certified: crate::spaces::requires_certified(state, space),
+        require_signed: space.require_signed,
     }
 }
 
@@ -143,22 +144,30 @@ pub async fn change(
     let (mut space, role) = caller
         .require_space(&state, &name, SpaceRole::Owner)
         .await?;
-    if request.name.is_none() && request.require_certified.is_none() {
+    if request.name.is_none()
+        && request.require_certified.is_none()
+        && request.require_signed.is_none()
+    {
         return Err(ApiError::bad_request(
             "nothing_to_change",
-            "give a new `name`, `require_certified`, or both",
+            "give a new `name`, `require_certified` or `require_signed`",
         ));
     }
     if let Some(new_name) = &request.name {
         check_name("space", new_name)
             .map_err(|err| ApiError::bad_request("invalid_space_name", err.to_string()))?;
     }
-    if let Some(require_certified) = request.require_certified {
+    if request.require_certified.is_some() || request.require_signed.is_some() {
+        let policy = aerie_db::SpacePolicy {
+            require_certified: request.require_certified.unwrap_or(space.require_certified),
+            require_signed: request.require_signed.unwrap_or(space.require_signed),
+        };
         state
             .db
-            .set_space_policy(&caller.actor(), &space, require_certified)
+            .set_space_policy(&caller.actor(), &space, policy)
             .await?;
-        space.require_certified = require_certified;
+        space.require_certified = policy.require_certified;
+        space.require_signed = policy.require_signed;
     }
     if let Some(new_name) = request.name {
         state

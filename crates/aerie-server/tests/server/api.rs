@@ -145,7 +145,7 @@ impl TestApp {
         self.token(
             name,
             "a-long-password",
-            &["publish", "yank", "read-private", "download"],
+            &["publish", "yank", "read-private", "download", "owner"],
             None,
         )
         .await
@@ -311,6 +311,37 @@ async fn the_first_administrator_signs_in_with_a_session(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Nor can a page of another origin, same-site or not (a plugin origin): browsers say
+    // where a request comes from, and pages cannot change it.
+    for (header, value) in [
+        ("sec-fetch-site", "same-site"),
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "http://team.localhost:7878"),
+    ] {
+        let response = app
+            .request(Method::POST, "/api/v1/namespaces", None)
+            .header("cookie", &session)
+            .header("x-requested-with", "aerie")
+            .header(header, value)
+            .json(&json!({ "name": "acme" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{header}: {value}"
+        );
+    }
+    let response = app
+        .request(Method::POST, "/api/v1/namespaces", None)
+        .header("cookie", &session)
+        .header("sec-fetch-site", "same-origin")
+        .json(&json!({ "name": "acme-browser" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
     let response = app
         .request(Method::POST, "/api/v1/namespaces", None)
         .header("cookie", &session)
@@ -1004,6 +1035,31 @@ async fn signatures_are_checked_against_registered_keys(backend: Backend) {
     let app = TestApp::start(backend).await;
     let ada = app.user("ada").await;
     app.namespace(&ada, "acme", true).await;
+    // A token made for publishing (a CI job's) cannot register keys or turn signatures off:
+    // those are the owner's, by session or a token with the `owner` scope.
+    let publisher = app
+        .token("ada", "a-long-password", &["publish"], None)
+        .await;
+    let stranger_key = generate_keys(None).unwrap();
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/api/v1/namespaces/acme/keys",
+            json!({ "public_key": stranger_key.public_text }),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/namespaces/acme",
+            json!({ "require_signature": false }),
+        ),
+    ] {
+        let (status, answer) = app.json(method, path, Some(&publisher), Some(body)).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (StatusCode::FORBIDDEN, "token_scope"),
+            "{path}: {answer}"
+        );
+    }
     let bytes = package("acme/hello", "1.0.0");
     let (status, body) = app
         .publish(Some(&ada), "acme/hello/1.0.0", bytes.clone(), None)
@@ -1314,6 +1370,12 @@ async fn private_namespaces_look_missing_to_outsiders(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // No shared cache may keep a private package, and a browser keeps it per credential.
+    assert_eq!(
+        response.headers()["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
+    assert_eq!(response.headers()["vary"], "Authorization, Cookie");
     let (status, _) = app
         .json(
             Method::GET,
@@ -1910,4 +1972,100 @@ async fn a_package_naming_the_operators_network_is_refused_unless_the_operator_a
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_see_their_sessions_change_their_password_and_sign_out_everywhere() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    app.user("ada").await;
+    let sign_in = |password: &'static str, agent: &'static str| {
+        let request = app
+            .request(Method::POST, "/api/v1/sessions", None)
+            .header("user-agent", agent)
+            .json(&json!({ "username": "ada", "password": password }));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let cookie = response.headers().get("set-cookie").map(|value| {
+                value
+                    .to_str()
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            });
+            (status, cookie)
+        }
+    };
+    let (_, laptop) = sign_in("a-long-password", "laptop").await;
+    let (_, phone) = sign_in("a-long-password", "phone").await;
+    let (laptop, phone) = (laptop.unwrap(), phone.unwrap());
+    let with = |cookie: &str, method: Method, path: &str| {
+        app.request(method, path, None)
+            .header("cookie", cookie.to_string())
+            .header("sec-fetch-site", "same-origin")
+    };
+    let sessions: Value = with(&laptop, Method::GET, "/api/v1/me/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sessions = sessions.as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let current: Vec<&Value> = sessions.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["user_agent"], "laptop");
+    assert_eq!(current[0]["ip"], "127.0.0.1");
+
+    // A new password needs the current one, and ends every other session.
+    let response = with(&laptop, Method::PUT, "/api/v1/me/password")
+        .json(&json!({ "current_password": "wrong-password", "new_password": "another-long-one" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = with(&laptop, Method::PUT, "/api/v1/me/password")
+        .json(&json!({ "current_password": "a-long-password", "new_password": "another-long-one" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let me = |cookie: &str| with(cookie, Method::GET, "/api/v1/me").send();
+    assert_eq!(me(&phone).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&laptop).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        sign_in("a-long-password", "x").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, tablet) = sign_in("another-long-one", "tablet").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Signing out everywhere ends this session too.
+    let response = with(&laptop, Method::DELETE, "/api/v1/me/sessions")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me(&laptop).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me(&tablet.unwrap()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Every change is in the audit log.
+    let admin = app.admin().await;
+    let (_, audit) = app
+        .json(
+            Method::GET,
+            "/api/v1/audit?action=user.password",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
 }

@@ -793,11 +793,20 @@ async fn one_tenant_filling_its_state_or_its_slots_cannot_starve_another() {
     // Values and keys over the limits are refused one by one, with the reason.
     let body = fill("keys=1&size=70000").await;
     assert_eq!(body["written"], 0, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("at most 65536"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 65536"),
+        "{body}"
+    );
     let long = "k".repeat(100);
     let body = fill(&format!("keys=1&size=1&prefix={long}")).await;
     assert_eq!(body["written"], 0, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("keys may have at most 64"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("keys may have at most 64"),
+        "{body}"
+    );
     // Filling the space's state stops at its quota, whatever the plugin tries.
     let body = fill("keys=100&size=60000").await;
     let written = body["written"].as_u64().unwrap();
@@ -853,7 +862,10 @@ async fn an_update_that_widens_memory_time_or_routes_asks_for_consent_again() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "permissions_not_accepted");
     let shown = &body["error"]["details"]["permissions"]["examples/hello"];
-    assert_eq!(shown["routes"], json!([{ "path": "/*", "methods": ["GET"], "guard": "public" }]));
+    assert_eq!(
+        shown["routes"],
+        json!([{ "path": "/*", "methods": ["GET"], "guard": "public" }])
+    );
     assert!(
         body["error"]["message"]
             .as_str()
@@ -862,11 +874,18 @@ async fn an_update_that_widens_memory_time_or_routes_asks_for_consent_again() {
         "{body}"
     );
     let (status, body) = app
-        .install(&ada, "team", json!({ "plugin": "examples/hello", "requirement": "*" }))
+        .install(
+            &ada,
+            "team",
+            json!({ "plugin": "examples/hello", "requirement": "*" }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
-    let update = format!("{}/update", TestApp::installation_path("team", "examples/hello"));
+    let update = format!(
+        "{}/update",
+        TestApp::installation_path("team", "examples/hello")
+    );
     for (version, edit, asked) in [
         (
             "0.2.0",
@@ -893,7 +912,12 @@ async fn an_update_that_widens_memory_time_or_routes_asks_for_consent_again() {
         );
         let accept = body["error"]["details"]["permissions"].clone();
         let (status, body) = app
-            .call(Method::POST, &update, Some(&ada), Some(json!({ "accept": accept })))
+            .call(
+                Method::POST,
+                &update,
+                Some(&ada),
+                Some(json!({ "accept": accept })),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{version}: {body}");
         assert_eq!(
@@ -914,4 +938,125 @@ async fn an_update_that_widens_memory_time_or_routes_asks_for_consent_again() {
         .call(Method::POST, &update, Some(&ada), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_space_that_requires_signed_versions_installs_only_those_whose_signature_verifies() {
+    use aerie_core::signature::{SecretKey, generate_keys, sign_package};
+    use base64::Engine as _;
+    let app = TestApp::start(Backend::Sqlite).await;
+    // An unsigned version, and a signed one whose key is registered on its namespace.
+    app.publish("hello", "0.1.0").await;
+    let keys = generate_keys(None).unwrap();
+    let secret = SecretKey::parse(&keys.secret_text, None).unwrap();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/examples/keys",
+            Some(&app.admin),
+            Some(json!({ "public_key": keys.public_text })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let plugin = aerie_test_support::plugins::example_plugin("hello");
+    let manifest = plugin
+        .manifest
+        .replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1);
+    let package = aerie_core::package::write_package(&[
+        aerie_core::package::PackageFile {
+            name: "aerie.toml".into(),
+            bytes: manifest.into_bytes(),
+        },
+        aerie_core::package::PackageFile {
+            name: "plugin.wasm".into(),
+            bytes: plugin.component.clone(),
+        },
+    ])
+    .unwrap();
+    let signature = sign_package(
+        &package,
+        &"examples/hello".parse().unwrap(),
+        &"0.2.0".parse().unwrap(),
+        &secret,
+    )
+    .unwrap();
+    let response = app
+        .client
+        .put(format!("{}/api/v1/plugins/examples/hello/0.2.0", app.base))
+        .bearer_auth(&app.admin)
+        .header("content-type", "application/gzip")
+        .header(
+            "x-aerie-signature",
+            base64::engine::general_purpose::STANDARD.encode(&signature),
+        )
+        .body(package)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{}",
+        response.text().await.unwrap()
+    );
+
+    let ada = app.user("ada").await;
+    app.space(&ada, "strict").await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            "/api/v1/spaces/strict",
+            Some(&ada),
+            Some(json!({ "require_signed": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["require_signed"], true);
+    let (status, body) = app
+        .install(
+            &ada,
+            "strict",
+            json!({ "plugin": "examples/hello", "requirement": "=0.1.0" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "signature_required", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not signed"),
+        "{body}"
+    );
+    let (status, body) = app
+        .install(
+            &ada,
+            "strict",
+            json!({ "plugin": "examples/hello", "requirement": "=0.2.0" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Once the key is revoked, the version no longer runs there after a start.
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/namespaces/examples/keys/{}", keys.public.key_id()),
+            Some(&app.admin),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let mut app = app;
+    app.restart().await;
+    let installed = app.installation(&ada, "strict", "examples/hello").await;
+    assert_eq!(installed["status"], "failed", "{installed}");
+    assert!(
+        installed["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{installed}"
+    );
+    let (status, _) = app.endpoint("/s/strict/examples/hello/you", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
