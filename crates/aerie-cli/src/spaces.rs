@@ -49,10 +49,11 @@ pub fn list_spaces(target: &Target, json: bool) -> anyhow::Result<()> {
             space.name,
             space.role,
             space.installations.to_string(),
-            if space.require_certified {
-                "certified only".into()
-            } else {
-                "any".into()
+            match (space.require_certified, space.require_signed) {
+                (true, true) => "certified, signed".into(),
+                (true, false) => "certified only".into(),
+                (false, true) => "signed only".into(),
+                (false, false) => "any".into(),
             },
             space.created_at,
         ]);
@@ -74,8 +75,8 @@ pub fn policy(
     };
     let space = runtime()?.block_on(target.client()?.update_space(name, &request))?;
     let rules: Vec<&str> = [
-        (space.require_certified, "certified by this registry"),
-        (space.require_signed, "signed by their publisher"),
+        (space.require_certified, "certified"),
+        (space.require_signed, "publisher-signed"),
     ]
     .into_iter()
     .filter_map(|(on, rule)| on.then_some(rule))
@@ -84,7 +85,7 @@ pub fn policy(
         println!("The space {} installs any published version", space.name);
     } else {
         println!(
-            "The space {} installs and runs only versions {}",
+            "The space {} installs and runs only {} versions",
             space.name,
             rules.join(" and ")
         );
