@@ -66,10 +66,8 @@ pub struct Session {
     pub expires_at: i64,
     /// When it was last used (written every few minutes at most).
     pub last_seen_at: Option<i64>,
-    /// The address it began from.
-    pub ip: Option<String>,
-    /// The browser it began in.
-    pub user_agent: Option<String>,
+    /// Where it began.
+    pub origin: SessionOrigin,
 }
 
 /// An API token's record; its secret value is never stored.
@@ -323,8 +321,10 @@ impl Database {
                     created_at: row.try_get(1)?,
                     expires_at: row.try_get(2)?,
                     last_seen_at: row.try_get(3)?,
-                    ip: row.try_get(4)?,
-                    user_agent: row.try_get(5)?,
+                    origin: SessionOrigin {
+                        ip: row.try_get(4)?,
+                        user_agent: row.try_get(5)?,
+                    },
                 })
             })
             .collect()

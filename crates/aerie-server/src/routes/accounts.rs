@@ -152,8 +152,8 @@ pub async fn sessions(
                 created_at: views::time(session.created_at),
                 last_seen_at: session.last_seen_at.map(views::time),
                 expires_at: views::time(session.expires_at),
-                ip: session.ip,
-                user_agent: session.user_agent,
+                ip: session.origin.ip,
+                user_agent: session.origin.user_agent,
             })
             .collect(),
     ))
