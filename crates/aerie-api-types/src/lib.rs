@@ -387,7 +387,7 @@ pub struct CreateSpaceRequest {
 /// Changes to a space.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct UpdateSpaceRequest {
-    /// A new name. Endpoints move to `/s/NEW/...`; data stays.
+    /// A new name. Endpoints move to the new name's plugin origin; data stays.
     #[serde(default)]
     pub name: Option<String>,
     /// Install only certified versions (checked against the registry's signature) from now

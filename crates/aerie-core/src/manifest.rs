@@ -142,7 +142,7 @@ pub struct Provides {
     pub routes: Vec<Route>,
 }
 
-/// One HTTP route a plugin serves under `/s/{space}/{plugin}`.
+/// One HTTP route a plugin serves under `/{namespace}/{name}` on its space's plugin origin.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Route {
     /// The path pattern: `/`, `/items/{id}`, or a prefix ending in `/*`.

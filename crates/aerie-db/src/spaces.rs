@@ -48,6 +48,9 @@ macro_rules! space_columns {
     };
 }
 
+/// How many columns `space_columns!` selects: a query's own columns come after them.
+const SPACE_COLUMN_COUNT: usize = 8;
+
 fn space_from_row(row: &AnyRow) -> DbResult<Space> {
     Ok(Space {
         id: row.try_get(0)?,
@@ -452,7 +455,12 @@ impl Database {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((space_from_row(row)?, row.try_get::<String, _>(7)?.parse()?)))
+            .map(|row| {
+                Ok((
+                    space_from_row(row)?,
+                    row.try_get::<String, _>(SPACE_COLUMN_COUNT)?.parse()?,
+                ))
+            })
             .collect()
     }
 

@@ -1,7 +1,9 @@
 //! HTTP endpoints (`wasi:http/incoming-handler`) and outbound HTTP (`wasi:http/outgoing-handler`).
 //!
-//! The host mounts a plugin at `/s/{space}/{plugin}/` and passes the rest of the path on, so a
-//! plugin sees `/` for its root whatever space it is installed in.
+//! The host mounts a plugin at `/{namespace}/{name}/` on its space's own origin (like
+//! `https://team.plugins.example.com/acme/hello/`) and passes the rest of the path on, as sent,
+//! so a plugin sees `/` for its root whatever space it is installed in. Its cookies are its
+//! own: the origin holds no other's, and Aerie's never reach it.
 
 use std::fmt;
 

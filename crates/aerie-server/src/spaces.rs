@@ -776,7 +776,10 @@ async fn plan(
         let needed = permissions_of(&package.manifest, &state.config.plugin_limits);
         let granted: Option<PermissionsView> =
             before.and_then(|before| serde_json::from_str(&before.installation.granted).ok());
-        let consented = granted.is_some_and(|granted| covers(&granted, &needed))
+        // The same version asks for nothing new: a config change needs no consent again, even
+        // for an installation consented to before consent covered routes and resources.
+        let consented = same_version
+            || granted.is_some_and(|granted| covers(&granted, &needed))
             || accept
                 .and_then(|accept| accept.get(plugin.as_str()))
                 .is_some_and(|accepted| covers(accepted, &needed));
