@@ -110,6 +110,9 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Your account: change your password, see or end your browser sessions.
+    #[command(subcommand)]
+    Account(AccountCommand),
     /// Manage namespaces.
     #[command(subcommand)]
     Namespace(NamespaceCommand),
@@ -302,6 +305,17 @@ enum SpaceCommand {
         #[arg(long, action = clap::ArgAction::Set)]
         require_signed: Option<bool>,
     },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Change your password (asked for twice; the current one too). Every browser session of
+    /// yours ends; API tokens keep working.
+    Password,
+    /// List your browser sessions: where and when each began, when it was last used.
+    Sessions,
+    /// Sign out everywhere: end every browser session of yours.
+    SignOutEverywhere,
 }
 
 #[derive(Args)]
@@ -766,6 +780,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::Token(TokenCommand::List) => registry::token_list(&target),
+        Command::Account(AccountCommand::Password) => registry::change_password(&target),
+        Command::Account(AccountCommand::Sessions) => registry::sessions(&target),
+        Command::Account(AccountCommand::SignOutEverywhere) => {
+            registry::sign_out_everywhere(&target)
+        }
         Command::Token(TokenCommand::Revoke { id }) => registry::token_revoke(&target, id),
         Command::Namespace(NamespaceCommand::Create {
             name,

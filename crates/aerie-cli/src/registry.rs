@@ -423,6 +423,59 @@ pub fn token_create(target: &Target, token: NewToken) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn change_password(target: &Target) -> anyhow::Result<()> {
+    let current = password("Current password: ")?;
+    let new = match std::env::var("AERIE_NEW_PASSWORD") {
+        Ok(new) => new,
+        Err(_) => {
+            let new = rpassword::prompt_password("New password: ")
+                .context("cannot read a password; set AERIE_NEW_PASSWORD")?;
+            let again = rpassword::prompt_password("New password again: ")?;
+            anyhow::ensure!(
+                new == again,
+                "the two new passwords differ; nothing changed"
+            );
+            new
+        }
+    };
+    let request = aerie_api_types::PasswordChangeRequest {
+        current_password: current,
+        new_password: new,
+    };
+    runtime()?.block_on(target.client()?.change_password(&request))?;
+    println!("Password changed; every browser session of yours has ended");
+    Ok(())
+}
+
+pub fn sessions(target: &Target) -> anyhow::Result<()> {
+    let sessions = runtime()?.block_on(target.client()?.sessions())?;
+    let mut table = Table::default();
+    table.row([
+        "ID".into(),
+        "BEGAN".into(),
+        "LAST USED".into(),
+        "FROM".into(),
+        "BROWSER".into(),
+    ]);
+    for session in sessions {
+        table.row([
+            session.id.to_string(),
+            session.created_at,
+            session.last_seen_at.unwrap_or_else(|| "never".into()),
+            session.ip.unwrap_or_default(),
+            session.user_agent.unwrap_or_default(),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}
+
+pub fn sign_out_everywhere(target: &Target) -> anyhow::Result<()> {
+    runtime()?.block_on(target.client()?.end_sessions())?;
+    println!("Every browser session of yours has ended");
+    Ok(())
+}
+
 pub fn token_list(target: &Target) -> anyhow::Result<()> {
     let tokens = runtime()?.block_on(target.client()?.tokens())?;
     let mut table = Table::default();

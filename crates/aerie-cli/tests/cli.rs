@@ -873,6 +873,18 @@ fn a_newcomer_publishes_and_downloads_hello_through_a_running_registry() {
         .env("AERIE_TOKEN", created.trim())
         .failure();
     assert!(err.contains("(token_revoked)"), "{err}");
+    // The administrator changes the generated password: the old one no longer signs in.
+    let out = server
+        .aerie(&["account", "password"], dir.path())
+        .env("AERIE_NEW_PASSWORD", "a-new-admin-password")
+        .success();
+    assert!(out.contains("Password changed"), "{out}");
+    let err = server.aerie(&["login"], dir.path()).failure();
+    assert!(err.contains("(login_failed)"), "{err}");
+    server
+        .aerie(&["login"], dir.path())
+        .env("AERIE_PASSWORD", "a-new-admin-password")
+        .success();
 }
 
 #[test]

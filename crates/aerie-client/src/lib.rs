@@ -157,6 +157,30 @@ impl Client {
         Client::json(self.request(Method::GET, "/api/v1/me")).await
     }
 
+    /// The caller's browser sessions.
+    pub async fn sessions(&self) -> ClientResult<Vec<aerie_api_types::SessionView>> {
+        Client::json(self.request(Method::GET, "/api/v1/me/sessions")).await
+    }
+
+    /// Ends every browser session of the caller's.
+    pub async fn end_sessions(&self) -> ClientResult<()> {
+        Client::send(self.request(Method::DELETE, "/api/v1/me/sessions")).await?;
+        Ok(())
+    }
+
+    /// Changes the caller's password (every browser session of theirs ends).
+    pub async fn change_password(
+        &self,
+        request: &aerie_api_types::PasswordChangeRequest,
+    ) -> ClientResult<()> {
+        Client::send(
+            self.request(Method::PUT, "/api/v1/me/password")
+                .json(request),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The caller's tokens.
     pub async fn tokens(&self) -> ClientResult<Vec<TokenView>> {
         Client::json(self.request(Method::GET, "/api/v1/tokens")).await
