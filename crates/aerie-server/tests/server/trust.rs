@@ -589,9 +589,10 @@ async fn a_flood_of_bad_logins_is_bounded_and_the_real_user_gets_in_after_the_ba
     let count = |code: &str| answers.iter().filter(|answer| answer.1 == code).count();
     let failed = count("login_failed");
     assert!(failed >= 1, "{answers:?}");
+    // Most are turned away before any hashing: the pool is full, or the account is waiting.
     assert!(
-        count("password_checks_busy") > 0,
-        "nothing was turned away: {answers:?}"
+        count("password_checks_busy") + count("login_backoff") > answers.len() / 2,
+        "too few were turned away: {answers:?}"
     );
     assert_eq!(
         failed + count("password_checks_busy") + count("login_backoff"),
