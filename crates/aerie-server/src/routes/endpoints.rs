@@ -84,7 +84,7 @@ async fn forward(state: &AppState, space: &str, request: Request) -> Result<Resp
     let label = format!("{namespace}/{name}");
     let hidden = || not_running(space, &label);
     let (mut parts, body) = request.into_parts();
-    let caller = plugin_caller(state, space, &mut parts).await?;
+    let mut caller = plugin_caller(state, space, &mut parts).await?;
     let plugin: PluginName = label.parse().map_err(|_| hidden())?;
     let host = state.plugins.running().ok_or_else(hidden)?;
     let stored = if state.plugins.is_local(space) {
@@ -110,6 +110,9 @@ async fn forward(state: &AppState, space: &str, request: Request) -> Result<Resp
         RouteMatch::Found(route) if route.guard == Guard::Public => None,
         _ => {
             // Past this point the caller learns what the space runs: only members may.
+            caller = signed_in(state, caller)
+                .await
+                .map_err(IntoResponse::into_response)?;
             let role = role_in_space(state, &caller, stored.as_deref())
                 .await
                 .map_err(IntoResponse::into_response)?
@@ -269,16 +272,23 @@ async fn plugin_caller(
         ip,
         session: None,
     };
+    // The session behind the cookie is looked up only when a guard asks who calls
+    // ([`signed_in`]): public routes cost no database read.
     if let Some(text) = origin_cookie.filter(|_| safe_to_use_cookie) {
         let keyring = state.keys.keyring();
-        if let Some(claims) = credential::verify(&keyring, Kind::Cookie, space, &text, now_millis())
-        {
-            caller.user = state
-                .db
-                .session_user_by_id(claims.session_id)
-                .await
-                .map_err(|err| ApiError::from(err).into_response())?;
-        }
+        caller.session = credential::verify(&keyring, Kind::Cookie, space, &text, now_millis())
+            .map(|claims| claims.session_id);
+    }
+    Ok(caller)
+}
+
+/// `caller` with the user of its origin cookie's session, when it came with one that still
+/// lives.
+async fn signed_in(state: &AppState, mut caller: Caller) -> Result<Caller, ApiError> {
+    if caller.user.is_none()
+        && let Some(session) = caller.session
+    {
+        caller.user = state.db.session_user_by_id(session).await?;
     }
     Ok(caller)
 }
