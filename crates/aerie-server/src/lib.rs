@@ -30,6 +30,7 @@ use utoipa_axum::routes;
 
 pub mod auth;
 pub mod config;
+pub mod consent;
 pub mod error;
 pub mod gc;
 pub mod keys;

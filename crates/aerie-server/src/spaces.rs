@@ -10,10 +10,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use aerie_api_types::{InstallationView, PermissionsView, RouteView};
+use aerie_api_types::{InstallationView, PermissionsView};
 use aerie_core::config::{check_config, config_pairs};
 use aerie_core::digest::Digest;
-use aerie_core::manifest::{Guard, Manifest};
+use aerie_core::manifest::Manifest;
 use aerie_core::name::PluginName;
 use aerie_core::package::{Package, PackageLimits, read_package};
 use aerie_core::sealed::WrappedKey;
@@ -147,144 +147,6 @@ pub async fn new_space(
             &wrapped.sealed,
         )
         .await?)
-}
-
-/// The plain-words view of what `manifest` asks for: its capabilities, the memory and time
-/// it asks for above the operator's defaults (`tenants`), and its routes with their guards.
-pub fn permissions_of(
-    manifest: &Manifest,
-    tenants: &crate::limits::PluginLimitsConfig,
-) -> PermissionsView {
-    let permissions = &manifest.permissions;
-    let limits = limits_for(manifest, tenants);
-    let defaults = tenants.defaults();
-    in_words(PermissionsView {
-        outbound: permissions
-            .outbound
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        keyvalue: permissions.keyvalue,
-        secrets: permissions.secrets.clone(),
-        services: permissions
-            .services
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        memory: (limits.memory > defaults.memory).then_some(limits.memory),
-        timeout_seconds: (limits.timeout > defaults.timeout).then_some(limits.timeout.as_secs()),
-        routes: manifest
-            .provides
-            .routes
-            .iter()
-            .map(|route| RouteView {
-                path: route.path.clone(),
-                methods: route.methods.clone(),
-                guard: guard_name(route.guard).to_string(),
-            })
-            .collect(),
-        sentences: Vec::new(),
-    })
-}
-
-fn guard_name(guard: Guard) -> &'static str {
-    match guard {
-        Guard::Public => "public",
-        Guard::Viewer => "viewer",
-        Guard::Member => "member",
-        Guard::Admin => "admin",
-        Guard::Owner => "owner",
-    }
-}
-
-/// How strict a guard is: a route whose guard drops in this order is opened wider.
-fn guard_rank(guard: &str) -> u8 {
-    match guard {
-        "public" => 0,
-        "viewer" => 1,
-        "member" => 2,
-        "admin" => 3,
-        // Unknown names count as the strictest, so nothing is taken as narrower than it is.
-        _ => 4,
-    }
-}
-
-/// `permissions` with each one said as a sentence.
-pub fn in_words(permissions: PermissionsView) -> PermissionsView {
-    let mut sentences = Vec::new();
-    if !permissions.outbound.is_empty() {
-        sentences.push(format!(
-            "send HTTP requests to {}",
-            permissions.outbound.join(", ")
-        ));
-    }
-    if permissions.keyvalue {
-        sentences.push("keep data of its own that survives restarts and updates".to_string());
-    }
-    if !permissions.secrets.is_empty() {
-        sentences.push(format!(
-            "read the secrets you set for it: {}",
-            permissions.secrets.join(", ")
-        ));
-    }
-    if !permissions.services.is_empty() {
-        sentences.push(format!(
-            "call the services of {}",
-            permissions.services.join(", ")
-        ));
-    }
-    if let Some(memory) = permissions.memory {
-        sentences.push(format!(
-            "use up to {} MiB of memory per call",
-            memory.div_ceil(1024 * 1024)
-        ));
-    }
-    if let Some(seconds) = permissions.timeout_seconds {
-        sentences.push(format!("take up to {seconds} s per call"));
-    }
-    for route in &permissions.routes {
-        let who = match route.guard.as_str() {
-            "public" => "anyone",
-            "viewer" => "the space's members",
-            "member" => "the space's members from the member role up",
-            "admin" => "the space's admins and owners",
-            _ => "the space's owners",
-        };
-        let methods = if route.methods.is_empty() {
-            String::new()
-        } else {
-            format!("{} ", route.methods.join(", "))
-        };
-        sentences.push(format!("answer {who} on {methods}{}", route.path));
-    }
-    PermissionsView {
-        sentences,
-        ..permissions
-    }
-}
-
-/// Whether `accepted` covers everything `needed` asks for: no capability, memory, time or
-/// route more than was accepted, and no route's guard opened wider.
-fn covers(accepted: &PermissionsView, needed: &PermissionsView) -> bool {
-    let all = |needed: &[String], accepted: &[String]| needed.iter().all(|n| accepted.contains(n));
-    let at_most = |needed: Option<u64>, accepted: Option<u64>| {
-        needed.is_none_or(|needed| accepted.is_some_and(|accepted| accepted >= needed))
-    };
-    let route_covered = |route: &RouteView| {
-        accepted.routes.iter().any(|accepted| {
-            accepted.path == route.path
-                && guard_rank(&accepted.guard) <= guard_rank(&route.guard)
-                && (accepted.methods.is_empty() || all(&route.methods, &accepted.methods))
-                && (!route.methods.is_empty() || accepted.methods.is_empty())
-        })
-    };
-    all(&needed.outbound, &accepted.outbound)
-        && (!needed.keyvalue || accepted.keyvalue)
-        && all(&needed.secrets, &accepted.secrets)
-        && all(&needed.services, &accepted.services)
-        && at_most(needed.memory, accepted.memory)
-        && at_most(needed.timeout_seconds, accepted.timeout_seconds)
-        && needed.routes.iter().all(route_covered)
 }
 
 fn parse_plugin(text: &str) -> ApiResult<PluginName> {
@@ -773,16 +635,16 @@ async fn plan(
             continue;
         }
         let package = package(state, &locked.digest).await?;
-        let needed = permissions_of(&package.manifest, &state.config.plugin_limits);
+        let needed = crate::consent::permissions_of(&package.manifest, &state.config.plugin_limits);
         let granted: Option<PermissionsView> =
             before.and_then(|before| serde_json::from_str(&before.installation.granted).ok());
         // The same version asks for nothing new: a config change needs no consent again, even
         // for an installation consented to before consent covered routes and resources.
         let consented = same_version
-            || granted.is_some_and(|granted| covers(&granted, &needed))
+            || granted.is_some_and(|granted| crate::consent::covers(&granted, &needed))
             || accept
                 .and_then(|accept| accept.get(plugin.as_str()))
-                .is_some_and(|accepted| covers(accepted, &needed));
+                .is_some_and(|accepted| crate::consent::covers(accepted, &needed));
         if !consented && needed != PermissionsView::default() {
             unconsented.insert(plugin.to_string(), needed.clone());
         }

@@ -61,7 +61,7 @@ pub async fn page(
         .ok_or_else(missing)?;
     let manifest: Value = serde_json::from_str(&shown.manifest).map_err(ApiError::internal)?;
     let plugin = &manifest["plugin"];
-    let permissions = crate::spaces::in_words(
+    let permissions = crate::consent::in_words(
         serde_json::from_value(manifest["permissions"].clone()).unwrap_or_default(),
     );
     let dependencies = manifest["dependencies"]
