@@ -287,7 +287,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Caller> {
-        let ip = client_ip(&parts.extensions);
+        let ip = client_ip(state, &parts.extensions, &parts.headers);
         if let Some(header) = parts.headers.get(AUTHORIZATION) {
             let value = header.to_str().unwrap_or("");
             let Some(token) = value.strip_prefix("Bearer ") else {
@@ -309,27 +309,33 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The client's address: from [`ClientIp`] (trusted proxies considered), else the connection.
-pub fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
-    extensions.get::<ClientIp>().map(|ip| ip.0).or_else(|| {
-        extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip())
-    })
+/// The client's address: the connection's peer, or behind the configured trusted proxies
+/// the address they report ([`ClientIp::of`]).
+pub fn client_ip(
+    state: &AppState,
+    extensions: &axum::http::Extensions,
+    headers: &HeaderMap,
+) -> Option<std::net::IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    Some(ClientIp::of(peer, headers, state.config.trusted_proxies).0)
 }
 
 /// The client's address, as a handler argument.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub Option<std::net::IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _: &S,
+        state: &AppState,
     ) -> Result<ClientAddress, std::convert::Infallible> {
-        Ok(ClientAddress(client_ip(&parts.extensions)))
+        Ok(ClientAddress(client_ip(
+            state,
+            &parts.extensions,
+            &parts.headers,
+        )))
     }
 }
 

@@ -71,18 +71,28 @@ use crate::error::{ApiError, Json};
 struct ApiDoc;
 
 /// Everything the server answers: requests to a space's plugin origin go to the plugin
-/// endpoints, every other request to the API.
-pub fn router(state: AppState) -> axum::Router {
-    let api = api_router(state.clone());
-    let plugins = axum::Router::new()
-        .fallback(routes::endpoints::serve)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::count_requests,
-        ))
-        .with_state(state.clone());
-    let origin = state.plugin_origin.clone();
-    let dispatch = tower::service_fn(move |mut request: axum::extract::Request| {
+/// endpoints, every other request to the API. The two routers are separate, each with the
+/// same outer layers, so a request is routed once.
+#[derive(Clone)]
+pub struct App {
+    api: axum::Router,
+    plugins: axum::Router,
+    origin: plugin_origin::PluginOrigin,
+}
+
+impl tower::Service<axum::extract::Request> for App {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = tower::util::Oneshot<axum::Router, axum::extract::Request>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: axum::extract::Request) -> Self::Future {
         let authority = request
             .uri()
             .authority()
@@ -93,24 +103,40 @@ pub fn router(state: AppState) -> axum::Router {
                     .get(axum::http::header::HOST)
                     .and_then(|host| host.to_str().ok())
             });
-        let space = authority.and_then(|authority| origin.space_of(authority).map(str::to_string));
+        let space =
+            authority.and_then(|authority| self.origin.space_of(authority).map(str::to_string));
         let target = match space {
             Some(space) => {
                 request
                     .extensions_mut()
                     .insert(routes::endpoints::OriginSpace(space));
-                plugins.clone()
+                self.plugins.clone()
             }
-            None => api.clone(),
+            None => self.api.clone(),
         };
         tower::ServiceExt::oneshot(target, request)
-    });
-    axum::Router::new()
-        .fallback_service(dispatch)
+    }
+}
+
+/// The server's application: the API and the plugin origins.
+pub fn router(state: AppState) -> App {
+    let plugins = axum::Router::new()
+        .fallback(routes::endpoints::serve)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            limits::client_ip,
-        ))
+            metrics::count_requests,
+        ));
+    App {
+        api: with_outer_layers(api_router(state.clone()), &state),
+        plugins: with_outer_layers(plugins, &state),
+        origin: state.plugin_origin.clone(),
+    }
+}
+
+/// `router` with the layers every request goes through: request ids, tracing, `nosniff`,
+/// panics caught, and the body limit.
+fn with_outer_layers(router: axum::Router<AppState>, state: &AppState) -> axum::Router {
+    router
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
@@ -134,10 +160,11 @@ pub fn router(state: AppState) -> axum::Router {
             tracing::info_span!("request", method = %request.method(), host = %host, path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(SequentialRequestId::default()))
+        .with_state(state.clone())
 }
 
 /// The API's router and its OpenAPI document.
-fn api_router(state: AppState) -> axum::Router {
+fn api_router(state: AppState) -> axum::Router<AppState> {
     let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::accounts::signup))
         .routes(routes!(routes::accounts::login, routes::accounts::logout))

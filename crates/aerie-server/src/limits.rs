@@ -11,12 +11,12 @@
 //! - [`PasswordWork`]: password hashing (argon2, 19 MiB and most of a core each) runs a few at a
 //!   time with a short queue; beyond it a request is turned away at once.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
@@ -54,23 +54,6 @@ impl ClientIp {
         let index = forwarded.len().saturating_sub(trusted);
         ClientIp(forwarded.get(index).copied().unwrap_or(peer))
     }
-}
-
-/// Middleware: puts the request's [`ClientIp`] in its extensions.
-pub async fn client_ip(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if let Some(ConnectInfo(peer)) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .copied()
-    {
-        let ip = ClientIp::of(peer.ip(), request.headers(), state.config.trusted_proxies);
-        request.extensions_mut().insert(ip);
-    }
-    next.run(request).await
 }
 
 /// The settings of every limit here.
@@ -256,23 +239,32 @@ type Limiter<K> = RateLimiter<
 struct Buckets {
     budget: Budget,
     quota: Quota,
+    /// Its `RateLimit-Policy` header, the same on every answer.
+    policy: HeaderValue,
     by_ip: Limiter<IpAddr>,
     by_token: Limiter<[u8; 32]>,
 }
 
 /// Where a budget stands after a request took from it.
-struct Standing {
-    budget: Budget,
-    quota: Quota,
+struct Standing<'a> {
+    buckets: &'a Buckets,
     remaining: u32,
 }
 
 impl Buckets {
     fn new(budget: Budget, per_minute: u32) -> Buckets {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute.max(1)).expect("at least one"));
+        let window = quota.burst_size_replenished_in().as_secs().max(1);
+        let policy = HeaderValue::try_from(format!(
+            "\"{}\";q={};w={window}",
+            budget.name(),
+            quota.burst_size()
+        ))
+        .expect("a budget's policy is a valid header value");
         Buckets {
             budget,
             quota,
+            policy,
             by_ip: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             by_token: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
         }
@@ -280,8 +272,9 @@ impl Buckets {
 
     /// Takes one request for `ip` and (if given) `token`: where the budget stands, or how long
     /// until it has room.
-    fn take(&self, ip: IpAddr, token: Option<[u8; 32]>) -> Result<Standing, Duration> {
-        let now = DefaultClock::default().now();
+    fn take(&self, ip: IpAddr, token: Option<[u8; 32]>) -> Result<Standing<'_>, Duration> {
+        // The limiter's own clock: making a new one reads the CPU's identity every time.
+        let now = self.by_ip.clock().now();
         let by_ip = self
             .by_ip
             .check_key(&ip)
@@ -295,8 +288,7 @@ impl Buckets {
             remaining = remaining.min(by_token.remaining_burst_capacity());
         }
         Ok(Standing {
-            budget: self.budget,
-            quota: self.quota,
+            buckets: self,
             remaining,
         })
     }
@@ -341,20 +333,17 @@ impl ApiLimits {
 /// The headers that tell a client where a budget stands (draft-ietf-httpapi-ratelimit-headers):
 /// `RateLimit-Policy: "reads";q=1200;w=60` and `RateLimit: "reads";r=1199;t=1`, `t` being the
 /// seconds until the budget is whole again.
-fn rate_limit_headers(headers: &mut HeaderMap, standing: &Standing) {
-    let quota = standing.quota;
-    let burst = quota.burst_size().get();
-    let window = quota.burst_size_replenished_in().as_secs().max(1);
-    let spent = burst.saturating_sub(standing.remaining);
+fn rate_limit_headers(headers: &mut HeaderMap, standing: &Standing<'_>) {
+    let quota = standing.buckets.quota;
+    let spent = quota.burst_size().get().saturating_sub(standing.remaining);
     let whole_again = quota.replenish_interval() * spent;
     let reset = whole_again.as_secs() + u64::from(whole_again.subsec_nanos() > 0);
-    let name = standing.budget.name();
-    if let Ok(value) = HeaderValue::try_from(format!("\"{name}\";q={burst};w={window}")) {
-        headers.insert("ratelimit-policy", value);
-    }
-    if let Ok(value) =
-        HeaderValue::try_from(format!("\"{name}\";r={};t={reset}", standing.remaining))
-    {
+    headers.insert("ratelimit-policy", standing.buckets.policy.clone());
+    if let Ok(value) = HeaderValue::try_from(format!(
+        "\"{}\";r={};t={reset}",
+        standing.buckets.budget.name(),
+        standing.remaining
+    )) {
         headers.insert("ratelimit", value);
     }
 }
@@ -365,10 +354,8 @@ pub async fn api_limits(State(state): State<AppState>, request: Request, next: N
     let Some(budget) = Budget::of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let ip = request
-        .extensions()
-        .get::<ClientIp>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |ip| ip.0);
+    let ip = crate::auth::client_ip(&state, request.extensions(), request.headers())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let token = request
         .headers()
         .get(AUTHORIZATION)
@@ -401,8 +388,7 @@ pub async fn api_limits(State(state): State<AppState>, request: Request, next: N
             rate_limit_headers(
                 response.headers_mut(),
                 &Standing {
-                    budget,
-                    quota: buckets.quota,
+                    buckets,
                     remaining: 0,
                 },
             );

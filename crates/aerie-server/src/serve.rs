@@ -57,7 +57,7 @@ impl Default for ConnectionLimits {
 /// finish.
 pub async fn serve(
     listener: TcpListener,
-    app: axum::Router,
+    app: crate::App,
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -118,7 +118,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// The service one connection's requests go to: the app, told the peer's address, with the
 /// request body's deadlines and the in-flight count kept.
 fn connection_service(
-    app: axum::Router,
+    app: crate::App,
     peer: SocketAddr,
     activity: Arc<Activity>,
     limits: ConnectionLimits,
@@ -132,11 +132,16 @@ fn connection_service(
         let app = app.clone();
         let activity = Arc::clone(&activity);
         activity.request_started();
+        // A body's deadlines are set only when there is a body (a GET has none).
         let mut request = request.map(|body| {
-            Body::new(DeadlineBody::new(
-                limits.body_timeout,
-                TimeoutBody::new(limits.idle_timeout, body),
-            ))
+            if http_body::Body::is_end_stream(&body) {
+                Body::new(body)
+            } else {
+                Body::new(DeadlineBody::new(
+                    limits.body_timeout,
+                    TimeoutBody::new(limits.idle_timeout, body),
+                ))
+            }
         });
         request.extensions_mut().insert(ConnectInfo(peer));
         async move {

@@ -340,11 +340,10 @@ impl AppState {
     ) -> Option<Duration> {
         let limiter = self.plugin_rate.as_ref()?;
         let key = format!("{space}/{plugin}");
-        limiter.check_key(&key).err().map(|not_until| {
-            not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ))
-        })
+        limiter
+            .check_key(&key)
+            .err()
+            .map(|not_until| not_until.wait_time_from(governor::clock::Clock::now(limiter.clock())))
     }
 
     /// Forgets cached versions and namespaces after a change to them. Other replicas see the

@@ -248,7 +248,7 @@ async fn plugin_caller(
     space: &str,
     parts: &mut Parts,
 ) -> Result<Caller, Response> {
-    let ip = crate::auth::client_ip(&parts.extensions);
+    let ip = crate::auth::client_ip(state, &parts.extensions, &parts.headers);
     let aerie_token = parts
         .headers
         .get(AUTHORIZATION)
