@@ -552,7 +552,10 @@ impl Config {
 
     /// Whether cookies should be marked `Secure`.
     pub fn secure_cookies(&self) -> bool {
-        self.public_url().starts_with("https://")
+        // Asked on every request that may carry a cookie: read without building the URL.
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
     }
 }
 

@@ -95,7 +95,8 @@ pub async fn by_digest(
 }
 
 async fn serve(state: &AppState, download: &Download, headers: &HeaderMap) -> ApiResult<Response> {
-    let mut response_headers = HeaderMap::with_capacity(8);
+    // Room for the download's own headers and those the layers add (rate limits, request id).
+    let mut response_headers = HeaderMap::with_capacity(16);
     response_headers.insert(ETAG, download.etag.clone());
     // A private namespace's package is for its members only: no shared cache may keep it,
     // and a browser's cache keeps it per credential.
