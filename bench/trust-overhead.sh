@@ -10,7 +10,8 @@
 # version the host embeds, `cargo install wasmtime-cli --version 48.0.8`); PACKAGES_DIR holds
 # `hello.aerie` and `wasi-proxy.aerie` (the test suite builds them into
 # target/test-plugin-builds/packages). Each figure is wrk -t2 -c64 for SECONDS (default 10)
-# after a 2 s warm-up; servers run one at a time on 127.0.0.1, sharing the two cores with wrk.
+# after a 2 s warm-up, with the server's CPU time per request (from /proc: less disturbed by
+# wrk's share of the cores than requests/s); servers run one at a time on 127.0.0.1.
 # The builds with limits get budgets far above what wrk sends, so every request goes through
 # the checks and none is refused.
 set -euo pipefail
@@ -19,11 +20,18 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 port=7931
 
-# Requests/s and p99 of one wrk run against $@.
+# Requests/s, p99 and the server's CPU microseconds per request, of one wrk run against $@
+# (the server is the last job started).
 measure() {
+    local pid ticks_before ticks_after out
+    pid=$(jobs -p | tail -n 1)
     wrk -t2 -c64 -d2s "$@" >/dev/null
-    wrk -t2 -c64 -d"${seconds}s" --latency "$@" \
-        | awk '/Requests\/sec/ {rps=$2} /^ +99%/ {p99=$2} END {printf "%8.0f req/s  p99 %s\n", rps, p99}'
+    ticks_before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    out=$(wrk -t2 -c64 -d"${seconds}s" --latency "$@")
+    ticks_after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    echo "$out" | awk -v ticks=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" '
+        /Requests\/sec/ {rps = $2} /^ +99%/ {p99 = $2} / requests in / {requests = $1}
+        END {printf "%8.0f req/s  p99 %-8s %5.1f us CPU/req\n", rps, p99, ticks / hz * 1e6 / requests}'
 }
 
 wait_ready() {
