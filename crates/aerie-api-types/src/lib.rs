@@ -847,8 +847,15 @@ pub struct DependencyView {
 pub struct PluginPageView {
     /// `namespace/name`.
     pub name: String,
-    /// The version shown: the newest not yanked (the newest, if every one is).
+    /// The version shown: the highest not yanked, a release before a prerelease (the
+    /// highest, if every one is yanked).
     pub version: String,
+    /// When the shown version was published, RFC 3339.
+    pub published_at: String,
+    /// The shown version's certification state, if it was ever submitted.
+    pub certification: Option<String>,
+    /// The publisher key that signed the shown version, if it is signed.
+    pub signing_key_id: Option<String>,
     /// One line about it.
     pub description: String,
     /// Its license.

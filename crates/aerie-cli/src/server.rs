@@ -93,9 +93,13 @@ pub fn run(
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
         let public_url = config.public_url();
-        let server = Server::start(config, std::env::var("AERIE_ADMIN_PASSWORD").ok())
-            .await
-            .context("cannot start the server")?;
+        let server = Server::start_with_pages(
+            config,
+            std::env::var("AERIE_ADMIN_PASSWORD").ok(),
+            Some(aerie_web::pages),
+        )
+        .await
+        .context("cannot start the server")?;
         if !installations.is_empty() {
             server.plugins().serve_locally(DEFAULT_SPACE);
             let host = server
@@ -132,7 +136,7 @@ pub fn run(
             println!("  {password}");
         }
         println!(
-            "Aerie is serving {} at {public_url} (data in {})",
+            "Aerie is serving {}: the marketplace at {public_url}/, the API at {public_url}/api/v1 (data in {})",
             server.address(),
             data_dir.display()
         );

@@ -8,6 +8,7 @@
 //! - [`inspect`]: the component's imports and exports, and the permission each import needs;
 //! - [`signature`]: minisign keys and detached signatures over packages;
 //! - [`digest`]: `sha256:` content digests, the identity of a package;
+//! - [`shown`]: which of a plugin's versions the catalogue shows;
 //! - [`sealed`]: envelope encryption of installation secrets under rotatable master keys.
 //!
 //! This crate is pure: bytes in, values out. It does no I/O of its own, knows nothing of
@@ -22,6 +23,7 @@ pub mod manifest;
 pub mod name;
 pub mod package;
 pub mod sealed;
+pub mod shown;
 pub mod signature;
 
 #[cfg(test)]

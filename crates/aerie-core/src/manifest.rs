@@ -59,50 +59,62 @@ pub const TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(1), Duration::from_secs(600));
 
 /// A validated `aerie.toml`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// Serialised as JSON it is what the registry stores with each version, and
+/// [`Manifest::from_stored`] reads that back: the one typed reader of a stored manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     /// The `[plugin]` table: identity and catalogue data.
     pub plugin: PluginInfo,
     /// The `[permissions]` table: what the plugin may reach.
+    #[serde(default)]
     pub permissions: Permissions,
     /// The `[dependencies]` table: other plugins this one needs, with version requirements.
+    #[serde(default)]
     pub dependencies: BTreeMap<PluginName, VersionReq>,
     /// The `[provides]` table: the plugin's HTTP routes and services.
+    #[serde(default)]
     pub provides: Provides,
     /// The `[config]` table: a JSON Schema (written in TOML) for the installation's config.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<serde_json::Value>,
 }
 
 /// The `[plugin]` table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PluginInfo {
     /// `namespace/name`.
     pub name: PluginName,
     /// The plugin's version.
     pub version: Version,
     /// One line about what it does.
+    #[serde(default)]
     pub description: String,
     /// An SPDX license expression.
+    #[serde(default)]
     pub license: String,
     /// Its authors, free text (`Name <email>` by convention).
+    #[serde(default)]
     pub authors: Vec<String>,
     /// Its web page.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub homepage: Option<String>,
     /// Its source repository.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
     /// Catalogue categories, from [`CATEGORIES`].
+    #[serde(default)]
     pub categories: Vec<String>,
     /// Free-form search tags.
+    #[serde(default)]
     pub tags: Vec<String>,
     /// The versions of the `aerie:plugin` API the plugin works with.
     pub api: VersionReq,
 }
 
 /// The `[permissions]` table: every capability beyond the always-available basics.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Permissions {
     /// Hosts the plugin may call over `wasi:http/outgoing-handler`.
     pub outbound: Vec<OutboundHost>,
@@ -118,9 +130,18 @@ pub struct Permissions {
     /// The per-call deadline it asks for instead of the host's default.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "serialize_duration"
+        serialize_with = "serialize_duration",
+        deserialize_with = "deserialize_duration"
     )]
     pub timeout: Option<Duration>,
+}
+
+fn deserialize_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 fn serialize_duration<S: serde::Serializer>(
@@ -134,7 +155,8 @@ fn serialize_duration<S: serde::Serializer>(
 }
 
 /// The `[provides]` table.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Provides {
     /// Names of the services the plugin exports for other plugins.
     pub services: Vec<String>,
@@ -143,11 +165,12 @@ pub struct Provides {
 }
 
 /// One HTTP route a plugin serves under `/{namespace}/{name}` on its space's plugin origin.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Route {
     /// The path pattern: `/`, `/items/{id}`, or a prefix ending in `/*`.
     pub path: String,
     /// The methods it answers; empty means all.
+    #[serde(default)]
     pub methods: Vec<String>,
     /// Who may call it.
     pub guard: Guard,
@@ -224,7 +247,7 @@ impl Provides {
 }
 
 /// Who may call a route: anyone, or members of the space holding at least a role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Guard {
     /// Anyone, signed in or not.
@@ -319,6 +342,14 @@ impl fmt::Display for OutboundHost {
 impl Serialize for OutboundHost {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for OutboundHost {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -562,6 +593,12 @@ impl Manifest {
                 problems: problems.0,
             }),
         }
+    }
+
+    /// Reads a manifest as the registry stores it: its JSON serialisation, validated when
+    /// the version was published.
+    pub fn from_stored(json: &str) -> Result<Manifest, serde_json::Error> {
+        serde_json::from_str(json)
     }
 
     /// The permission names this manifest grants, in the words of `permissions.*`.

@@ -44,7 +44,7 @@ pub mod search;
 pub mod serve;
 pub mod spaces;
 pub mod state;
-mod views;
+pub mod views;
 
 pub use config::Config;
 pub use state::AppState;
@@ -118,8 +118,18 @@ impl tower::Service<axum::extract::Request> for App {
     }
 }
 
-/// The server's application: the API and the plugin origins.
-pub fn router(state: AppState) -> App {
+/// The web UI's pages, served on the API's origin beside `/api`: a router whose fallback
+/// answers every path the API and the pages do not (the API's paths with [`no_route`]).
+pub type Pages = fn(AppState) -> axum::Router<AppState>;
+
+/// The answer for a path nothing serves, in the error envelope.
+pub fn no_route() -> ApiError {
+    ApiError::not_found("no_route", "there is nothing at this path")
+}
+
+/// The server's application: the API (with the web UI's `pages`, when given) and the plugin
+/// origins.
+pub fn router(state: AppState, pages: Option<Pages>) -> App {
     let plugins = axum::Router::new()
         .fallback(routes::endpoints::serve)
         .layer(axum::middleware::from_fn_with_state(
@@ -127,7 +137,7 @@ pub fn router(state: AppState) -> App {
             metrics::count_requests,
         ));
     App {
-        api: with_outer_layers(api_router(state.clone()), &state),
+        api: with_outer_layers(api_router(state.clone(), pages), &state),
         plugins: with_outer_layers(plugins, &state),
         origin: state.plugin_origin.clone(),
     }
@@ -163,8 +173,8 @@ fn with_outer_layers(router: axum::Router<AppState>, state: &AppState) -> axum::
         .with_state(state.clone())
 }
 
-/// The API's router and its OpenAPI document.
-fn api_router(state: AppState) -> axum::Router<AppState> {
+/// The API's router and its OpenAPI document, with the web UI's pages when given.
+fn api_router(state: AppState, pages: Option<Pages>) -> axum::Router<AppState> {
     let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::accounts::signup))
         .routes(routes!(routes::accounts::login, routes::accounts::logout))
@@ -252,22 +262,26 @@ fn api_router(state: AppState) -> axum::Router<AppState> {
         .routes(routes!(routes::spaces::rotate_master_key))
         .split_for_parts();
     let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
-    api.route(
-        "/api/openapi.json",
-        axum::routing::get(move || async move { Json(document) }),
-    )
-    .route(
-        "/s/{space}",
-        axum::routing::any(routes::endpoints::to_plugin_origin),
-    )
-    .route(
-        "/s/{space}/{*rest}",
-        axum::routing::any(routes::endpoints::to_plugin_origin),
-    )
-    .route("/healthz", axum::routing::get(|| async { "ok" }))
-    .route("/readyz", axum::routing::get(ready))
-    .route("/metrics", axum::routing::get(metrics::serve))
-    .fallback(|| async { ApiError::not_found("no_route", "there is nothing at this path") })
+    let api = api
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || async move { Json(document) }),
+        )
+        .route(
+            "/s/{space}",
+            axum::routing::any(routes::endpoints::to_plugin_origin),
+        )
+        .route(
+            "/s/{space}/{*rest}",
+            axum::routing::any(routes::endpoints::to_plugin_origin),
+        )
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(ready))
+        .route("/metrics", axum::routing::get(metrics::serve));
+    match pages {
+        Some(pages) => api.merge(pages(state.clone())),
+        None => api.fallback(|| async { no_route() }),
+    }
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         limits::api_limits,
@@ -405,10 +419,19 @@ pub struct Server {
 
 impl Server {
     /// Opens the stores, creates the first administrator on an empty database (password from
-    /// `admin_password`, or generated), and starts serving.
+    /// `admin_password`, or generated), and starts serving the API.
     pub async fn start(
         config: Config,
         admin_password: Option<String>,
+    ) -> Result<Server, StartError> {
+        Server::start_with_pages(config, admin_password, None).await
+    }
+
+    /// [`Server::start`], serving the web UI's `pages` beside the API.
+    pub async fn start_with_pages(
+        config: Config,
+        admin_password: Option<String>,
+        pages: Option<Pages>,
     ) -> Result<Server, StartError> {
         let (db, blobs) = open_stores(&config).await?;
         let generated_admin_password = first_admin(&db, admin_password).await?;
@@ -459,7 +482,7 @@ impl Server {
                 state.restored.send_replace(true);
             }
         });
-        let app = router(state.clone());
+        let app = router(state.clone(), pages);
         let task = tokio::spawn(async move {
             let served = serve::serve(listener, app, limits, stopped).await;
             // The last download counts reach the database before the server is gone.

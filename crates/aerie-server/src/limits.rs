@@ -204,20 +204,22 @@ impl Budget {
         }
     }
 
-    /// The budget a request takes from; `None` for health checks and metric scrapes.
+    /// The budget a request takes from; `None` for health checks, metric scrapes and the
+    /// web UI's static assets (embedded, immutable, served from memory). The web UI's
+    /// sign-in, sign-up and search take from the same budgets as the API's.
     pub fn of(method: &Method, path: &str) -> Option<Budget> {
-        if matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        if matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/static/") {
             return None;
         }
         if *method == Method::POST
             && matches!(
                 path,
-                "/api/v1/sessions" | "/api/v1/users" | "/api/v1/tokens"
+                "/api/v1/sessions" | "/api/v1/users" | "/api/v1/tokens" | "/login" | "/signup"
             )
         {
             return Some(Budget::Login);
         }
-        if path == "/api/v1/search" {
+        if matches!(path, "/api/v1/search" | "/search") {
             return Some(Budget::Search);
         }
         Some(if method.is_safe() {

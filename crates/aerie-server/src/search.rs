@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aerie_core::manifest::Manifest;
 use aerie_db::{CatalogEntry, Database};
 use aerie_search::{PluginDocument, SearchIndex};
-use semver::Version;
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::error::{ApiError, ApiResult};
@@ -29,33 +28,14 @@ const MAX_README: usize = 64 * 1024;
 /// A plugin as search shows it, or `None` when search must not show it (a private namespace's
 /// plugins are for its members, and search answers everyone).
 pub fn document(entry: &CatalogEntry) -> Option<PluginDocument> {
-    document_with_manifest(entry).map(|(document, _)| document)
-}
-
-/// [`document`], with the manifest of the version it shows.
-pub fn document_with_manifest(entry: &CatalogEntry) -> Option<(PluginDocument, Value)> {
     if entry.private {
         return None;
     }
-    let newest = |installable: bool| {
-        entry
-            .versions
-            .iter()
-            .filter(|version| !installable || !version.yanked)
-            .max_by_key(|version| Version::parse(&version.version).ok())
-    };
-    let newest_installable = newest(true);
-    let installable = newest_installable.is_some();
-    let latest = newest_installable.or_else(|| newest(false))?;
-    let manifest: Value = serde_json::from_str(&latest.manifest).ok()?;
-    let strings = |value: &Value| -> Vec<String> {
-        value
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item.as_str().map(str::to_string))
-            .collect()
-    };
+    let latest = aerie_core::shown::shown(&entry.versions, |version| {
+        (version.version.as_str(), version.yanked)
+    })?;
+    let installable = !latest.yanked;
+    let manifest = Manifest::from_stored(&latest.manifest).ok()?;
     let mut readme = latest.readme.clone().unwrap_or_default();
     if readme.len() > MAX_README {
         let mut end = MAX_README;
@@ -64,23 +44,18 @@ pub fn document_with_manifest(entry: &CatalogEntry) -> Option<(PluginDocument, V
         }
         readme.truncate(end);
     }
-    let document = PluginDocument {
+    Some(PluginDocument {
         name: entry.name.clone(),
         version: latest.version.clone(),
-        description: manifest["plugin"]["description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        tags: strings(&manifest["plugin"]["tags"]),
-        categories: strings(&manifest["plugin"]["categories"]),
-        license: manifest["plugin"]["license"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        dependencies: manifest["dependencies"]
-            .as_object()
-            .map(|dependencies| dependencies.keys().cloned().collect())
-            .unwrap_or_default(),
+        description: manifest.plugin.description,
+        tags: manifest.plugin.tags,
+        categories: manifest.plugin.categories,
+        license: manifest.plugin.license,
+        dependencies: manifest
+            .dependencies
+            .keys()
+            .map(ToString::to_string)
+            .collect(),
         readme,
         certified: entry
             .versions
@@ -96,8 +71,7 @@ pub fn document_with_manifest(entry: &CatalogEntry) -> Option<(PluginDocument, V
         ratings: entry.reviews.max(0) as u64,
         created_at: entry.created_at,
         updated_at: entry.updated_at,
-    };
-    Some((document, manifest))
+    })
 }
 
 fn index_error(err: impl std::fmt::Display) -> ApiError {

@@ -264,25 +264,14 @@ async fn policy_refusal(
 
 /// A published version as resolution sees it, from its stored manifest.
 fn candidate(state: &AppState, record: &aerie_db::VersionRecord) -> ApiResult<Candidate> {
-    let manifest: Value = serde_json::from_str(&record.manifest).map_err(corrupt)?;
-    let text = |value: &Value| value.as_str().map(str::to_string);
-    let api = text(&manifest["plugin"]["api"])
-        .and_then(|api| VersionReq::parse(&api).ok())
-        .ok_or_else(|| corrupt(format!("{}/{}: plugin.api", record.namespace, record.name)))?;
-    let mut dependencies = BTreeMap::new();
-    for (name, requirement) in manifest["dependencies"].as_object().into_iter().flatten() {
-        let requirement = text(requirement)
-            .and_then(|requirement| VersionReq::parse(&requirement).ok())
-            .ok_or_else(|| corrupt(format!("dependency {name}")))?;
-        dependencies.insert(name.parse().map_err(corrupt)?, requirement);
-    }
+    let manifest = crate::views::manifest(record)?;
     Ok(Candidate {
         version: Version::parse(&record.version).map_err(corrupt)?,
         digest: record.digest.clone(),
         yanked: record.yanked,
         certified: state.registry_key.certifies(record),
-        api,
-        dependencies,
+        api: manifest.plugin.api,
+        dependencies: manifest.dependencies,
     })
 }
 
@@ -1517,15 +1506,7 @@ pub async fn installation_views(
             .version(plugin.namespace(), plugin.name(), &installation.version)
             .await?
         {
-            Some(version) => {
-                let manifest: Value = serde_json::from_str(&version.manifest).map_err(corrupt)?;
-                manifest["permissions"]["secrets"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|name| name.as_str().map(str::to_string))
-                    .collect()
-            }
+            Some(version) => crate::views::manifest(&version)?.permissions.secrets,
             None => Vec::new(),
         };
         let secrets = state

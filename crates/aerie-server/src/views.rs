@@ -18,6 +18,7 @@ pub fn date(day: i64) -> String {
     time(day * 86_400_000)[..10].to_string()
 }
 
+/// A user as the API shows them.
 pub fn user(user: &User) -> UserView {
     UserView {
         username: user.username.clone(),
@@ -26,6 +27,7 @@ pub fn user(user: &User) -> UserView {
     }
 }
 
+/// An API token as the API shows it (never its secret).
 pub fn token(token: &ApiToken) -> TokenView {
     TokenView {
         id: token.id,
@@ -40,6 +42,7 @@ pub fn token(token: &ApiToken) -> TokenView {
     }
 }
 
+/// A publisher key as the API shows it.
 pub fn key(key: &PublisherKey) -> KeyView {
     KeyView {
         key_id: key.key_id.clone(),
@@ -50,6 +53,24 @@ pub fn key(key: &PublisherKey) -> KeyView {
     }
 }
 
+/// The version of `versions` the catalogue shows: the one rule of [`aerie_core::shown`].
+pub fn shown<'a>(
+    versions: impl IntoIterator<Item = &'a VersionRecord>,
+) -> Option<&'a VersionRecord> {
+    aerie_core::shown::shown(versions, |record| (record.version.as_str(), record.yanked))
+}
+
+/// A version's stored manifest, typed. One that does not read is a fault of this server's
+/// store, not of the request.
+pub fn manifest(record: &VersionRecord) -> crate::error::ApiResult<aerie_core::manifest::Manifest> {
+    aerie_core::manifest::Manifest::from_stored(&record.manifest).map_err(|err| {
+        crate::error::ApiError::internal(format!(
+            "the stored manifest of {}/{} {} does not read: {err}",
+            record.namespace, record.name, record.version
+        ))
+    })
+}
+
 /// The API path of a version.
 pub fn version_path(record: &VersionRecord) -> String {
     format!(
@@ -58,6 +79,7 @@ pub fn version_path(record: &VersionRecord) -> String {
     )
 }
 
+/// A version as the API shows it, with its download and signature URLs.
 pub fn version(state: &AppState, record: &VersionRecord) -> VersionView {
     let base = format!("{}{}", state.config.public_url(), version_path(record));
     VersionView {
@@ -80,6 +102,7 @@ pub fn version(state: &AppState, record: &VersionRecord) -> VersionView {
     }
 }
 
+/// A version as a list of versions shows it.
 pub fn version_summary(record: &VersionRecord) -> VersionSummary {
     VersionSummary {
         version: record.version.clone(),
@@ -92,6 +115,7 @@ pub fn version_summary(record: &VersionRecord) -> VersionSummary {
     }
 }
 
+/// An audit log entry as the API shows it.
 pub fn audit(entry: AuditEntry) -> AuditEntryView {
     AuditEntryView {
         id: entry.id,

@@ -33,6 +33,16 @@ pub async fn signup(
     caller: Caller,
     Json(request): Json<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let user = create_account(&state, &caller, request).await?;
+    Ok((StatusCode::CREATED, Json(views::user(&user))))
+}
+
+/// What [`signup`] does, for the API and the web UI alike.
+pub async fn create_account(
+    state: &AppState,
+    caller: &Caller,
+    request: SignupRequest,
+) -> ApiResult<aerie_db::User> {
     if !state.config.open_signup && !caller.is_admin() {
         return Err(ApiError::forbidden(
             "signup_closed",
@@ -43,7 +53,7 @@ pub async fn signup(
         .map_err(|err| ApiError::bad_request("invalid_username", err.to_string()))?;
     check_password_rules(&request.password)?;
     let hash = hash_password(&state.passwords, request.password).await?;
-    let user = state
+    Ok(state
         .db
         .create_user(
             &caller.actor(),
@@ -52,8 +62,7 @@ pub async fn signup(
             &hash,
             false,
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(views::user(&user))))
+        .await?)
 }
 
 /// Refuses a password too short or too long.
@@ -78,7 +87,28 @@ pub async fn login(
     headers: HeaderMap,
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = check_credentials(&state, address, &request.username, request.password).await?;
+    let (user, cookie) = sign_in(
+        &state,
+        address,
+        &headers,
+        &request.username,
+        request.password,
+    )
+    .await?;
+    let me = me_view(&state, &user, None).await?;
+    Ok(([(SET_COOKIE, cookie)], Json(me)))
+}
+
+/// Checks a user name and password and starts a browser session: the user and the
+/// `Set-Cookie` value that carries it. For the API and the web UI alike.
+pub async fn sign_in(
+    state: &AppState,
+    address: ClientAddress,
+    headers: &HeaderMap,
+    username: &str,
+    password: String,
+) -> ApiResult<(aerie_db::User, HeaderValue)> {
+    let user = check_credentials(state, address, username, password).await?;
     let secret = random_secret();
     let hours = state.config.session_hours;
     let expires_at = now_millis() + (hours as i64) * 3_600_000;
@@ -93,15 +123,14 @@ pub async fn login(
         .db
         .create_session(user.id, &sha256(secret.as_bytes()), expires_at, &origin)
         .await?;
-    let cookie = session_cookie_header(&state.config, &secret, hours * 3600);
-    let me = me_view(&state, &user, None).await?;
-    Ok(([(SET_COOKIE, cookie?)], Json(me)))
+    let cookie = session_cookie_header(&state.config, &secret, hours * 3600)?;
+    Ok((user, cookie))
 }
 
 /// The `Set-Cookie` value for the session cookie: host-only, `HttpOnly`, `SameSite=Lax`, and
 /// `Secure` with the `__Host-` prefix when the server is reached over HTTPS. An empty value
 /// with `max_age` 0 removes it.
-fn session_cookie_header(
+pub fn session_cookie_header(
     config: &crate::Config,
     value: &str,
     max_age: u64,
@@ -125,13 +154,19 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
-    if let Some(session) = session_cookie(&state.config, &headers) {
-        state.db.delete_session(&sha256(session.as_bytes())).await?;
-    }
     Ok((
         StatusCode::NO_CONTENT,
-        [(SET_COOKIE, session_cookie_header(&state.config, "", 0)?)],
+        [(SET_COOKIE, sign_out(&state, &headers).await?)],
     ))
+}
+
+/// Ends the request's browser session, if it has one: the `Set-Cookie` value that removes
+/// the cookie.
+pub async fn sign_out(state: &AppState, headers: &HeaderMap) -> ApiResult<HeaderValue> {
+    if let Some(session) = session_cookie(&state.config, headers) {
+        state.db.delete_session(&sha256(session.as_bytes())).await?;
+    }
+    session_cookie_header(&state.config, "", 0)
 }
 
 /// The caller's browser sessions, newest first.
@@ -211,15 +246,27 @@ pub async fn change_password(
     address: ClientAddress,
     Json(request): Json<PasswordChangeRequest>,
 ) -> ApiResult<StatusCode> {
+    set_password(&state, &caller, address, request).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What [`change_password`] does, for the API and the web UI alike: the current password
+/// checked, every other session ended.
+pub async fn set_password(
+    state: &AppState,
+    caller: &Caller,
+    address: ClientAddress,
+    request: PasswordChangeRequest,
+) -> ApiResult<()> {
     let user = caller.user()?.clone();
     check_password_rules(&request.new_password)?;
-    check_credentials(&state, address, &user.username, request.current_password).await?;
+    check_credentials(state, address, &user.username, request.current_password).await?;
     let hash = hash_password(&state.passwords, request.new_password).await?;
     state
         .db
         .change_password(&caller.actor(), user.id, &hash, caller.session)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// The caller: user, namespaces, and the token's scopes.

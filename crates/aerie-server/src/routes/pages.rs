@@ -3,7 +3,6 @@
 use aerie_api_types::{DependencyView, ErrorBody, PluginPageView};
 use axum::extract::{Path, State};
 use semver::Version;
-use serde_json::Value;
 
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Json};
@@ -26,12 +25,8 @@ pub fn sanitised_html(markdown: &str) -> String {
         .to_string()
 }
 
-fn text(value: &Value) -> Option<String> {
-    value.as_str().map(str::to_string)
-}
-
-/// A plugin's page: its newest installable version's README (sanitised), permissions in
-/// words, dependencies and dependents, versions, downloads and rating.
+/// A plugin's page: its shown version's README (sanitised), permissions in words,
+/// dependencies and dependents, versions, downloads and rating.
 #[utoipa::path(get, path = "/api/v1/plugins/{namespace}/{name}/page", tag = "plugins",
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = PluginPageView), (status = 404, body = ErrorBody)))]
@@ -40,7 +35,19 @@ pub async fn page(
     caller: Caller,
     Path((namespace, name)): Path<(String, String)>,
 ) -> ApiResult<Json<PluginPageView>> {
-    visible_namespace(&state, &caller, &namespace, Scope::ReadPrivate).await?;
+    plugin_page(&state, &caller, &namespace, &name)
+        .await
+        .map(Json)
+}
+
+/// What [`page`] answers, for the API and the web UI alike.
+pub async fn plugin_page(
+    state: &AppState,
+    caller: &Caller,
+    namespace: &str,
+    name: &str,
+) -> ApiResult<PluginPageView> {
+    visible_namespace(state, caller, namespace, Scope::ReadPrivate).await?;
     let missing = || {
         ApiError::not_found(
             "plugin_not_found",
@@ -49,28 +56,20 @@ pub async fn page(
     };
     let summary = state
         .db
-        .plugin(&namespace, &name)
+        .plugin(namespace, name)
         .await?
         .ok_or_else(missing)?;
-    let mut versions = state.db.versions(&namespace, &name).await?;
+    let mut versions = state.db.versions(namespace, name).await?;
     versions.sort_by_key(|record| std::cmp::Reverse(Version::parse(&record.version).ok()));
-    let shown = versions
+    let shown = views::shown(&versions).ok_or_else(missing)?;
+    let manifest = views::manifest(shown)?;
+    let permissions = crate::consent::permissions_of(&manifest, &state.config.plugin_limits);
+    let dependencies = manifest
+        .dependencies
         .iter()
-        .find(|record| !record.yanked)
-        .or(versions.first())
-        .ok_or_else(missing)?;
-    let manifest: Value = serde_json::from_str(&shown.manifest).map_err(ApiError::internal)?;
-    let plugin = &manifest["plugin"];
-    let permissions = crate::consent::in_words(
-        serde_json::from_value(manifest["permissions"].clone()).unwrap_or_default(),
-    );
-    let dependencies = manifest["dependencies"]
-        .as_object()
-        .into_iter()
-        .flatten()
         .map(|(name, requirement)| DependencyView {
-            name: name.clone(),
-            requirement: text(requirement).unwrap_or_default(),
+            name: name.to_string(),
+            requirement: requirement.to_string(),
         })
         .collect();
     let full_name = format!("{namespace}/{name}");
@@ -83,13 +82,17 @@ pub async fn page(
             .map_err(ApiError::internal)?
             .map_err(ApiError::internal)?;
     let (rating, ratings) = state.db.rating(summary.id).await?;
-    Ok(Json(PluginPageView {
+    let info = manifest.plugin;
+    Ok(PluginPageView {
         name: full_name,
         version: shown.version.clone(),
-        description: text(&plugin["description"]).unwrap_or_default(),
-        license: text(&plugin["license"]).unwrap_or_default(),
-        homepage: text(&plugin["homepage"]),
-        repository: text(&plugin["repository"]),
+        published_at: views::time(shown.published_at),
+        certification: shown.certification.clone(),
+        signing_key_id: shown.signing_key_id.clone(),
+        description: info.description,
+        license: info.license,
+        homepage: info.homepage,
+        repository: info.repository,
         readme_html: shown.readme.as_deref().map(sanitised_html),
         permissions,
         dependencies,
@@ -98,7 +101,7 @@ pub async fn page(
         downloads: summary.downloads.max(0) as u64,
         rating,
         ratings,
-    }))
+    })
 }
 
 /// Most dependents a page lists.

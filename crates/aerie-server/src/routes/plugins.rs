@@ -326,17 +326,9 @@ pub(crate) async fn check_signature(
     Ok(key_id)
 }
 
-/// The highest version that is not yanked: a release if there is one, else a prerelease.
-fn latest<'a>(
-    versions: impl Iterator<Item = &'a VersionRecord> + Clone,
-) -> Option<&'a VersionRecord> {
-    let candidates = versions.filter(|record| !record.yanked);
-    let parsed = |record: &&VersionRecord| Version::parse(&record.version).ok();
-    candidates
-        .clone()
-        .filter(|record| parsed(record).is_some_and(|v| v.pre.is_empty()))
-        .max_by_key(|record| parsed(record))
-        .or_else(|| candidates.max_by_key(|record| parsed(record)))
+/// The version the catalogue shows ([`aerie_core::shown`]), if it can be installed.
+fn latest<'a>(versions: impl IntoIterator<Item = &'a VersionRecord>) -> Option<&'a VersionRecord> {
+    views::shown(versions).filter(|record| !record.yanked)
 }
 
 /// A plugin with its versions, newest first.
@@ -358,13 +350,10 @@ pub async fn plugin(
     let mut versions = state.db.versions(&namespace, &name).await?;
     versions.sort_by_key(|record| std::cmp::Reverse(Version::parse(&record.version).ok()));
     let latest = latest(versions.iter());
-    let description = latest.and_then(|record| {
-        serde_json::from_str::<serde_json::Value>(&record.manifest)
-            .ok()?
-            .pointer("/plugin/description")?
-            .as_str()
-            .map(String::from)
-    });
+    let description = latest
+        .map(views::manifest)
+        .transpose()?
+        .map(|manifest| manifest.plugin.description);
     Ok(Json(PluginView {
         name: format!("{namespace}/{name}"),
         latest: latest.map(|record| record.version.clone()),

@@ -1,5 +1,8 @@
 //! The `aerie` command line, end to end: real plugin projects built for `wasm32-wasip2`, real
-//! packages, real keys, and the `minisign` tool for interoperability.
+//! packages, real keys, and the `minisign` tool for interoperability; and the web UI the
+//! `aerie serve` binary serves, in a real Chromium ([`web`]).
+
+mod web;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -744,9 +747,15 @@ const ADMIN_PASSWORD: &str = "registry-admin-password";
 
 impl RunningServer {
     fn start(data_dir: &Path) -> RunningServer {
+        RunningServer::start_with(data_dir, &[])
+    }
+
+    /// [`RunningServer::start`] with more environment variables.
+    fn start_with(data_dir: &Path, environment: &[(&str, &str)]) -> RunningServer {
         let port = aerie_test_support::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_aerie"))
             .arg("serve")
+            .envs(environment.iter().copied())
             .env("AERIE_DATA_DIR", data_dir)
             .env("AERIE_LISTEN", format!("127.0.0.1:{port}"))
             .env("AERIE_ADMIN_PASSWORD", ADMIN_PASSWORD)

@@ -1,0 +1,379 @@
+//! The marketplace web UI served by `aerie serve`, used as people use it: in a real headless
+//! Chromium (`browser/marketplace.mjs`), with JavaScript on and off, checked by axe-core in
+//! both themes; and its defences tried over plain HTTP the way a hostile site or client would.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::{ADMIN_PASSWORD, RunningServer, package, repo, temp_dir};
+
+/// A server with open sign-up and the example plugins `hello`, `greeter` and
+/// `greeter-client` published, signed, in the namespace `examples`.
+fn marketplace(dir: &Path) -> RunningServer {
+    let server = RunningServer::start_with(&dir.join("data"), &[("AERIE_OPEN_SIGNUP", "true")]);
+    let run = |args: &[&str]| server.aerie(args, dir).success();
+    run(&["login"]);
+    run(&["namespace", "create", "examples"]);
+    run(&["key", "generate"]);
+    run(&["key", "add", "examples"]);
+    for plugin in ["hello", "greeter", "greeter-client"] {
+        let file = format!("{plugin}.aerie");
+        std::fs::copy(package(plugin), dir.join(&file)).unwrap();
+        run(&["plugin", "sign", &file, "--key", "aerie.key"]);
+        run(&["publish", &file]);
+    }
+    server
+}
+
+#[test]
+fn a_newcomer_finds_judges_and_reviews_a_plugin_in_chromium_with_and_without_javascript() {
+    let dir = temp_dir();
+    let server = marketplace(dir.path());
+    let artifacts = repo().join("target/web-screenshots");
+    let report = aerie_test_support::browser::run(
+        "marketplace.mjs",
+        &json!({
+            "base": format!("http://127.0.0.1:{}", server.port),
+            "plugin": "examples/greeter-client",
+            "typo": "greter",
+            "username": "newcomer",
+            "password": "a long first password",
+            "new_password": "a longer second password",
+            "artifacts": artifacts,
+        }),
+    );
+    let seen = &report["seen"];
+    let shown = serde_json::to_string_pretty(&report).unwrap();
+
+    // Nothing on any page trips its policy, logs an error or fails axe's serious checks.
+    for (page, violations) in report["accessibility"].as_object().unwrap() {
+        assert_eq!(violations, &json!([]), "axe on {page}:\n{shown}");
+    }
+    for (page, violations) in report["csp"].as_object().unwrap() {
+        assert_eq!(violations, &json!([]), "CSP on {page}:\n{shown}");
+    }
+    assert_eq!(report["problems"], json!([]), "{shown}");
+
+    let home = &seen["home"];
+    assert_eq!(home["status"], 200, "{shown}");
+    let policy = home["headers"]["content-security-policy"].as_str().unwrap();
+    for directive in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+        "default-src 'none'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert_eq!(home["headers"]["x-content-type-options"], "nosniff");
+    assert_eq!(home["headers"]["referrer-policy"], "same-origin");
+    assert!(home["lists_plugin"].as_u64().unwrap() >= 1, "{shown}");
+    assert_eq!(seen["keyboard"]["first"], "skip", "{shown}");
+    assert_ne!(seen["keyboard"]["outline"], "none", "{shown}");
+
+    assert!(
+        seen["signed_up"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/account"),
+        "{shown}"
+    );
+    assert_eq!(seen["signed_up"]["user"], "newcomer");
+
+    // Typed with a typo, the results arrive without a reload and the address follows.
+    assert_eq!(seen["instant_search"]["same_page"], true, "{shown}");
+    assert!(
+        seen["instant_search"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("q=greter"),
+        "{shown}"
+    );
+
+    let plugin = &seen["plugin"];
+    assert_eq!(plugin["heading"], "examples/greeter-client");
+    let facts: Vec<&str> = plugin["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for fact in [
+        "Version",
+        "Updated",
+        "License",
+        "Downloads",
+        "Rating",
+        "Certification",
+        "Signature",
+    ] {
+        assert!(facts.contains(&fact), "{fact} missing: {facts:?}");
+    }
+    assert!(
+        plugin["permissions"]
+            .as_str()
+            .unwrap()
+            .contains("examples/greeter"),
+        "{shown}"
+    );
+    let scripts = plugin["scripts"].as_array().unwrap();
+    assert_eq!(scripts.len(), 1, "{shown}");
+    assert!(
+        scripts[0].as_str().unwrap().contains("/static/aerie."),
+        "{shown}"
+    );
+    for (tab, label) in [
+        ("versions", "Versions"),
+        ("dependencies", "Dependencies"),
+        ("reviews", "Reviews"),
+        ("stats", "Statistics"),
+    ] {
+        assert_eq!(seen["tabs"][tab]["status"], 200, "{tab}: {shown}");
+        assert_eq!(seen["tabs"][tab]["current"], label, "{shown}");
+    }
+    assert_eq!(seen["tabs"]["versions"]["rows"], 1, "{shown}");
+
+    // One review per user, edited in place; its markup is shown, never run.
+    let reviews = &seen["reviews"];
+    assert_eq!(reviews["items"], 1, "{shown}");
+    assert_eq!(reviews["stars"], "5 of 5 stars", "{shown}");
+    assert!(
+        reviews["text"]
+            .as_str()
+            .unwrap()
+            .contains("&lt;b&gt;not bold&lt;/b&gt;"),
+        "{shown}"
+    );
+    assert_eq!(reviews["legend"], "Edit your review");
+
+    assert_eq!(seen["theme"]["after_switch"], "dark", "{shown}");
+    assert_eq!(seen["theme"]["next_page"], "dark", "{shown}");
+
+    let account = &seen["account"];
+    assert_eq!(account["sessions"], 1, "{shown}");
+    assert_eq!(account["wrong_password"]["status"], 401, "{shown}");
+    assert!(
+        account["changed"]
+            .as_str()
+            .unwrap()
+            .contains("password is changed"),
+        "{shown}"
+    );
+
+    for (page, overflow) in seen["phone_overflow"].as_object().unwrap() {
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{page} scrolls sideways on a phone: {shown}"
+        );
+    }
+    assert_eq!(seen["not_found"]["status"], 404, "{shown}");
+    assert!(
+        seen["signed_out"]["nav"]
+            .as_str()
+            .unwrap()
+            .contains("Sign in"),
+        "{shown}"
+    );
+    assert!(
+        seen["signed_out"]["account"]
+            .as_str()
+            .unwrap()
+            .contains("/login?next="),
+        "{shown}"
+    );
+
+    let plain = &seen["without_javascript"];
+    assert!(
+        plain["search_lists_plugin"].as_u64().unwrap() >= 1,
+        "{shown}"
+    );
+    assert!(
+        plain["sorted_url"]
+            .as_str()
+            .unwrap()
+            .contains("sort=downloads"),
+        "{shown}"
+    );
+    assert!(
+        plain["back_after_login"]
+            .as_str()
+            .unwrap()
+            .ends_with("/plugins/examples/greeter-client/reviews"),
+        "{shown}"
+    );
+    assert_eq!(plain["review"], "3 of 5 stars", "{shown}");
+
+    for name in ["home", "search", "plugin", "account"] {
+        for size in ["desktop", "phone"] {
+            for scheme in ["light", "dark"] {
+                let shot = artifacts.join(format!("{name}-{size}-{scheme}.png"));
+                assert!(shot.is_file(), "{} missing", shot.display());
+            }
+        }
+    }
+}
+
+/// A raw HTTP/1.0 exchange with the server: status, headers (lowercase names) and body.
+fn exchange(port: u16, request: &str) -> (u16, Vec<(String, String)>, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string()))
+        .collect();
+    (status, headers, body.to_string())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+fn post(
+    port: u16,
+    path: &str,
+    headers: &[&str],
+    form: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let extra: String = headers
+        .iter()
+        .map(|header| format!("{header}\r\n"))
+        .collect();
+    exchange(
+        port,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+}
+
+fn get(port: u16, path: &str, headers: &[&str]) -> (u16, Vec<(String, String)>, String) {
+    let extra: String = headers
+        .iter()
+        .map(|header| format!("{header}\r\n"))
+        .collect();
+    exchange(
+        port,
+        &format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{extra}\r\n"),
+    )
+}
+
+#[test]
+fn pages_refuse_forms_from_other_sites_and_answer_bad_input_with_a_page() {
+    let dir = temp_dir();
+    let server = RunningServer::start(&dir.path().join("data"));
+    let port = server.port;
+    let credentials = format!("username=admin&password={ADMIN_PASSWORD}");
+
+    // Another site — a plugin origin on a sibling host included — cannot sign anyone in.
+    for site in ["cross-site", "same-site"] {
+        let (status, _, body) = post(
+            port,
+            "/login",
+            &[&format!("Sec-Fetch-Site: {site}")],
+            &credentials,
+        );
+        assert_eq!(status, 403, "{site}: {body}");
+        assert!(body.contains("csrf"), "{body}");
+    }
+    let (status, _, body) = post(
+        port,
+        "/login",
+        &["Origin: http://team.localhost:1"],
+        &credentials,
+    );
+    assert_eq!(status, 403, "{body}");
+
+    // From the server's own page it can; `next` never leads off the site.
+    let (status, headers, _) = post(
+        port,
+        "/login",
+        &["Sec-Fetch-Site: same-origin"],
+        &format!("{credentials}&next=%2F%2Fevil.example%2F"),
+    );
+    assert_eq!(status, 303);
+    assert_eq!(header(&headers, "location"), Some("/"));
+    let cookie = header(&headers, "set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let signed_in = format!("Cookie: {cookie}");
+
+    // A sibling page's form cannot sign the visitor out or end their sessions.
+    for path in ["/logout", "/account/sessions/end-all"] {
+        let (status, _, body) = post(port, path, &[&signed_in, "Sec-Fetch-Site: same-site"], "");
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    let (status, _, body) = get(port, "/account", &[&signed_in]);
+    assert_eq!(status, 200, "still signed in: {body}");
+    assert!(body.contains("Where you are signed in"), "{body}");
+
+    // Malformed input is answered by a page naming it; the API's paths keep their envelope.
+    let (status, headers, body) = get(port, "/search?page=abc", &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(body.contains("invalid_page"), "{body}");
+    let (status, _, body) = get(port, "/search?sort=sideways", &[]);
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_sort"), "{body}");
+    let (status, _, body) = post(
+        port,
+        "/theme",
+        &["Sec-Fetch-Site: same-origin"],
+        "theme=neon",
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("invalid_theme"), "{body}");
+    let (status, headers, body) = get(port, "/api/v1/nothing-here", &[]);
+    assert_eq!(status, 404);
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(body.contains("\"no_route\""), "{body}");
+    let (status, _, body) = get(port, "/plugins/examples/missing", &[]);
+    assert_eq!(status, 404);
+    assert!(body.contains("plugin_not_found"), "{body}");
+
+    // Assets are immutable under their hashed names; any other name is not served.
+    let (_, _, home) = get(port, "/", &[]);
+    let stylesheet = home
+        .split("href=\"")
+        .find_map(|rest| rest.split('"').next().filter(|href| href.ends_with(".css")))
+        .unwrap();
+    let (status, headers, _) = get(port, stylesheet, &[]);
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(get(port, "/static/aerie.css", &[]).0, 404);
+    assert_eq!(get(port, "/static/aerie.000000000000.css", &[]).0, 404);
+}

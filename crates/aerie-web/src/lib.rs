@@ -1,0 +1,357 @@
+//! Aerie's web UI: server-rendered pages beside the API on its origin.
+//!
+//! Every page is HTML from a template checked at compile time (askama), readable and usable
+//! without JavaScript: forms post, and the server answers with a redirect (`303`) or the form
+//! again with its errors. One small first-party script ([`assets`]) only makes search answer
+//! as you type. Pages call the server's services, the same functions the API's handlers are
+//! or call, so the UI and the API never disagree; no SQL here.
+//!
+//! What a page may do is fixed by its headers ([`security_headers`]): no inline script or
+//! style, nothing from another origin, never framed. Forms that change something pass the
+//! server's same-origin check ([`aerie_server::auth::same_origin_write`]) whether or not the
+//! visitor is signed in.
+
+use aerie_server::AppState;
+use aerie_server::auth::Caller;
+use aerie_server::error::ApiError;
+use askama::Template;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+mod account;
+pub mod assets;
+mod catalogue;
+mod chart;
+mod plugin;
+
+/// The web UI's routes, for [`aerie_server::Server::start_with_pages`].
+pub fn pages(_: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(catalogue::home))
+        .route("/search", get(catalogue::search))
+        .route("/plugins/{namespace}/{name}", get(plugin::overview))
+        .route("/plugins/{namespace}/{name}/{tab}", get(plugin::tab))
+        .route(
+            "/plugins/{namespace}/{name}/reviews",
+            post(plugin::write_review),
+        )
+        .route("/login", get(account::login_form).post(account::login))
+        .route("/signup", get(account::signup_form).post(account::signup))
+        .route("/logout", post(account::logout))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
+        .route("/account/sessions/{id}/end", post(account::end_session))
+        .route("/account/sessions/end-all", post(account::end_all_sessions))
+        .route("/theme", post(account::set_theme))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .route("/static/{file}", get(assets::serve))
+}
+
+/// The headers every page carries: a content security policy that allows only this origin's
+/// own script and style files (no inline code, no `eval`, nothing from elsewhere), forbids
+/// framing, and sends no referrer to other sites; pages hold personal data, so caches keep
+/// none.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+        (
+            header::HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("private, no-cache"));
+    response
+}
+
+/// The page shown for a path nothing serves; the API's paths answer in its error envelope.
+async fn not_found(viewer: Viewer, uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return aerie_server::no_route().into_response();
+    }
+    viewer
+        .error(ApiError::not_found(
+            "no_route",
+            "There is no page at this address.",
+        ))
+        .into_response()
+}
+
+/// The name of the cookie that keeps a visitor's chosen theme.
+const THEME_COOKIE: &str = "aerie_theme";
+
+/// Who is looking, and how they like the page: what every page's frame needs.
+pub struct Viewer {
+    /// The caller, anonymous or signed in.
+    pub caller: Caller,
+    /// The frame's data.
+    pub layout: Layout,
+}
+
+/// What the frame around every page shows.
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    /// The signed-in user's name.
+    pub user: Option<String>,
+    /// Whether the user is a server administrator.
+    pub is_admin: bool,
+    /// `light` or `dark` when chosen; the system's choice otherwise.
+    pub theme: Option<&'static str>,
+    /// The page's own path and query, where a theme change or sign-in comes back to.
+    pub here: String,
+    /// The search words, kept in the header's search box.
+    pub query: String,
+    /// The stylesheet's URL.
+    pub css: &'static str,
+    /// The script's URL.
+    pub js: &'static str,
+}
+
+/// One choice of a select or a group of options.
+pub struct Choice {
+    /// What the form sends.
+    pub value: &'static str,
+    /// What people read.
+    pub label: &'static str,
+    /// Whether it is the one chosen now.
+    pub chosen: bool,
+}
+
+impl Layout {
+    /// The theme switch's choices.
+    pub fn themes(&self) -> Vec<Choice> {
+        [("system", "System"), ("light", "Light"), ("dark", "Dark")]
+            .into_iter()
+            .map(|(value, label)| Choice {
+                value,
+                label,
+                chosen: self.theme.unwrap_or("system") == value,
+            })
+            .collect()
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Viewer, Response> {
+        let theme = match aerie_server::auth::cookie(&parts.headers, THEME_COOKIE).as_deref() {
+            Some("light") => Some("light"),
+            Some("dark") => Some("dark"),
+            _ => None,
+        };
+        let mut layout = Layout {
+            theme,
+            here: parts
+                .uri
+                .path_and_query()
+                .map(|path| path.as_str().to_string())
+                .unwrap_or_else(|| "/".into()),
+            css: &assets::ASSETS.css.url,
+            js: &assets::ASSETS.js.url,
+            ..Layout::default()
+        };
+        // A form that changes something must come from one of this server's own pages,
+        // signed in or not: no other site may sign a visitor in or out, or change a setting.
+        if !aerie_server::auth::same_origin_write(&app.config, &parts.headers, &parts.method) {
+            return Err(error_page(
+                &layout,
+                ApiError::forbidden(
+                    "csrf",
+                    "This form was sent from another site. Go back to the page and send it again.",
+                ),
+            ));
+        }
+        let caller = match Caller::from_request_parts(parts, app).await {
+            Ok(caller) => caller,
+            Err(err) => return Err(error_page(&layout, err)),
+        };
+        if let Ok(user) = caller.user() {
+            layout.user = Some(user.username.clone());
+            layout.is_admin = user.is_admin;
+        }
+        Ok(Viewer { caller, layout })
+    }
+}
+
+impl Viewer {
+    /// The error page for `error`, in this viewer's frame.
+    pub fn error(&self, error: ApiError) -> Response {
+        error_page(&self.layout, error)
+    }
+
+    /// Sends a visitor who is not signed in to the sign-in page, to come back here after.
+    pub fn require_user(&self) -> Result<(), Response> {
+        match self.layout.user {
+            Some(_) => Ok(()),
+            None => Err(
+                Redirect::to(&format!("/login?next={}", form_encode(&self.layout.here)))
+                    .into_response(),
+            ),
+        }
+    }
+}
+
+/// The page for an error: its status, its stable code and its message.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: &'a Layout,
+    status: u16,
+    reason: &'a str,
+    code: &'a str,
+    message: &'a str,
+}
+
+fn error_page(layout: &Layout, error: ApiError) -> Response {
+    let page = ErrorPage {
+        layout,
+        status: error.status.as_u16(),
+        reason: error.status.canonical_reason().unwrap_or("Error"),
+        code: error.code,
+        message: &error.message,
+    };
+    let mut response = (error.status, render(&page)).into_response();
+    if let Some(wait) = error.retry_after
+        && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// A template rendered, or the plain statement that it could not be (a template that does
+/// not render is a bug of this build, logged).
+fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(err) => ApiError::internal(format!("rendering a page failed: {err}")).into_response(),
+    }
+}
+
+/// A service's result as a page: the value, or the error page in the viewer's frame.
+trait OrPage<T> {
+    fn or_page(self, viewer: &Viewer) -> Result<T, Response>;
+}
+
+impl<T> OrPage<T> for Result<T, ApiError> {
+    fn or_page(self, viewer: &Viewer) -> Result<T, Response> {
+        self.map_err(|err| viewer.error(err))
+    }
+}
+
+/// Form fields (a body or a query string), read as `T`; fields that do not read are a 400 page.
+fn read_fields<T: serde::de::DeserializeOwned>(
+    viewer: &Viewer,
+    body: &[u8],
+) -> Result<T, Response> {
+    serde_urlencoded::from_bytes(body).map_err(|err| {
+        viewer.error(ApiError::bad_request(
+            "invalid_form",
+            format!("The form's fields could not be read: {err}."),
+        ))
+    })
+}
+
+/// `text` encoded for a query string or form.
+fn form_encode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)])
+        .map(|pair| pair[1..].to_string())
+        .unwrap_or_default()
+}
+
+/// Where to send a visitor after a form: `next` when it is a path on this site, so a link
+/// cannot send them elsewhere (`//evil.example`, `https://…`, `/\evil`), else `/`.
+fn local_path(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
+        _ => "/",
+    }
+}
+
+/// `303 See Other` to `path`: what every form that worked answers.
+fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+/// A number the way people read it: `1,234,567`.
+fn thousands(number: u64) -> String {
+    let digits = number.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
+/// An RFC 3339 time as its date, `2026-11-29`.
+fn day(time: &str) -> &str {
+    time.get(..10).unwrap_or(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_a_form() {
+        assert_eq!(local_path(Some("/plugins/acme/x")), "/plugins/acme/x");
+        assert_eq!(local_path(Some("/search?q=a")), "/search?q=a");
+        for hostile in [
+            "//evil.example/",
+            "https://evil.example/",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "/\nLocation: x",
+            "",
+        ] {
+            assert_eq!(local_path(Some(hostile)), "/", "{hostile:?}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn form_values_are_encoded() {
+        assert_eq!(
+            form_encode("/search?q=a b&x=1"),
+            "%2Fsearch%3Fq%3Da+b%26x%3D1"
+        );
+    }
+}
