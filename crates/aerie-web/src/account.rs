@@ -180,6 +180,8 @@ pub async fn logout(
 pub struct SessionRow {
     pub session: SessionView,
     pub browser: String,
+    pub since: String,
+    pub last_seen: String,
 }
 
 #[derive(Template)]
@@ -247,6 +249,12 @@ async fn account_page(
                     .map(browser_name)
                     .unwrap_or("Unknown browser")
                     .to_string(),
+                since: minute(&session.created_at),
+                last_seen: session
+                    .last_seen_at
+                    .as_deref()
+                    .map(minute)
+                    .unwrap_or_default(),
                 session,
             })
             .collect(),
@@ -254,6 +262,11 @@ async fn account_page(
         error,
         layout: viewer.layout,
     }))
+}
+
+/// An RFC 3339 time to the minute, `2026-11-29 14:05`, as people read it.
+fn minute(time: &str) -> String {
+    time.get(..16).unwrap_or(time).replacen('T', " ", 1)
 }
 
 /// A browser's common name from its user agent, for a person to recognise a session by.

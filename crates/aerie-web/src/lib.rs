@@ -37,7 +37,7 @@ pub fn pages(_: AppState) -> Router<AppState> {
         .route("/plugins/{namespace}/{name}/{tab}", get(plugin::tab))
         .route(
             "/plugins/{namespace}/{name}/reviews",
-            post(plugin::write_review),
+            get(plugin::reviews).post(plugin::write_review),
         )
         .route("/login", get(account::login_form).post(account::login))
         .route("/signup", get(account::signup_form).post(account::signup))

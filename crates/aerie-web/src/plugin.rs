@@ -97,6 +97,16 @@ pub async fn overview(
     show(viewer, state, namespace, name, "").await
 }
 
+/// `GET /plugins/{namespace}/{name}/reviews`: the reviews tab (its path also takes the
+/// review form's posts).
+pub async fn reviews(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Response, Response> {
+    show(viewer, state, namespace, name, "reviews").await
+}
+
 /// `GET /plugins/{namespace}/{name}/{tab}`: another tab.
 pub async fn tab(
     viewer: Viewer,

@@ -358,9 +358,9 @@ fn pages_refuse_forms_from_other_sites_and_answer_bad_input_with_a_page() {
             .starts_with("application/json")
     );
     assert!(body.contains("\"no_route\""), "{body}");
-    let (status, _, body) = get(port, "/plugins/examples/missing", &[]);
+    let (status, _, body) = get(port, "/plugins/nobody/missing", &[]);
     assert_eq!(status, 404);
-    assert!(body.contains("plugin_not_found"), "{body}");
+    assert!(body.contains("namespace_not_found"), "{body}");
 
     // Assets are immutable under their hashed names; any other name is not served.
     let (_, _, home) = get(port, "/", &[]);
