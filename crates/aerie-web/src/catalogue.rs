@@ -269,6 +269,20 @@ pub async fn search(
             count: value.count,
         })
         .collect();
+    let mut certified = facet(
+        "Certification",
+        "certified",
+        &search.certified,
+        certification,
+    );
+    for link in &mut certified.links {
+        link.label = if link.label == "true" {
+            "Certified"
+        } else {
+            "Not certified"
+        }
+        .into();
+    }
     let facets: Vec<Facet> = vec![
         facet(
             "Categories",
@@ -276,7 +290,7 @@ pub async fn search(
             &search.category,
             results.facets.categories,
         ),
-        facet("Certified", "certified", &search.certified, certification),
+        certified,
         facet(
             "Licenses",
             "license",
