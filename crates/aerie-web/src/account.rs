@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::{Layout, OrPage, THEME_COOKIE, Viewer, local_path, read_fields, render, see_other};
+use crate::{
+    Layout, OrPage, PageResult, THEME_COOKIE, Viewer, local_path, read_fields, render, see_other,
+};
 
 /// Where a form sends the visitor next: `?next=` of the page.
 #[derive(Default, serde::Deserialize)]
@@ -37,7 +39,7 @@ pub async fn login_form(
     viewer: Viewer,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Response, Response> {
+) -> PageResult {
     let next: Next = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
     Ok(render(&LoginPage {
         layout: viewer.layout,
@@ -62,7 +64,7 @@ pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> PageResult {
     let form: LoginForm = read_fields(&viewer, &body)?;
     let next = local_path(form.next.as_deref()).to_string();
     match accounts::sign_in(
@@ -123,7 +125,7 @@ pub async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> PageResult {
     let form: SignupForm = read_fields(&viewer, &body)?;
     let email = form.email.trim().to_string();
     let created = accounts::create_account(
@@ -169,7 +171,7 @@ pub async fn logout(
     viewer: Viewer,
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Response, Response> {
+) -> PageResult {
     let cookie = accounts::sign_out(&state, &headers)
         .await
         .or_page(&viewer)?;
@@ -207,7 +209,7 @@ pub async fn account(
     viewer: Viewer,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Response, Response> {
+) -> PageResult {
     viewer.require_user()?;
     let notice: Notice = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
     let notice = match notice.done.as_deref() {
@@ -223,7 +225,7 @@ async fn account_page(
     state: AppState,
     notice: Option<&'static str>,
     error: Option<String>,
-) -> Result<Response, Response> {
+) -> PageResult {
     let me = accounts::me(State(state.clone()), viewer.caller.clone())
         .await
         .or_page(&viewer)?
@@ -299,7 +301,7 @@ pub async fn change_password(
     viewer: Viewer,
     State(state): State<AppState>,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> PageResult {
     viewer.require_user()?;
     let form: PasswordForm = read_fields(&viewer, &body)?;
     let changed = accounts::set_password(
@@ -328,7 +330,7 @@ pub async fn end_session(
     viewer: Viewer,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Response, Response> {
+) -> PageResult {
     viewer.require_user()?;
     let id = id.parse().map_err(|_| {
         viewer.error(ApiError::bad_request(
@@ -343,10 +345,7 @@ pub async fn end_session(
 }
 
 /// `POST /account/sessions/end-all`: signs out everywhere, here too.
-pub async fn end_all_sessions(
-    viewer: Viewer,
-    State(state): State<AppState>,
-) -> Result<Response, Response> {
+pub async fn end_all_sessions(viewer: Viewer, State(state): State<AppState>) -> PageResult {
     viewer.require_user()?;
     let ended = accounts::end_all_sessions(State(state), viewer.caller.clone())
         .await
@@ -367,7 +366,7 @@ struct ThemeForm {
 
 /// `POST /theme`: keeps the chosen theme (`light`, `dark`, or `system` to follow the
 /// system's) in a cookie and goes back to the page.
-pub async fn set_theme(viewer: Viewer, body: Bytes) -> Result<Response, Response> {
+pub async fn set_theme(viewer: Viewer, body: Bytes) -> PageResult {
     let form: ThemeForm = read_fields(&viewer, &body)?;
     let cookie = match form.theme.as_str() {
         "light" | "dark" => format!(

@@ -7,9 +7,10 @@ use aerie_server::error::ApiError;
 use aerie_server::routes::search::{SearchParams, search as search_service};
 use askama::Template;
 use axum::extract::{Query, RawQuery, State};
-use axum::response::Response;
 
-use crate::{Choice, Layout, OrPage, Viewer, day, form_encode, read_fields, render, thousands};
+use crate::{
+    Choice, Layout, OrPage, PageResult, Viewer, day, form_encode, read_fields, render, thousands,
+};
 
 /// A plugin as a result card shows it.
 pub struct Card {
@@ -67,7 +68,7 @@ const SHELF: usize = 6;
 
 /// `GET /`: featured (certified), popular, new and recently updated plugins, and the
 /// categories with their counts.
-pub async fn home(viewer: Viewer, State(state): State<AppState>) -> Result<Response, Response> {
+pub async fn home(viewer: Viewer, State(state): State<AppState>) -> PageResult {
     let shelf = |sort: &str, certified: Option<bool>| SearchParams {
         sort: Some(sort.to_string()),
         certified,
@@ -240,7 +241,7 @@ pub async fn search(
     mut viewer: Viewer,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Response, Response> {
+) -> PageResult {
     let search: SearchState = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
     viewer.layout.query = search.q.clone();
     let params = search.params().or_page(&viewer)?;

@@ -83,6 +83,25 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
+/// A response given instead of the page asked for: an error page, or a redirect to sign in.
+/// Boxed, since a whole response is large and most results are not refusals.
+pub struct Refusal(Box<Response>);
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Refusal {
+        Refusal(Box::new(response))
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// What a page handler answers.
+pub type PageResult = Result<Response, Refusal>;
+
 /// The page shown for a path nothing serves; the API's paths answer in its error envelope.
 async fn not_found(viewer: Viewer, uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
@@ -151,9 +170,9 @@ impl Layout {
 }
 
 impl FromRequestParts<AppState> for Viewer {
-    type Rejection = Response;
+    type Rejection = Refusal;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Viewer, Response> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Viewer, Refusal> {
         let theme = match aerie_server::auth::cookie(&parts.headers, THEME_COOKIE).as_deref() {
             Some("light") => Some("light"),
             Some("dark") => Some("dark"),
@@ -173,17 +192,17 @@ impl FromRequestParts<AppState> for Viewer {
         // A form that changes something must come from one of this server's own pages,
         // signed in or not: no other site may sign a visitor in or out, or change a setting.
         if !aerie_server::auth::same_origin_write(&app.config, &parts.headers, &parts.method) {
-            return Err(error_page(
+            return Err(Refusal::from(error_page(
                 &layout,
                 ApiError::forbidden(
                     "csrf",
                     "This form was sent from another site. Go back to the page and send it again.",
                 ),
-            ));
+            )));
         }
         let caller = match Caller::from_request_parts(parts, app).await {
             Ok(caller) => caller,
-            Err(err) => return Err(error_page(&layout, err)),
+            Err(err) => return Err(Refusal::from(error_page(&layout, err))),
         };
         if let Ok(user) = caller.user() {
             layout.user = Some(user.username.clone());
@@ -195,17 +214,18 @@ impl FromRequestParts<AppState> for Viewer {
 
 impl Viewer {
     /// The error page for `error`, in this viewer's frame.
-    pub fn error(&self, error: ApiError) -> Response {
-        error_page(&self.layout, error)
+    pub fn error(&self, error: ApiError) -> Refusal {
+        error_page(&self.layout, error).into()
     }
 
     /// Sends a visitor who is not signed in to the sign-in page, to come back here after.
-    pub fn require_user(&self) -> Result<(), Response> {
+    pub fn require_user(&self) -> Result<(), Refusal> {
         match self.layout.user {
             Some(_) => Ok(()),
             None => Err(
                 Redirect::to(&format!("/login?next={}", form_encode(&self.layout.here)))
-                    .into_response(),
+                    .into_response()
+                    .into(),
             ),
         }
     }
@@ -250,20 +270,17 @@ fn render(template: &impl Template) -> Response {
 
 /// A service's result as a page: the value, or the error page in the viewer's frame.
 trait OrPage<T> {
-    fn or_page(self, viewer: &Viewer) -> Result<T, Response>;
+    fn or_page(self, viewer: &Viewer) -> Result<T, Refusal>;
 }
 
 impl<T> OrPage<T> for Result<T, ApiError> {
-    fn or_page(self, viewer: &Viewer) -> Result<T, Response> {
+    fn or_page(self, viewer: &Viewer) -> Result<T, Refusal> {
         self.map_err(|err| viewer.error(err))
     }
 }
 
 /// Form fields (a body or a query string), read as `T`; fields that do not read are a 400 page.
-fn read_fields<T: serde::de::DeserializeOwned>(
-    viewer: &Viewer,
-    body: &[u8],
-) -> Result<T, Response> {
+fn read_fields<T: serde::de::DeserializeOwned>(viewer: &Viewer, body: &[u8]) -> Result<T, Refusal> {
     serde_urlencoded::from_bytes(body).map_err(|err| {
         viewer.error(ApiError::bad_request(
             "invalid_form",
@@ -305,7 +322,7 @@ fn thousands(number: u64) -> String {
     let digits = number.to_string();
     let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(digit);

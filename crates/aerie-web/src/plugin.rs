@@ -9,11 +9,10 @@ use aerie_server::error::{ApiError, Json};
 use aerie_server::routes::{pages, plugins, reviews};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
 use bytes::Bytes;
 
 use crate::chart::{self, Bar};
-use crate::{Layout, OrPage, Viewer, day, read_fields, render, see_other, thousands};
+use crate::{Layout, OrPage, PageResult, Viewer, day, read_fields, render, see_other, thousands};
 
 /// The tabs of a plugin's page: path segment and label.
 const TABS: &[(&str, &str)] = &[
@@ -93,7 +92,7 @@ pub async fn overview(
     viewer: Viewer,
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, Response> {
+) -> PageResult {
     show(viewer, state, namespace, name, "").await
 }
 
@@ -103,7 +102,7 @@ pub async fn reviews(
     viewer: Viewer,
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
-) -> Result<Response, Response> {
+) -> PageResult {
     show(viewer, state, namespace, name, "reviews").await
 }
 
@@ -112,7 +111,7 @@ pub async fn tab(
     viewer: Viewer,
     State(state): State<AppState>,
     Path((namespace, name, tab)): Path<(String, String, String)>,
-) -> Result<Response, Response> {
+) -> PageResult {
     let Some(&(tab, _)) = TABS
         .iter()
         .find(|(path, _)| !path.is_empty() && *path == tab)
@@ -131,7 +130,7 @@ async fn show(
     namespace: String,
     name: String,
     tab: &'static str,
-) -> Result<Response, Response> {
+) -> PageResult {
     let page = pages::plugin_page(&state, &viewer.caller, &namespace, &name)
         .await
         .or_page(&viewer)?;
@@ -287,7 +286,7 @@ pub async fn write_review(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
     body: Bytes,
-) -> Result<Response, Response> {
+) -> PageResult {
     viewer.require_user()?;
     let form: ReviewForm = read_fields(&viewer, &body)?;
     let stars = form.stars.parse().map_err(|_| {
