@@ -1895,7 +1895,11 @@ async fn a_plugin_page_has_a_sanitised_readme_permissions_in_words_and_its_depen
         "{html}"
     );
     assert_eq!(page["dependents"], json!(["acme/app"]));
-    assert_eq!(page["permissions"]["sentences"], json!([]));
+    // The page says what consent will ask: here only its one public route.
+    assert_eq!(
+        page["permissions"]["sentences"],
+        json!(["answer anyone on /*"])
+    );
 
     let (_, page) = app
         .json(Method::GET, "/api/v1/plugins/acme/app/page", None, None)
@@ -1906,7 +1910,10 @@ async fn a_plugin_page_has_a_sanitised_readme_permissions_in_words_and_its_depen
     );
     assert_eq!(
         page["permissions"]["sentences"],
-        json!(["send HTTP requests to api.example.com"])
+        json!([
+            "send HTTP requests to api.example.com",
+            "answer anyone on /*"
+        ])
     );
     assert_eq!(page["readme_html"], Value::Null);
     assert_eq!(page["versions"][0]["version"], "1.0.0");
