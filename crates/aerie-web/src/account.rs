@@ -83,7 +83,7 @@ pub async fn login(
                 layout: viewer.layout,
                 username: form.username,
                 next,
-                error: Some(sentence(&err)),
+                error: Some(crate::sentence(&err)),
                 signup_open: state.config.open_signup,
             }),
         )),
@@ -159,7 +159,7 @@ pub async fn signup(
                 layout: viewer.layout,
                 username: form.username,
                 email,
-                error: Some(sentence(&err)),
+                error: Some(crate::sentence(&err)),
                 open: state.config.open_signup,
             }),
         )),
@@ -318,7 +318,7 @@ pub async fn change_password(
         Ok(()) => Ok(see_other("/account?done=password")),
         Err(err) => {
             let status = err.status;
-            let mut page = account_page(viewer, state, None, Some(sentence(&err))).await?;
+            let mut page = account_page(viewer, state, None, Some(crate::sentence(&err))).await?;
             *page.status_mut() = status;
             Ok(page)
         }
@@ -407,19 +407,6 @@ fn refused(err: &ApiError, mut page: Response) -> Response {
     page
 }
 
-/// An error's message as a sentence for a form.
-fn sentence(err: &ApiError) -> String {
-    let mut message = err.message.clone();
-    if let Some(first) = message.get(..1) {
-        let upper = first.to_uppercase();
-        message.replace_range(..1, &upper);
-    }
-    if !message.ends_with('.') {
-        message.push('.');
-    }
-    message
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,6 +435,6 @@ mod tests {
     #[test]
     fn messages_read_as_sentences() {
         let err = ApiError::unauthorized("bad_credentials", "wrong user name or password");
-        assert_eq!(sentence(&err), "Wrong user name or password.");
+        assert_eq!(crate::sentence(&err), "Wrong user name or password.");
     }
 }

@@ -27,6 +27,8 @@ pub mod assets;
 mod catalogue;
 mod chart;
 mod plugin;
+mod schema_form;
+mod spaces;
 
 /// The web UI's routes, for [`aerie_server::Server::start_with_pages`].
 pub fn pages(_: AppState) -> Router<AppState> {
@@ -47,6 +49,25 @@ pub fn pages(_: AppState) -> Router<AppState> {
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/theme", post(account::set_theme))
+        .route("/spaces", get(spaces::list).post(spaces::create))
+        .route("/spaces/{space}", get(spaces::dashboard))
+        .route("/install", get(spaces::install_form).post(spaces::install))
+        .route(
+            "/spaces/{space}/plugins/{namespace}/{name}",
+            get(spaces::installation),
+        )
+        .route(
+            "/spaces/{space}/plugins/{namespace}/{name}/config",
+            post(spaces::set_config),
+        )
+        .route(
+            "/spaces/{space}/plugins/{namespace}/{name}/secrets",
+            post(spaces::set_secret),
+        )
+        .route(
+            "/spaces/{space}/plugins/{namespace}/{name}/{action}",
+            post(spaces::act),
+        )
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .route("/static/{file}", get(assets::serve))
@@ -317,6 +338,19 @@ fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
 }
 
+/// An error's message as a sentence for a form.
+fn sentence(err: &ApiError) -> String {
+    let mut message = err.message.clone();
+    if let Some(first) = message.get(..1) {
+        let upper = first.to_uppercase();
+        message.replace_range(..1, &upper);
+    }
+    if !message.ends_with('.') {
+        message.push('.');
+    }
+    message
+}
+
 /// A number the way people read it: `1,234,567`.
 fn thousands(number: u64) -> String {
     let digits = number.to_string();
@@ -354,6 +388,12 @@ mod tests {
             assert_eq!(local_path(Some(hostile)), "/", "{hostile:?}");
         }
         assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn messages_read_as_sentences() {
+        let err = ApiError::unauthorized("bad_credentials", "wrong user name or password");
+        assert_eq!(sentence(&err), "Wrong user name or password.");
     }
 
     #[test]

@@ -83,6 +83,8 @@ struct PluginPage {
     updated: String,
     certified: bool,
     versions: Vec<VersionRow>,
+    /// The spaces the viewer may install into.
+    install_spaces: Vec<String>,
     stats: Option<Stats>,
     reviews: Option<Reviews>,
 }
@@ -190,6 +192,17 @@ async fn show(
         }
         _ => None,
     };
+    let install_spaces = match viewer.layout.user {
+        Some(_) => aerie_server::routes::spaces::list(State(state.clone()), viewer.caller.clone())
+            .await
+            .or_page(&viewer)?
+            .0
+            .into_iter()
+            .filter(|space| matches!(space.role.as_str(), "owner" | "admin"))
+            .map(|space| space.name)
+            .collect(),
+        None => Vec::new(),
+    };
     let base = format!("/plugins/{}", page.name);
     let shown = page
         .versions
@@ -225,6 +238,7 @@ async fn show(
                 version: version.clone(),
             })
             .collect(),
+        install_spaces,
         base,
         tab,
         stats,

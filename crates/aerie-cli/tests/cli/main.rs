@@ -1161,6 +1161,11 @@ fn run_serves_packages_and_refuses_a_package_that_is_not_one() {
 
 /// `package` again as `version` (the same component, the manifest's version changed).
 fn package_as_version(package: &Path, version: &str, output: &Path) {
+    package_changed(package, version, "", output);
+}
+
+/// `package` as `version`, with `extra` appended to its manifest, written to `output`.
+fn package_changed(package: &Path, version: &str, extra: &str, output: &Path) {
     use aerie_core::package::{PackageFile, PackageLimits, read_package, write_package};
     let bytes = fs::read(package).unwrap();
     let read = read_package(&bytes, &PackageLimits::default()).unwrap();
@@ -1177,6 +1182,9 @@ fn package_as_version(package: &Path, version: &str, output: &Path) {
                         &format!("version = \"{version}\""),
                         1,
                     )
+                    .chars()
+                    .chain(extra.chars())
+                    .collect::<String>()
                     .into_bytes(),
             },
             _ => file.clone(),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::{ADMIN_PASSWORD, RunningServer, package, repo, temp_dir};
+use crate::{ADMIN_PASSWORD, RunningServer, package, package_changed, repo, temp_dir};
 
 /// A server with open sign-up and the example plugins `hello`, `greeter` and
 /// `greeter-client` published, signed, in the namespace `examples`.
@@ -376,4 +376,189 @@ fn pages_refuse_forms_from_other_sites_and_answer_bad_input_with_a_page() {
     );
     assert_eq!(get(port, "/static/aerie.css", &[]).0, 404);
     assert_eq!(get(port, "/static/aerie.000000000000.css", &[]).0, 404);
+}
+
+/// Creates an account through the API (sign-up is open on the marketplace server).
+fn sign_up(port: u16, username: &str, password: &str) {
+    let body = json!({ "username": username, "password": password }).to_string();
+    let (status, _, answer) = exchange(
+        port,
+        &format!(
+            "POST /api/v1/users HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// What each browser run printed, with every page passing axe and its CSP, and no page
+/// logging an error.
+fn clean(report: &Value) -> String {
+    let shown = serde_json::to_string_pretty(report).unwrap();
+    for (page, violations) in report["accessibility"].as_object().unwrap() {
+        assert_eq!(violations, &json!([]), "axe on {page}:\n{shown}");
+    }
+    for (page, violations) in report["csp"].as_object().unwrap() {
+        assert_eq!(violations, &json!([]), "CSP on {page}:\n{shown}");
+    }
+    assert_eq!(report["problems"], json!([]), "{shown}");
+    shown
+}
+
+#[test]
+fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_cannot() {
+    let dir = temp_dir();
+    let server = marketplace(dir.path());
+    // 0.1.1 answers on one more route: an update that asks for more than was allowed.
+    let widened = dir.path().join("greeter-client-0.1.1.aerie");
+    package_changed(
+        package("greeter-client"),
+        "0.1.1",
+        "\n[[provides.routes]]\npath = \"/more\"\nmethods = [\"GET\"]\nguard = \"public\"\n",
+        &widened,
+    );
+    let run = |args: &[&str]| server.aerie(args, dir.path()).success();
+    run(&[
+        "plugin",
+        "sign",
+        widened.to_str().unwrap(),
+        "--key",
+        "aerie.key",
+    ]);
+    run(&["publish", widened.to_str().unwrap()]);
+    let account =
+        |name: &str| json!({ "username": name, "password": format!("{name}-password-long") });
+    for name in ["olive", "watcher", "stranger"] {
+        sign_up(server.port, name, &format!("{name}-password-long"));
+    }
+    let input = |phase: &str| {
+        json!({
+            "phase": phase,
+            "base": format!("http://127.0.0.1:{}", server.port),
+            "space": "team",
+            "plugin": "examples/greeter-client",
+            "owner": account("olive"),
+            "viewer": account("watcher"),
+            "stranger": account("stranger"),
+            "secret": "s3cret-token-value",
+            "artifacts": repo().join("target/web-screenshots"),
+        })
+    };
+
+    let report = aerie_test_support::browser::run("spaces.mjs", &input("owner"));
+    let shown = clean(&report);
+    let seen = &report["seen"];
+    assert_eq!(
+        seen["form"]["versions"],
+        json!(["0.1.1", "0.1.0"]),
+        "{shown}"
+    );
+    assert_eq!(
+        seen["form"]["config_default"], "world",
+        "the schema's default: {shown}"
+    );
+    assert_eq!(seen["form"]["secret_fields"], 1, "{shown}");
+    assert!(
+        seen["form"]["consent"]
+            .as_str()
+            .unwrap()
+            .contains("read the secrets you set for it: access-token"),
+        "{shown}"
+    );
+    assert_eq!(seen["installed"]["status"], "active", "{shown}");
+    assert_eq!(seen["installed"]["health"], "healthy", "{shown}");
+    assert_eq!(seen["installed"]["secret_badge"], "set", "{shown}");
+    assert_eq!(
+        seen["installed"]["secret_in_page"], false,
+        "a secret is never shown: {shown}"
+    );
+    assert_eq!(
+        seen["endpoint"]["origin"],
+        format!("http://team.localhost:{}", server.port),
+        "{shown}"
+    );
+    assert_eq!(
+        seen["endpoint"]["body"], "Hello, friend!",
+        "the config reached the plugin: {shown}"
+    );
+    assert_eq!(
+        seen["endpoint"]["private"]["status"], 200,
+        "the secret reached the plugin: {shown}"
+    );
+    assert!(
+        seen["config_saved"]
+            .as_str()
+            .unwrap()
+            .contains("config is saved"),
+        "{shown}"
+    );
+    assert!(
+        seen["dashboard"]["update"]
+            .to_string()
+            .contains("update available: 0.1.1"),
+        "{shown}"
+    );
+    assert_eq!(seen["update_consent"]["status"], 409, "{shown}");
+    assert!(
+        seen["update_consent"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("answer anyone on GET /more"),
+        "{shown}"
+    );
+    assert!(
+        seen["updated"].as_str().unwrap().starts_with("0.1.1"),
+        "{shown}"
+    );
+    assert!(
+        seen["rolled_back"].as_str().unwrap().starts_with("0.1.0"),
+        "{shown}"
+    );
+    assert!(
+        seen["disabled"].as_str().unwrap().starts_with("disabled"),
+        "{shown}"
+    );
+    assert!(
+        seen["enabled"].as_str().unwrap().starts_with("active"),
+        "{shown}"
+    );
+
+    // The owner makes `watcher` a viewer (from the command line: same API, same rules).
+    let olive = dir.path().join("olive");
+    std::fs::create_dir_all(&olive).unwrap();
+    let as_olive = |args: &[&str]| {
+        server
+            .aerie(args, &olive)
+            .env("AERIE_PASSWORD", "olive-password-long")
+            .success()
+    };
+    as_olive(&["login", "--username", "olive"]);
+    as_olive(&[
+        "space", "members", "team", "--add", "watcher", "--role", "viewer",
+    ]);
+    let report = aerie_test_support::browser::run("spaces.mjs", &input("viewer"));
+    let shown = clean(&report);
+    let seen = &report["seen"];
+    assert_eq!(
+        seen["viewer"]["rows"], 2,
+        "the plugin and its dependency: {shown}"
+    );
+    assert_eq!(seen["viewer"]["controls"], 0, "{shown}");
+    assert_eq!(seen["viewer"]["forms"], 0, "{shown}");
+    assert_eq!(seen["viewer"]["install_button"], 0, "{shown}");
+    for (action, answer) in seen["viewer"]["posts"].as_object().unwrap() {
+        assert_eq!(answer["status"], 403, "{action}: {shown}");
+    }
+    assert_eq!(seen["stranger"]["status"], 404, "{shown}");
+    assert_eq!(seen["stranger"]["code"], "space_not_found", "{shown}");
+    assert!(
+        seen["needed_by"]
+            .to_string()
+            .contains("needed by examples/greeter-client"),
+        "{shown}"
+    );
+    assert_eq!(
+        seen["after_uninstall"], 0,
+        "its dependency went with it: {shown}"
+    );
 }

@@ -1,0 +1,185 @@
+// A space's owner runs a plugin from the browser: creates a space, installs a plugin with a
+// config and a secret after consenting to what it may do, calls its endpoint, updates it to a
+// version that asks for more (consent shown again), rolls back, disables and enables it. Then
+// a viewer of the space sees no controls and has every change refused, and the owner
+// uninstalls. Pages are checked with axe-core in both themes and for CSP violations.
+//
+// Input: { phase, base, space, plugin, owner, viewer, stranger, secret, artifacts }: `phase` is
+// `owner` (up to enabling) or `viewer` (the viewer's checks, a stranger's, then the uninstall);
+// owner, viewer and stranger are { username, password }. Prints what it saw.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { launch, main } from "./chromium.mjs";
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+async function axe(page) {
+  await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const results = await window.axe.run(document, { resultTypes: ["violations"] });
+    return results.violations
+      .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+      .map((violation) => ({ id: violation.id, nodes: violation.nodes.slice(0, 5).map((node) => node.target.join(" ")) }));
+  });
+}
+
+async function signedIn(browser, base, { username, password }, problems) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (event) =>
+      window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
+  });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    const text = message.text();
+    if (message.type() === "error" && !text.startsWith("Failed to load resource: the server responded with a status of")) {
+      problems.push(`console: ${text} (${page.url()})`);
+    }
+  });
+  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message} (${page.url()})`));
+  if (username) {
+    await page.goto(base + "/login");
+    await page.fill("#username", username);
+    await page.fill("#password", password);
+    await Promise.all([page.waitForNavigation(), page.click("form.stacked button[type=submit]")]);
+  }
+  return { context, page };
+}
+
+// Posts a form from one of the server's own pages, as a crafted form would: the answer's
+// status and code.
+async function postFrom(page, path, fields) {
+  return page.evaluate(async ([path, fields]) => {
+    const response = await fetch(path, { method: "POST", body: new URLSearchParams(fields), redirect: "manual" });
+    const text = await response.text();
+    const code = (text.match(/code <code>([a-z_]+)<\/code>/) || [])[1] || null;
+    return { status: response.status, code };
+  }, [path, fields]);
+}
+
+main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artifacts }) => {
+  const browser = await launch();
+  const problems = [];
+  const accessibility = {};
+  const csp = {};
+  const seen = {};
+  const check = async (page, name) => {
+    for (const scheme of ["light", "dark"]) {
+      await page.emulateMedia({ colorScheme: scheme });
+      accessibility[`${name} (${scheme})`] = await axe(page);
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+    csp[name] = await page.evaluate(() => window.__cspViolations || []);
+  };
+  const installation = `/spaces/${space}/plugins/${plugin}`;
+  try {
+    if (phase === "owner") {
+      const { page } = await signedIn(browser, base, owner, problems);
+      await page.goto(base + "/spaces");
+      await check(page, "spaces");
+      await page.fill("#space-name", space);
+      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click("form[action='/spaces'] button")]);
+      await check(page, "space (empty)");
+
+      // From the plugin's page into the install form.
+      await page.goto(`${base}/plugins/${plugin}`);
+      await page.selectOption("#install-space", space);
+      await Promise.all([page.waitForURL("**/install?**"), page.click(".install-start button")]);
+      await check(page, "install");
+      seen.form = {
+        versions: await page.locator("#version option").allTextContents(),
+        config_default: await page.inputValue("#config\\.default-name"),
+        secret_fields: await page.locator("input[type=password]").count(),
+        consent: await page.locator(".consent").textContent(),
+      };
+      await page.selectOption("#version", "0.1.0");
+      await page.fill("#config\\.default-name", "friend");
+      await page.fill(`#secret-access-token`, secret);
+      await page.check("input[name=consent]");
+      await Promise.all([page.waitForURL(`**${installation}`), page.click(".install-form > button")]);
+      await check(page, "installation");
+      const html = await page.content();
+      seen.installed = {
+        status: await page.locator("dd.status").textContent(),
+        health: await page.locator("dd.health").textContent(),
+        secret_badge: await page.locator(".secret .badge").textContent(),
+        secret_in_page: html.includes(secret),
+        endpoint: await page.locator("a.endpoint").getAttribute("href"),
+      };
+
+      // Its endpoint, on the space's own origin; the secret reached the plugin.
+      const endpoint = seen.installed.endpoint;
+      await page.goto(endpoint);
+      seen.endpoint = { origin: new URL(page.url()).origin, body: (await page.textContent("body")).trim() };
+      seen.endpoint.private = await page.evaluate(async ([url, secret]) => {
+        const response = await fetch(url, { headers: { Authorization: `Bearer ${secret}` } });
+        return { status: response.status, body: (await response.text()).trim() };
+      }, [endpoint + "private", secret]);
+
+      // The config, changed and refused by field.
+      await page.goto(base + installation);
+      await page.fill("#config\\.default-name", "neighbour");
+      await Promise.all([page.waitForURL("**?done=config"), page.click("form[action$='/config'] button")]);
+      seen.config_saved = await page.locator(".notice").textContent();
+
+      // An update that asks for more shows what, and needs consent.
+      await page.goto(`${base}/spaces/${space}`);
+      await check(page, "space");
+      seen.dashboard = {
+        update: await page.locator(".installations .badge.warning").allTextContents(),
+        health: await page.locator("td.health").allTextContents(),
+      };
+      const consent = await Promise.all([page.waitForNavigation(), page.click(`form[action='${installation}/update'] button`)]);
+      await check(page, "consent");
+      seen.update_consent = { status: consent[0].status(), text: await page.locator(".consent").textContent() };
+      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click("form[action$='/update'] button")]);
+      const row = () => page.locator(".installations tbody tr", { has: page.locator(`th a[href='${installation}']`) });
+      const versionCell = () => row().locator("td").first().textContent();
+      seen.updated = await versionCell();
+      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/rollback'] button`)]);
+      seen.rolled_back = await versionCell();
+      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/disable'] button`)]);
+      seen.disabled = await row().locator("td.status").textContent();
+      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/enable'] button`)]);
+      seen.enabled = await row().locator("td.status").textContent();
+      await page.screenshot({ path: `${artifacts}/space-desktop-light.png`, fullPage: true });
+      await page.goto(base + installation);
+      await page.screenshot({ path: `${artifacts}/installation-desktop-light.png`, fullPage: true });
+    } else {
+      // A viewer: sees, cannot change.
+      const { page } = await signedIn(browser, base, viewer, problems);
+      await page.goto(`${base}/spaces/${space}`);
+      await check(page, "space (viewer)");
+      seen.viewer = {
+        rows: await page.locator(".installations tbody tr").count(),
+        controls: await page.locator("td.actions, a[href='/search'].button").count(),
+      };
+      await page.goto(base + installation);
+      seen.viewer.forms = await page.locator("main form").count();
+      seen.viewer.posts = {};
+      for (const action of ["disable", "uninstall", "update", "config", "secrets"]) {
+        seen.viewer.posts[action] = await postFrom(page, `${installation}/${action}`, { name: "access-token", value: "x" });
+      }
+      seen.viewer.posts.install = await postFrom(page, "/install", { space, plugin, version: "0.1.0", consent: "1", accept: "{}" });
+      await page.goto(`${base}/plugins/${plugin}`);
+      seen.viewer.install_button = await page.locator(".install-start").count();
+
+      // A stranger: the space is not there.
+      const outsider = await signedIn(browser, base, stranger, problems);
+      const missing = await outsider.page.goto(`${base}/spaces/${space}`);
+      seen.stranger = { status: missing.status(), code: await outsider.page.locator("main code").first().textContent() };
+
+      // The owner uninstalls; its dependency goes with it.
+      const { page: ownerPage } = await signedIn(browser, base, owner, problems);
+      await ownerPage.goto(`${base}/spaces/${space}`);
+      seen.needed_by = await ownerPage.locator(".installations td.actions .muted").allTextContents();
+      await Promise.all([ownerPage.waitForURL(`**/spaces/${space}`), ownerPage.click(`form[action='${installation}/uninstall'] button`)]);
+      seen.after_uninstall = await ownerPage.locator(".installations tbody tr").count();
+    }
+    return { seen, accessibility, csp, problems };
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,0 +1,859 @@
+//! Spaces in the browser: the list, a dashboard per space (installations with their state,
+//! health and available updates, and the actions on them), the install flow (a version, a
+//! config form from the plugin's schema, write-only secrets, consent), and each
+//! installation's config, secrets and events. Controls are shown to the space's admins and
+//! owners; the services refuse everyone else whatever they post.
+
+use std::collections::BTreeMap;
+
+use aerie_api_types::{
+    ConfigRequest, CreateSpaceRequest, InstallRequest, InstallationEventView, InstallationView,
+    PermissionsView, SecretRequest, SpaceView, UpdateRequest,
+};
+use aerie_server::AppState;
+use aerie_server::error::{ApiError, Json};
+use aerie_server::routes::{pages, plugins, spaces};
+use askama::Template;
+use axum::extract::{Path, Query, RawQuery, State};
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::schema_form::{self, Field, Kind};
+use crate::{Layout, OrPage, PageResult, Viewer, read_fields, render, see_other};
+
+type InstallationPath = Path<(String, String, String)>;
+
+fn can_change(role: &str) -> bool {
+    matches!(role, "owner" | "admin")
+}
+
+#[derive(Template)]
+#[template(path = "spaces.html")]
+struct SpacesPage {
+    layout: Layout,
+    spaces: Vec<SpaceView>,
+    error: Option<String>,
+    name: String,
+}
+
+/// `GET /spaces`: the viewer's spaces, and a form to create one.
+pub async fn list(viewer: Viewer, State(state): State<AppState>) -> PageResult {
+    viewer.require_user()?;
+    spaces_page(viewer, state, None, String::new()).await
+}
+
+async fn spaces_page(
+    viewer: Viewer,
+    state: AppState,
+    error: Option<String>,
+    name: String,
+) -> PageResult {
+    let spaces = spaces::list(State(state), viewer.caller.clone())
+        .await
+        .or_page(&viewer)?
+        .0;
+    Ok(render(&SpacesPage {
+        layout: viewer.layout,
+        spaces,
+        error,
+        name,
+    }))
+}
+
+#[derive(serde::Deserialize)]
+struct NameForm {
+    name: String,
+}
+
+/// `POST /spaces`: creates a space; the viewer owns it.
+pub async fn create(viewer: Viewer, State(state): State<AppState>, body: Bytes) -> PageResult {
+    viewer.require_user()?;
+    let form: NameForm = read_fields(&viewer, &body)?;
+    match spaces::create(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Json(CreateSpaceRequest {
+            name: form.name.clone(),
+        }),
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!("/spaces/{}", form.name))),
+        Err(err) => {
+            let status = err.status;
+            let mut page =
+                spaces_page(viewer, state, Some(crate::sentence(&err)), form.name).await?;
+            *page.status_mut() = status;
+            Ok(page)
+        }
+    }
+}
+
+/// An installation as the dashboard lists it.
+pub struct Row {
+    pub installation: InstallationView,
+    pub path: String,
+    pub update: Option<String>,
+    pub needed_by: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "space.html")]
+struct SpacePage {
+    layout: Layout,
+    space: SpaceView,
+    admin: bool,
+    rows: Vec<Row>,
+    members: Vec<(String, String)>,
+}
+
+/// `GET /spaces/{space}`: the dashboard.
+pub async fn dashboard(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> PageResult {
+    viewer.require_user()?;
+    let space = spaces::get(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(name.clone()),
+    )
+    .await
+    .or_page(&viewer)?
+    .0;
+    let installations = spaces::installations(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(name.clone()),
+    )
+    .await
+    .or_page(&viewer)?
+    .0;
+    let members = spaces::members(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(name.clone()),
+    )
+    .await
+    .or_page(&viewer)?
+    .0
+    .into_iter()
+    .map(|member| (member.username, member.role))
+    .collect();
+    let mut rows = Vec::new();
+    for installation in &installations {
+        let (namespace, plugin) = installation.plugin.split_once('/').unwrap_or_default();
+        // The newest version compatible with the installed one (`^installed`), whatever the
+        // installation asked for: an exact pin is offered its compatible updates too.
+        let newest = plugins::resolve(
+            State(state.clone()),
+            viewer.caller.clone(),
+            Path((namespace.to_string(), plugin.to_string())),
+            Query(plugins::ResolveQuery {
+                requirement: Some(format!("^{}", installation.version)),
+            }),
+        )
+        .await
+        .ok()
+        .map(|json| json.0.version);
+        rows.push(Row {
+            path: format!("/spaces/{name}/plugins/{}", installation.plugin),
+            update: newest.filter(|newest| {
+                *newest != installation.version && installation.requirement.is_some()
+            }),
+            needed_by: installations
+                .iter()
+                .filter(|other| other.dependencies.contains(&installation.plugin))
+                .map(|other| other.plugin.clone())
+                .collect(),
+            installation: installation.clone(),
+        });
+    }
+    Ok(render(&SpacePage {
+        admin: can_change(&space.role),
+        layout: viewer.layout,
+        space,
+        rows,
+        members,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "install.html")]
+struct InstallPage {
+    layout: Layout,
+    space: String,
+    plugin: String,
+    versions: Vec<(String, bool)>,
+    pin: bool,
+    fields: Vec<Field>,
+    secrets: Vec<String>,
+    permissions: BTreeMap<String, PermissionsView>,
+    accept: String,
+    error: Option<String>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct InstallQuery {
+    #[serde(default)]
+    space: String,
+    #[serde(default)]
+    plugin: String,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// What an install is of: the space, the plugin and the version chosen, with what the form
+/// needs of that version (the permissions it asks for, its config schema and its secrets).
+struct Chosen {
+    space: String,
+    plugin: String,
+    pin: bool,
+    version: String,
+    versions: Vec<String>,
+    permissions: PermissionsView,
+    schema: Option<Value>,
+    secrets: Vec<String>,
+}
+
+async fn chosen(
+    viewer: &Viewer,
+    state: &AppState,
+    space: &str,
+    plugin: &str,
+    version: Option<&str>,
+    pin: bool,
+) -> Result<Chosen, crate::Refusal> {
+    let (namespace, name) = plugin.split_once('/').ok_or_else(|| {
+        viewer.error(ApiError::bad_request(
+            "invalid_plugin",
+            "Name a plugin as `namespace/name`.",
+        ))
+    })?;
+    let page = pages::plugin_page(state, &viewer.caller, namespace, name)
+        .await
+        .or_page(viewer)?;
+    let versions: Vec<String> = page
+        .versions
+        .iter()
+        .filter(|version| !version.yanked)
+        .map(|version| version.version.clone())
+        .collect();
+    let version = version.unwrap_or(&page.version).to_string();
+    if !versions.contains(&version) {
+        return Err(viewer.error(ApiError::not_found(
+            "version_not_found",
+            format!("{plugin} has no installable version {version}."),
+        )));
+    }
+    let record = state
+        .version(namespace, name, &version)
+        .await
+        .or_page(viewer)?
+        .ok_or_else(|| {
+            viewer.error(ApiError::not_found(
+                "version_not_found",
+                format!("{plugin} has no version {version}."),
+            ))
+        })?;
+    let manifest = aerie_server::views::manifest(&record).or_page(viewer)?;
+    Ok(Chosen {
+        space: space.to_string(),
+        plugin: plugin.to_string(),
+        pin,
+        permissions: aerie_server::consent::permissions_of(&manifest, &state.config.plugin_limits),
+        schema: manifest.config,
+        secrets: manifest.permissions.secrets,
+        version,
+        versions,
+    })
+}
+
+fn install_page(
+    layout: Layout,
+    chosen: &Chosen,
+    config: &Value,
+    errors: &BTreeMap<String, String>,
+    consent: BTreeMap<String, PermissionsView>,
+    error: Option<String>,
+) -> Result<InstallPage, ApiError> {
+    Ok(InstallPage {
+        versions: chosen
+            .versions
+            .iter()
+            .map(|version| (version.clone(), *version == chosen.version))
+            .collect(),
+        fields: schema_form::fields(chosen.schema.as_ref(), config, errors),
+        secrets: chosen.secrets.clone(),
+        accept: serde_json::to_string(&consent).map_err(ApiError::internal)?,
+        permissions: consent,
+        layout,
+        space: chosen.space.clone(),
+        plugin: chosen.plugin.clone(),
+        pin: chosen.pin,
+        error,
+    })
+}
+
+/// `GET /install?space=&plugin=&version=`: the install form.
+pub async fn install_form(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    viewer.require_user()?;
+    let query: InstallQuery = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
+    spaces::get(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(query.space.clone()),
+    )
+    .await
+    .or_page(&viewer)?;
+    let chosen = chosen(
+        &viewer,
+        &state,
+        &query.space,
+        &query.plugin,
+        query.version.as_deref(),
+        false,
+    )
+    .await?;
+    let consent = BTreeMap::from([(query.plugin.clone(), chosen.permissions.clone())]);
+    let page = install_page(
+        viewer.layout.clone(),
+        &chosen,
+        &Value::Null,
+        &BTreeMap::new(),
+        consent,
+        None,
+    )
+    .or_page(&viewer)?;
+    Ok(render(&page))
+}
+
+/// The posted install form, as pairs: config fields are named by the schema.
+fn pairs(viewer: &Viewer, body: &[u8]) -> Result<Vec<(String, String)>, crate::Refusal> {
+    read_fields(viewer, body)
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// `POST /install`: installs with the config and consent given, then sets the secrets
+/// given; a refusal shows the form again with why, by field where it can.
+pub async fn install(viewer: Viewer, State(state): State<AppState>, body: Bytes) -> PageResult {
+    viewer.require_user()?;
+    let pairs = pairs(&viewer, &body)?;
+    let space = field(&pairs, "space").unwrap_or_default().to_string();
+    let plugin = field(&pairs, "plugin").unwrap_or_default().to_string();
+    let pin = field(&pairs, "pin").is_some();
+    let chosen = chosen(
+        &viewer,
+        &state,
+        &space,
+        &plugin,
+        field(&pairs, "version"),
+        pin,
+    )
+    .await?;
+    let accept: BTreeMap<String, PermissionsView> = match field(&pairs, "consent") {
+        Some(_) => {
+            serde_json::from_str(field(&pairs, "accept").unwrap_or("{}")).map_err(|err| {
+                viewer.error(ApiError::bad_request(
+                    "invalid_form",
+                    format!("The consent could not be read: {err}."),
+                ))
+            })?
+        }
+        None => BTreeMap::new(),
+    };
+    let shown = if accept.is_empty() {
+        BTreeMap::from([(plugin.clone(), chosen.permissions.clone())])
+    } else {
+        accept.clone()
+    };
+    let again = |config: &Value,
+                 errors: BTreeMap<String, String>,
+                 consent,
+                 error: ApiError|
+     -> PageResult {
+        let status = error.status;
+        let page = install_page(
+            viewer.layout.clone(),
+            &chosen,
+            config,
+            &errors,
+            consent,
+            Some(crate::sentence(&error)),
+        )
+        .or_page(&viewer)?;
+        let mut response = render(&page);
+        *response.status_mut() = status;
+        Ok(response)
+    };
+    let config = match schema_form::config_from(chosen.schema.as_ref(), &pairs) {
+        Ok(config) => config,
+        Err(problems) => {
+            let config = Value::Object(
+                pairs
+                    .iter()
+                    .filter_map(|(name, value)| {
+                        Some((
+                            name.strip_prefix("config.")?.to_string(),
+                            Value::String(value.clone()),
+                        ))
+                    })
+                    .collect(),
+            );
+            return again(
+                &config,
+                problems,
+                shown,
+                ApiError::unprocessable("invalid_config", "some fields are not valid"),
+            );
+        }
+    };
+    if field(&pairs, "consent").is_none() {
+        return again(
+            &config,
+            BTreeMap::new(),
+            shown,
+            ApiError::unprocessable(
+                "permissions_not_accepted",
+                "allow what it may do to install it",
+            ),
+        );
+    }
+    // The version chosen is the version installed: a caret requirement when it is the newest
+    // (later compatible versions are offered as updates), exact when pinned or older.
+    let newest = chosen.versions.first() == Some(&chosen.version);
+    let requirement = if pin || !newest {
+        format!("={}", chosen.version)
+    } else {
+        format!("^{}", chosen.version)
+    };
+    let installed = spaces::install(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(space.clone()),
+        Json(InstallRequest {
+            plugin: plugin.clone(),
+            requirement: Some(requirement),
+            config: Some(config.clone()),
+            accept: Some(accept),
+        }),
+    )
+    .await;
+    if let Err(err) = installed {
+        let errors = problems_of(&err);
+        let consent = match (err.code, &err.details) {
+            // More to consent to (a dependency's permissions): shown, to be allowed.
+            ("permissions_not_accepted", Some(details)) => {
+                serde_json::from_value(details["permissions"].clone()).unwrap_or(shown)
+            }
+            _ => shown,
+        };
+        return again(&config, errors, consent, err);
+    }
+    let (namespace, name) = plugin.split_once('/').unwrap_or_default();
+    for secret in &chosen.secrets {
+        let Some(value) =
+            field(&pairs, &format!("secret.{secret}")).filter(|value| !value.is_empty())
+        else {
+            continue;
+        };
+        spaces::set_secret(
+            State(state.clone()),
+            viewer.caller.clone(),
+            Path((
+                space.clone(),
+                namespace.to_string(),
+                name.to_string(),
+                secret.clone(),
+            )),
+            Json(SecretRequest {
+                value: value.to_string(),
+            }),
+        )
+        .await
+        .or_page(&viewer)?;
+    }
+    Ok(see_other(&format!("/spaces/{space}/plugins/{plugin}")))
+}
+
+/// The server's problems with config fields, by field.
+fn problems_of(err: &ApiError) -> BTreeMap<String, String> {
+    err.details
+        .as_ref()
+        .and_then(|details| details["problems"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|problem| {
+            Some((
+                problem["field"].as_str()?.to_string(),
+                problem["message"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "installation.html")]
+struct InstallationPage {
+    layout: Layout,
+    space: String,
+    admin: bool,
+    installation: InstallationView,
+    fields: Vec<Field>,
+    events: Vec<InstallationEventView>,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /spaces/{space}/plugins/{namespace}/{name}`: an installation's state, config,
+/// secrets and events.
+pub async fn installation(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(path): InstallationPath,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    viewer.require_user()?;
+    let done: Done = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
+    let notice = match done.done.as_deref() {
+        Some("config") => Some("The config is saved and in use."),
+        Some("secret") => Some("The secret is saved."),
+        Some("installed") => Some("Installed."),
+        _ => None,
+    };
+    installation_page(viewer, state, path, None, BTreeMap::new(), None, notice).await
+}
+
+async fn installation_page(
+    viewer: Viewer,
+    state: AppState,
+    path: (String, String, String),
+    config: Option<Value>,
+    errors: BTreeMap<String, String>,
+    error: Option<String>,
+    notice: Option<&'static str>,
+) -> PageResult {
+    let space = spaces::get(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(path.0.clone()),
+    )
+    .await
+    .or_page(&viewer)?
+    .0;
+    let installation = spaces::installation(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(path.clone()),
+    )
+    .await
+    .or_page(&viewer)?
+    .0;
+    let events = spaces::events(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(path.clone()),
+    )
+    .await
+    .or_page(&viewer)?
+    .0;
+    let schema = match state
+        .version(&path.1, &path.2, &installation.version)
+        .await
+        .or_page(&viewer)?
+    {
+        Some(record) => {
+            aerie_server::views::manifest(&record)
+                .or_page(&viewer)?
+                .config
+        }
+        None => None,
+    };
+    let config = config.unwrap_or_else(|| installation.config.clone());
+    Ok(render(&InstallationPage {
+        fields: schema_form::fields(schema.as_ref(), &config, &errors),
+        admin: can_change(&space.role),
+        space: space.name,
+        installation,
+        events,
+        error,
+        notice,
+        layout: viewer.layout,
+    }))
+}
+
+/// `POST …/config`: saves the config (the plugin restarts with it).
+pub async fn set_config(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(path): InstallationPath,
+    body: Bytes,
+) -> PageResult {
+    viewer.require_user()?;
+    let pairs = pairs(&viewer, &body)?;
+    let installation = spaces::installation(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(path.clone()),
+    )
+    .await
+    .or_page(&viewer)?
+    .0;
+    let schema = match state
+        .version(&path.1, &path.2, &installation.version)
+        .await
+        .or_page(&viewer)?
+    {
+        Some(record) => {
+            aerie_server::views::manifest(&record)
+                .or_page(&viewer)?
+                .config
+        }
+        None => None,
+    };
+    let config = match schema_form::config_from(schema.as_ref(), &pairs) {
+        Ok(config) => config,
+        Err(problems) => {
+            return refused_installation(
+                viewer,
+                state,
+                path,
+                None,
+                problems,
+                ApiError::unprocessable("invalid_config", "some fields are not valid"),
+            )
+            .await;
+        }
+    };
+    match spaces::set_config(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(path.clone()),
+        Json(ConfigRequest {
+            config: config.clone(),
+        }),
+    )
+    .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/spaces/{}/plugins/{}/{}?done=config",
+            path.0, path.1, path.2
+        ))),
+        Err(err) => {
+            let problems = problems_of(&err);
+            refused_installation(viewer, state, path, Some(config), problems, err).await
+        }
+    }
+}
+
+async fn refused_installation(
+    viewer: Viewer,
+    state: AppState,
+    path: (String, String, String),
+    config: Option<Value>,
+    problems: BTreeMap<String, String>,
+    err: ApiError,
+) -> PageResult {
+    let status = err.status;
+    let mut page = installation_page(
+        viewer,
+        state,
+        path,
+        config,
+        problems,
+        Some(crate::sentence(&err)),
+        None,
+    )
+    .await?;
+    *page.status_mut() = status;
+    Ok(page)
+}
+
+#[derive(serde::Deserialize)]
+struct SecretForm {
+    name: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// `POST …/secrets`: sets a secret (its value is never shown again), or removes it when
+/// the value is empty.
+pub async fn set_secret(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(path): InstallationPath,
+    body: Bytes,
+) -> PageResult {
+    viewer.require_user()?;
+    let form: SecretForm = read_fields(&viewer, &body)?;
+    let target = Path((
+        path.0.clone(),
+        path.1.clone(),
+        path.2.clone(),
+        form.name.clone(),
+    ));
+    let done = if form.value.is_empty() {
+        spaces::remove_secret(State(state), viewer.caller.clone(), target).await
+    } else {
+        spaces::set_secret(
+            State(state),
+            viewer.caller.clone(),
+            target,
+            Json(SecretRequest { value: form.value }),
+        )
+        .await
+    };
+    done.or_page(&viewer)?;
+    Ok(see_other(&format!(
+        "/spaces/{}/plugins/{}/{}?done=secret",
+        path.0, path.1, path.2
+    )))
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    layout: Layout,
+    action: String,
+    requirement: String,
+    title: String,
+    permissions: BTreeMap<String, PermissionsView>,
+    accept: String,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    accept: Option<String>,
+    /// An update's new requirement.
+    #[serde(default)]
+    requirement: Option<String>,
+    #[serde(default)]
+    keep_data: Option<String>,
+}
+
+/// `POST …/{action}`: update, roll back, disable, enable or uninstall; an update that asks
+/// for more than was allowed shows what, to be allowed first.
+pub async fn act(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path((space, namespace, name, action)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> PageResult {
+    viewer.require_user()?;
+    let form: ActionForm = read_fields(&viewer, &body)?;
+    let path = || Path((space.clone(), namespace.clone(), name.clone()));
+    let caller = || viewer.caller.clone();
+    let state = || State(state.clone());
+    let done = match action.as_str() {
+        "update" => {
+            let accept = form
+                .accept
+                .as_deref()
+                .map(serde_json::from_str::<BTreeMap<String, PermissionsView>>)
+                .transpose()
+                .map_err(|err| {
+                    viewer.error(ApiError::bad_request(
+                        "invalid_form",
+                        format!("The consent could not be read: {err}."),
+                    ))
+                })?;
+            let requirement = form
+                .requirement
+                .clone()
+                .filter(|requirement| !requirement.is_empty());
+            match spaces::update(
+                state(),
+                caller(),
+                path(),
+                Json(UpdateRequest {
+                    requirement: requirement.clone(),
+                    accept,
+                }),
+            )
+            .await
+            {
+                Err(err) if err.code == "permissions_not_accepted" => {
+                    let permissions: BTreeMap<String, PermissionsView> = err
+                        .details
+                        .as_ref()
+                        .and_then(|details| {
+                            serde_json::from_value(details["permissions"].clone()).ok()
+                        })
+                        .unwrap_or_default();
+                    let page = ConsentPage {
+                        action: format!("/spaces/{space}/plugins/{namespace}/{name}/update"),
+                        title: format!("Update {namespace}/{name}"),
+                        requirement: requirement.unwrap_or_default(),
+                        accept: serde_json::to_string(&permissions)
+                            .map_err(|err| viewer.error(ApiError::internal(err)))?,
+                        permissions,
+                        layout: viewer.layout.clone(),
+                    };
+                    let mut response = render(&page);
+                    *response.status_mut() = axum::http::StatusCode::CONFLICT;
+                    return Ok(response);
+                }
+                done => done.map(|_| ()),
+            }
+        }
+        "rollback" => spaces::rollback(state(), caller(), path())
+            .await
+            .map(|_| ()),
+        "disable" => spaces::disable(state(), caller(), path()).await.map(|_| ()),
+        "enable" => spaces::enable(state(), caller(), path()).await.map(|_| ()),
+        "uninstall" => spaces::uninstall(
+            state(),
+            caller(),
+            path(),
+            Query(spaces::UninstallQuery {
+                keep_data: form.keep_data.is_some(),
+            }),
+        )
+        .await
+        .map(|_| ()),
+        _ => Err(ApiError::not_found(
+            "no_route",
+            "There is no such action on an installation.",
+        )),
+    };
+    done.or_page(&viewer)?;
+    Ok(see_other(&format!("/spaces/{space}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admins_and_owners_get_controls() {
+        assert!(can_change("owner") && can_change("admin"));
+        assert!(!can_change("member") && !can_change("viewer"));
+    }
+
+    #[test]
+    fn config_problems_are_read_by_field() {
+        let err =
+            ApiError::unprocessable("invalid_config", "bad").with_details(serde_json::json!({
+                "problems": [{ "field": "config.greeting", "message": "too long" }]
+            }));
+        assert_eq!(problems_of(&err)["config.greeting"], "too long");
+    }
+}
