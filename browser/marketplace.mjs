@@ -107,7 +107,7 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
     await page.fill("#username", username);
     await page.fill("#password", password);
     await Promise.all([page.waitForURL("**/account"), page.click("form.stacked button[type=submit]")]);
-    seen.signed_up = { url: page.url(), user: await page.locator(".account-nav a").first().textContent() };
+    seen.signed_up = { url: page.url(), user: await page.locator(".account-nav a[href='/account']").textContent() };
 
     // Search as you type, with a typo: results change without the page reloading.
     await visit("search", "/search");
