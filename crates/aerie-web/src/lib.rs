@@ -412,3 +412,81 @@ mod tests {
         );
     }
 }
+
+/// The pages' invariants, checked on the templates themselves: nothing inline that the
+/// content security policy would have to allow, and raw HTML only where it was made safe
+/// before it reached the template.
+#[cfg(test)]
+mod invariants {
+    use std::path::Path;
+
+    fn templates() -> Vec<(String, String)> {
+        let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut found: Vec<(String, String)> = std::fs::read_dir(&directory)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&path).unwrap())
+            })
+            .collect();
+        found.sort();
+        assert!(found.len() > 5, "the templates are where they were");
+        found
+    }
+
+    #[test]
+    fn no_template_has_inline_script_style_or_handlers() {
+        for (name, text) in templates() {
+            let lower = text.to_ascii_lowercase();
+            for (index, _) in lower.match_indices("<script") {
+                let tag = &lower[index..index + lower[index..].find('>').unwrap()];
+                assert!(tag.contains(" src="), "{name}: an inline script: {tag}");
+            }
+            for forbidden in ["<style", " style=", "javascript:"] {
+                assert!(!lower.contains(forbidden), "{name} has {forbidden}");
+            }
+            let handler = lower.split(|c: char| c.is_whitespace()).any(|word| {
+                word.starts_with("on")
+                    && word.contains('=')
+                    && word[2..word.find('=').unwrap()].chars().all(|c| c.is_ascii_lowercase())
+                    && word.len() > 3
+            });
+            assert!(!handler, "{name} has an event handler attribute");
+        }
+    }
+
+    #[test]
+    fn the_ui_reaches_no_database_but_through_the_services() {
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+        for forbidden in ["aerie-db", "sqlx"] {
+            assert!(!manifest.contains(forbidden), "aerie-web depends on {forbidden}");
+        }
+        for entry in std::fs::read_dir(crate_dir.join("src")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for forbidden in ["aerie_db", "sqlx", "state.db", ".db."] {
+                let found = text
+                    .lines()
+                    .filter(|line| !line.trim_start().starts_with("//"))
+                    .any(|line| line.contains(forbidden) && !line.contains("forbidden"));
+                assert!(!found, "{} uses {forbidden}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn raw_html_comes_only_from_the_sanitiser_the_escaper_or_the_chart() {
+        // README HTML is cleaned by ammonia, review text is escaped character by character,
+        // charts are drawn from numbers with their labels escaped.
+        const ALLOWED: &[&str] = &["html|safe", "review.text_html|safe", "stats.chart|safe"];
+        for (name, text) in templates() {
+            for (index, _) in text.match_indices("|safe") {
+                let start = text[..index].rfind("{{").unwrap() + 2;
+                let expression = text[start..index + 5].trim();
+                assert!(ALLOWED.contains(&expression), "{name}: `{expression}` is not known to be safe");
+            }
+        }
+    }
+}
