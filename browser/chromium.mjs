@@ -33,3 +33,17 @@ export async function main(scenario) {
     process.exit(1);
   }
 }
+
+// A full-page screenshot saved to `path`. Headless Chromium sometimes answers "Unable to
+// capture screenshot" while another browser shares the machine's cores; a screenshot is an
+// artifact, not a check, so it is tried again before failing.
+export async function screenshot(page, path) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.screenshot({ path, fullPage: true });
+    } catch (err) {
+      if (attempt === 3) throw err;
+      await page.waitForTimeout(250);
+    }
+  }
+}

@@ -10,7 +10,7 @@
 // create, and where to save screenshots. Prints what it saw.
 import { readFileSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { launch, main } from "./chromium.mjs";
+import { launch, main, screenshot } from "./chromium.mjs";
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -134,7 +134,7 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
       scripts: await page.evaluate(() => [...document.scripts].map((script) => script.src)),
     };
     const tabs = {};
-    for (const tab of ["versions", "dependencies", "reviews", "stats"]) {
+    for (const tab of ["versions", "changes", "dependencies", "reviews", "stats"]) {
       const response = await visit(`plugin ${tab}`, `/plugins/${plugin}/${tab}`);
       tabs[tab] = {
         status: response.status(),
@@ -194,7 +194,7 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
         for (const scheme of ["light", "dark"]) {
           await page.emulateMedia({ colorScheme: scheme });
           await page.goto(base + path);
-          await page.screenshot({ path: `${artifacts}/${name}-${size}-${scheme}.png`, fullPage: true });
+          await screenshot(page, `${artifacts}/${name}-${size}-${scheme}.png`);
         }
         if (size === "phone") {
           overflow[name] = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

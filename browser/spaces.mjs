@@ -9,7 +9,7 @@
 // owner, viewer and stranger are { username, password }. Prints what it saw.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { launch, main } from "./chromium.mjs";
+import { launch, main, screenshot } from "./chromium.mjs";
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
@@ -118,6 +118,14 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
         return { status: response.status, body: (await response.text()).trim() };
       }, [endpoint + "private", secret]);
 
+      // What changes between the two versions, on the plugin's page.
+      await page.goto(`${base}/plugins/${plugin}/changes`);
+      await check(page, "plugin changes");
+      seen.changes_tab = {
+        heading: await page.locator(".tab-body h2").textContent(),
+        changes: await page.locator(".changes li").allTextContents(),
+      };
+
       // The config, changed and refused by field.
       await page.goto(base + installation);
       await page.fill("#config\\.default-name", "neighbour");
@@ -133,7 +141,11 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       };
       const consent = await Promise.all([page.waitForNavigation(), page.click(`form[action='${installation}/update'] button`)]);
       await check(page, "consent");
-      seen.update_consent = { status: consent[0].status(), text: await page.locator(".consent").textContent() };
+      seen.update_consent = {
+        status: consent[0].status(),
+        text: await page.locator(".consent").textContent(),
+        changes: await page.locator(".changes li").allTextContents(),
+      };
       await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click("form[action$='/update'] button")]);
       const row = () => page.locator(".installations tbody tr", { has: page.locator(`th a[href='${installation}']`) });
       const versionCell = () => row().locator("td").first().textContent();
@@ -144,9 +156,9 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       seen.disabled = await row().locator("td.status").textContent();
       await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/enable'] button`)]);
       seen.enabled = await row().locator("td.status").textContent();
-      await page.screenshot({ path: `${artifacts}/space-desktop-light.png`, fullPage: true });
+      await screenshot(page, `${artifacts}/space-desktop-light.png`);
       await page.goto(base + installation);
-      await page.screenshot({ path: `${artifacts}/installation-desktop-light.png`, fullPage: true });
+      await screenshot(page, `${artifacts}/installation-desktop-light.png`);
     } else {
       // A viewer: sees, cannot change.
       const { page } = await signedIn(browser, base, viewer, problems);

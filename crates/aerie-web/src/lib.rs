@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 mod account;
 pub mod assets;
 mod catalogue;
+mod changes;
 mod chart;
 mod plugin;
 mod schema_form;
@@ -449,7 +450,9 @@ mod invariants {
             let handler = lower.split(|c: char| c.is_whitespace()).any(|word| {
                 word.starts_with("on")
                     && word.contains('=')
-                    && word[2..word.find('=').unwrap()].chars().all(|c| c.is_ascii_lowercase())
+                    && word[2..word.find('=').unwrap()]
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase())
                     && word.len() > 3
             });
             assert!(!handler, "{name} has an event handler attribute");
@@ -461,7 +464,10 @@ mod invariants {
         let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
         for forbidden in ["aerie-db", "sqlx"] {
-            assert!(!manifest.contains(forbidden), "aerie-web depends on {forbidden}");
+            assert!(
+                !manifest.contains(forbidden),
+                "aerie-web depends on {forbidden}"
+            );
         }
         for entry in std::fs::read_dir(crate_dir.join("src")).unwrap() {
             let path = entry.unwrap().path();
@@ -485,7 +491,10 @@ mod invariants {
             for (index, _) in text.match_indices("|safe") {
                 let start = text[..index].rfind("{{").unwrap() + 2;
                 let expression = text[start..index + 5].trim();
-                assert!(ALLOWED.contains(&expression), "{name}: `{expression}` is not known to be safe");
+                assert!(
+                    ALLOWED.contains(&expression),
+                    "{name}: `{expression}` is not known to be safe"
+                );
             }
         }
     }

@@ -3,21 +3,28 @@
 
 use std::collections::BTreeMap;
 
-use aerie_api_types::{PluginPageView, ReviewRequest, ReviewView, StatsView, VersionSummary};
+use aerie_api_types::{
+    PermissionsView, PluginPageView, ReviewRequest, ReviewView, StatsView, VersionSummary,
+};
+use aerie_core::manifest::Manifest;
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
 use aerie_server::routes::{pages, plugins, reviews};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use bytes::Bytes;
 
+use crate::changes::{self, Change};
 use crate::chart::{self, Bar};
-use crate::{Layout, OrPage, PageResult, Viewer, day, read_fields, render, see_other, thousands};
+use crate::{
+    Layout, OrPage, PageResult, Refusal, Viewer, day, read_fields, render, see_other, thousands,
+};
 
 /// The tabs of a plugin's page: path segment and label.
 const TABS: &[(&str, &str)] = &[
     ("", "Overview"),
     ("versions", "Versions"),
+    ("changes", "Changes"),
     ("dependencies", "Dependencies"),
     ("reviews", "Reviews"),
     ("stats", "Statistics"),
@@ -87,6 +94,8 @@ struct PluginPage {
     install_spaces: Vec<String>,
     stats: Option<Stats>,
     reviews: Option<Reviews>,
+    /// The changes tab's comparison; `None` there for a plugin with one version.
+    comparison: Option<Comparison>,
 }
 
 /// `GET /plugins/{namespace}/{name}`: the overview tab.
@@ -95,7 +104,7 @@ pub async fn overview(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> PageResult {
-    show(viewer, state, namespace, name, "").await
+    show(viewer, state, namespace, name, "", None).await
 }
 
 /// `GET /plugins/{namespace}/{name}/reviews`: the reviews tab (its path also takes the
@@ -105,7 +114,7 @@ pub async fn reviews(
     State(state): State<AppState>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> PageResult {
-    show(viewer, state, namespace, name, "reviews").await
+    show(viewer, state, namespace, name, "reviews", None).await
 }
 
 /// `GET /plugins/{namespace}/{name}/{tab}`: another tab.
@@ -113,6 +122,7 @@ pub async fn tab(
     viewer: Viewer,
     State(state): State<AppState>,
     Path((namespace, name, tab)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
 ) -> PageResult {
     let Some(&(tab, _)) = TABS
         .iter()
@@ -123,7 +133,7 @@ pub async fn tab(
             "There is no such tab on a plugin's page.",
         )));
     };
-    show(viewer, state, namespace, name, tab).await
+    show(viewer, state, namespace, name, tab, query).await
 }
 
 async fn show(
@@ -132,6 +142,7 @@ async fn show(
     namespace: String,
     name: String,
     tab: &'static str,
+    query: Option<String>,
 ) -> PageResult {
     let page = pages::plugin_page(&state, &viewer.caller, &namespace, &name)
         .await
@@ -203,6 +214,13 @@ async fn show(
             .collect(),
         None => Vec::new(),
     };
+    let comparison = match tab {
+        "changes" => {
+            let query: CompareQuery = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
+            comparison(&viewer, &state, &page, query).await?
+        }
+        _ => None,
+    };
     let base = format!("/plugins/{}", page.name);
     let shown = page
         .versions
@@ -239,12 +257,91 @@ async fn show(
             })
             .collect(),
         install_spaces,
+        comparison,
         base,
         tab,
         stats,
         reviews,
         page,
         layout: viewer.layout,
+    }))
+}
+
+/// A version's manifest and the permissions consent shows for it. The caller must already
+/// have been shown the plugin (its namespace's visibility checked).
+pub(crate) async fn version_facts(
+    viewer: &Viewer,
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+    version: &str,
+) -> Result<(Manifest, PermissionsView), Refusal> {
+    let record = state
+        .version(namespace, name, version)
+        .await
+        .or_page(viewer)?
+        .ok_or_else(|| {
+            viewer.error(ApiError::not_found(
+                "version_not_found",
+                format!("{namespace}/{name} has no version {version}."),
+            ))
+        })?;
+    let manifest = aerie_server::views::manifest(&record).or_page(viewer)?;
+    let permissions = aerie_server::consent::permissions_of(&manifest, &state.config.plugin_limits);
+    Ok((manifest, permissions))
+}
+
+/// The changes tab's contents: the two versions compared, the choices, and the changes.
+pub struct Comparison {
+    pub from: String,
+    pub to: String,
+    pub from_choices: Vec<(String, bool)>,
+    pub to_choices: Vec<(String, bool)>,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct CompareQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// The comparison `query` asks for: by default, the shown version against the one before it.
+async fn comparison(
+    viewer: &Viewer,
+    state: &AppState,
+    page: &PluginPageView,
+    query: CompareQuery,
+) -> Result<Option<Comparison>, Refusal> {
+    let versions: Vec<&str> = page
+        .versions
+        .iter()
+        .map(|version| version.version.as_str())
+        .collect();
+    let to = query.to.unwrap_or_else(|| page.version.clone());
+    let Some(from) = query.from.or_else(|| {
+        let at = versions.iter().position(|version| *version == to)?;
+        versions.get(at + 1).map(|version| version.to_string())
+    }) else {
+        return Ok(None);
+    };
+    let (namespace, name) = page.name.split_once('/').unwrap_or_default();
+    let before = version_facts(viewer, state, namespace, name, &from).await?;
+    let after = version_facts(viewer, state, namespace, name, &to).await?;
+    let choices = |chosen: &str| {
+        versions
+            .iter()
+            .map(|version| (version.to_string(), *version == chosen))
+            .collect()
+    };
+    Ok(Some(Comparison {
+        changes: changes::between((&before.0, &before.1), (&after.0, &after.1)),
+        from_choices: choices(&from),
+        to_choices: choices(&to),
+        from,
+        to,
     }))
 }
 

@@ -18,6 +18,7 @@ use axum::extract::{Path, Query, RawQuery, State};
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::plugin::Comparison;
 use crate::schema_form::{self, Field, Kind};
 use crate::{Layout, OrPage, PageResult, Viewer, read_fields, render, see_other};
 
@@ -247,22 +248,13 @@ async fn chosen(
             format!("{plugin} has no installable version {version}."),
         )));
     }
-    let record = state
-        .version(namespace, name, &version)
-        .await
-        .or_page(viewer)?
-        .ok_or_else(|| {
-            viewer.error(ApiError::not_found(
-                "version_not_found",
-                format!("{plugin} has no version {version}."),
-            ))
-        })?;
-    let manifest = aerie_server::views::manifest(&record).or_page(viewer)?;
+    let (manifest, permissions) =
+        crate::plugin::version_facts(viewer, state, namespace, name, &version).await?;
     Ok(Chosen {
         space: space.to_string(),
         plugin: plugin.to_string(),
         pin,
-        permissions: aerie_server::consent::permissions_of(&manifest, &state.config.plugin_limits),
+        permissions,
         schema: manifest.config,
         secrets: manifest.permissions.secrets,
         version,
@@ -731,11 +723,58 @@ pub async fn set_secret(
 #[template(path = "consent.html")]
 struct ConsentPage {
     layout: Layout,
+    /// What changes from the installed version to the new one.
+    comparison: Option<Comparison>,
     action: String,
     requirement: String,
     title: String,
     permissions: BTreeMap<String, PermissionsView>,
     accept: String,
+}
+
+/// What an update of the installation at `path` to the newest version `requirement` (or
+/// its own) allows changes, for its consent page.
+async fn update_changes(
+    viewer: &Viewer,
+    state: &AppState,
+    path: (String, String, String),
+    requirement: Option<&str>,
+) -> Result<Option<Comparison>, crate::Refusal> {
+    let installation = spaces::installation(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(path.clone()),
+    )
+    .await
+    .or_page(viewer)?
+    .0;
+    let (_, namespace, name) = path;
+    let Ok(target) = plugins::resolve(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path((namespace.clone(), name.clone())),
+        Query(plugins::ResolveQuery {
+            requirement: requirement
+                .map(str::to_string)
+                .or(installation.requirement.clone()),
+        }),
+    )
+    .await
+    else {
+        return Ok(None);
+    };
+    let to = target.0.version;
+    let before =
+        crate::plugin::version_facts(viewer, state, &namespace, &name, &installation.version)
+            .await?;
+    let after = crate::plugin::version_facts(viewer, state, &namespace, &name, &to).await?;
+    Ok(Some(Comparison {
+        changes: crate::changes::between((&before.0, &before.1), (&after.0, &after.1)),
+        from: installation.version,
+        to,
+        from_choices: Vec::new(),
+        to_choices: Vec::new(),
+    }))
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -798,7 +837,11 @@ pub async fn act(
                             serde_json::from_value(details["permissions"].clone()).ok()
                         })
                         .unwrap_or_default();
+                    let comparison =
+                        update_changes(&viewer, &state().0, path().0, requirement.as_deref())
+                            .await?;
                     let page = ConsentPage {
+                        comparison,
                         action: format!("/spaces/{space}/plugins/{namespace}/{name}/update"),
                         title: format!("Update {namespace}/{name}"),
                         requirement: requirement.unwrap_or_default(),

@@ -125,6 +125,7 @@ fn a_newcomer_finds_judges_and_reviews_a_plugin_in_chromium_with_and_without_jav
     );
     for (tab, label) in [
         ("versions", "Versions"),
+        ("changes", "Changes"),
         ("dependencies", "Dependencies"),
         ("reviews", "Reviews"),
         ("stats", "Statistics"),
@@ -499,6 +500,20 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "{shown}"
     );
     assert_eq!(seen["update_consent"]["status"], 409, "{shown}");
+    assert_eq!(
+        seen["update_consent"]["changes"],
+        json!(["routes: added /more (GET), for public"]),
+        "{shown}"
+    );
+    assert_eq!(
+        seen["changes_tab"]["heading"], "From 0.1.0 to 0.1.1",
+        "{shown}"
+    );
+    assert_eq!(
+        seen["changes_tab"]["changes"],
+        json!(["routes: added /more (GET), for public"]),
+        "{shown}"
+    );
     assert!(
         seen["update_consent"]["text"]
             .as_str()
