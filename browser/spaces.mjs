@@ -17,7 +17,8 @@ const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 async function axe(page) {
   await page.evaluate(axeSource);
   return page.evaluate(async () => {
-    const results = await window.axe.run(document, { resultTypes: ["violations"] });
+    // A framed plugin page is the plugin's, not Aerie's: axe checks Aerie's own document.
+    const results = await window.axe.run(document, { resultTypes: ["violations"], iframes: false });
     return results.violations
       .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
       .map((violation) => ({ id: violation.id, nodes: violation.nodes.slice(0, 5).map((node) => node.target.join(" ")) }));
@@ -34,6 +35,9 @@ async function signedIn(browser, base, { username, password }, problems) {
   const page = await context.newPage();
   page.on("console", (message) => {
     const text = message.text();
+    // While a hostile plugin's page is framed, its blocked attempts fill the console; they
+    // are checked one by one from the frame instead.
+    if (page.framingHostile) return;
     if (message.type() === "error" && !text.startsWith("Failed to load resource: the server responded with a status of")) {
       problems.push(`console: ${text} (${page.url()})`);
     }
@@ -157,6 +161,30 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/enable'] button`)]);
       seen.enabled = await row().locator("td.status").textContent();
       await screenshot(page, `${artifacts}/space-desktop-light.png`);
+
+      // A hostile plugin's contributed page, framed on its installation's page.
+      page.framingHostile = true;
+      await page.goto(`${base}/install?space=${space}&plugin=testing/hostile`);
+      await page.check("input[name=consent]");
+      await Promise.all([page.waitForNavigation(), page.click(".install-form > button")]);
+      if (!page.url().endsWith(`/spaces/${space}/plugins/testing/hostile`)) {
+        throw new Error(`the install was refused: ${await page.locator(".alert").textContent()}`);
+      }
+      const frameElement = page.locator(".plugin-frame iframe");
+      await frameElement.scrollIntoViewIfNeeded();
+      const frame = await (await frameElement.elementHandle()).contentFrame();
+      await frame.waitForFunction(() => document.getElementById("results")?.textContent !== "running");
+      seen.framed = {
+        src: await frameElement.getAttribute("src"),
+        sandbox: await frameElement.getAttribute("sandbox"),
+        results: JSON.parse(await frame.locator("#results").textContent()),
+        dashboard_title: await page.title(),
+      };
+      await check(page, "installation with a framed page");
+      // Another change to the space leaves the rolled-back plugin where it was rolled back to.
+      await page.goto(`${base}/spaces/${space}`);
+      page.framingHostile = false;
+      seen.after_other_install = await versionCell();
       await page.goto(base + installation);
       await screenshot(page, `${artifacts}/installation-desktop-light.png`);
     } else {

@@ -162,6 +162,19 @@ pub struct Provides {
     pub services: Vec<String>,
     /// The HTTP routes the plugin serves, with their guards.
     pub routes: Vec<Route>,
+    /// Pages the plugin contributes to its space's dashboard, each one of its `GET` routes,
+    /// shown framed and sandboxed, from the space's plugin origin.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pages: Vec<Page>,
+}
+
+/// A page a plugin contributes to its space's dashboard: `[[provides.pages]]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    /// What the dashboard calls it.
+    pub title: String,
+    /// Its path within the plugin, a literal path that one of its `GET` routes answers.
+    pub path: String,
 }
 
 /// One HTTP route a plugin serves under `/{namespace}/{name}` on its space's plugin origin.
@@ -532,6 +545,15 @@ struct RawProvides {
     services: Vec<String>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+    #[serde(default)]
+    pages: Vec<RawPage>,
+}
+
+#[derive(Deserialize)]
+#[serde(expecting = "a table")]
+struct RawPage {
+    title: Option<String>,
+    path: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -577,8 +599,9 @@ const KNOWN_FIELDS: &[(&str, &[&str])] = &[
             "outbound", "secrets", "services", "keyvalue", "memory", "timeout",
         ],
     ),
-    ("provides", &["services", "routes"]),
+    ("provides", &["services", "routes", "pages"]),
     ("provides.routes[]", &["path", "methods", "guard"]),
+    ("provides.pages[]", &["title", "path"]),
 ];
 
 impl Manifest {
@@ -1160,10 +1183,70 @@ fn validate_provides(raw: RawProvides, problems: &mut Problems) -> Provides {
             guard,
         });
     }
-    Provides {
+    let mut provides = Provides {
         services: raw.services,
         routes,
+        pages: Vec::new(),
+    };
+    provides.pages = validate_pages(raw.pages, &provides, problems);
+    provides
+}
+
+/// Longest title of a contributed page, in characters.
+pub const MAX_PAGE_TITLE_LEN: usize = 60;
+/// Most pages a plugin may contribute.
+pub const MAX_PAGES: usize = 10;
+
+/// `[[provides.pages]]`: each a titled, literal path that one of the plugin's `GET` routes
+/// answers.
+fn validate_pages(raw: Vec<RawPage>, provides: &Provides, problems: &mut Problems) -> Vec<Page> {
+    if raw.len() > MAX_PAGES {
+        problems.add(
+            "provides.pages",
+            format!("a plugin contributes at most {MAX_PAGES} pages"),
+        );
     }
+    let mut pages = Vec::new();
+    for (index, page) in raw.into_iter().enumerate().take(MAX_PAGES) {
+        let title_field = format!("provides.pages[{index}].title");
+        let path_field = format!("provides.pages[{index}].path");
+        let title = required(page.title, &title_field, problems).filter(|title| {
+            let length = title.chars().count();
+            let fits =
+                (1..=MAX_PAGE_TITLE_LEN).contains(&length) && !title.chars().any(char::is_control);
+            if !fits {
+                problems.add(
+                    &title_field,
+                    format!(
+                        "a title has 1 to {MAX_PAGE_TITLE_LEN} characters and no control characters"
+                    ),
+                );
+            }
+            fits
+        });
+        let path = required(page.path, &path_field, problems)
+            .filter(|path| check_route_path(path, &path_field, problems))
+            .filter(|path| {
+                let literal = !path.contains('{') && !path.contains('*');
+                let answered = matches!(provides.route_for("GET", path), RouteMatch::Found(_));
+                if !literal {
+                    problems.add(
+                        &path_field,
+                        format!("{path:?} is a pattern; a page is one literal path"),
+                    );
+                } else if !answered {
+                    problems.add(
+                        &path_field,
+                        format!("{path:?} is not answered by any GET route in provides.routes"),
+                    );
+                }
+                literal && answered
+            });
+        if let (Some(title), Some(path)) = (title, path) {
+            pages.push(Page { title, path });
+        }
+    }
+    pages
 }
 
 fn check_route_path(path: &str, field: &str, problems: &mut Problems) -> bool {

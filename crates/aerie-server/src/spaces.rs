@@ -1074,7 +1074,7 @@ pub async fn rollback(
         }
     }
     if let Some(locked) = lockfile.plugins.get_mut(plugin) {
-        locked.version = previous_version;
+        locked.version = previous_version.clone();
         locked.digest = previous_digest.clone();
         locked.dependencies = package.manifest.dependencies.keys().cloned().collect();
     }
@@ -1096,6 +1096,16 @@ pub async fn rollback(
             // Rolling back again returns to the version rolled back from.
             row.previous_version = Some(existing.installation.version.clone());
             row.previous_digest = Some(existing.installation.digest.clone());
+            // A requirement the old version does not meet (the update raised it) would take the
+            // space forward again at its next change, unasked: the rollback holds the old
+            // version exactly until the next update.
+            let met = row.requirement.as_deref().is_none_or(|requirement| {
+                VersionReq::parse(requirement)
+                    .is_ok_and(|requirement| requirement.matches(&previous_version))
+            });
+            if !met {
+                row.requirement = Some(format!("={previous}"));
+            }
         }
     }
     for event in &mut plan.events {

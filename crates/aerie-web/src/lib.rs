@@ -80,12 +80,11 @@ pub fn pages(_: AppState) -> Router<AppState> {
 /// none.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    // A page that frames a plugin's page sets its own policy, naming that one origin.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),
         (
@@ -103,6 +102,17 @@ async fn security_headers(mut response: Response) -> Response {
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("private, no-cache"));
     response
+}
+
+/// What every page may load and do: this origin's script and style files, nothing inline,
+/// nothing from elsewhere, never framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
+
+/// [`CONTENT_SECURITY_POLICY`] for a page that frames pages of one plugin origin.
+fn policy_framing(origin: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("{CONTENT_SECURITY_POLICY}; frame-src {origin}")).ok()
 }
 
 /// A response given instead of the page asked for: an error page, or a redirect to sign in.

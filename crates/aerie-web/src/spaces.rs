@@ -499,6 +499,7 @@ fn problems_of(err: &ApiError) -> BTreeMap<String, String> {
 #[template(path = "installation.html")]
 struct InstallationPage {
     layout: Layout,
+    frames: Vec<Frame>,
     space: String,
     admin: bool,
     installation: InstallationView,
@@ -506,6 +507,12 @@ struct InstallationPage {
     events: Vec<InstallationEventView>,
     error: Option<String>,
     notice: Option<&'static str>,
+}
+
+/// A page the plugin contributes, framed.
+pub struct Frame {
+    pub title: String,
+    pub src: String,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -566,20 +573,33 @@ async fn installation_page(
     .await
     .or_page(&viewer)?
     .0;
-    let schema = match state
+    let manifest = match state
         .version(&path.1, &path.2, &installation.version)
         .await
         .or_page(&viewer)?
     {
-        Some(record) => {
-            aerie_server::views::manifest(&record)
-                .or_page(&viewer)?
-                .config
-        }
+        Some(record) => Some(aerie_server::views::manifest(&record).or_page(&viewer)?),
         None => None,
     };
+    let schema = manifest
+        .as_ref()
+        .and_then(|manifest| manifest.config.clone());
+    // Contributed pages come from the space's plugin origin, the endpoint's, and only there.
+    let endpoint = installation.endpoint.trim_end_matches('/');
+    let frames: Vec<Frame> = manifest
+        .iter()
+        .flat_map(|manifest| &manifest.provides.pages)
+        .map(|page| Frame {
+            title: page.title.clone(),
+            src: format!("{endpoint}{}", page.path),
+        })
+        .collect();
+    let framing = url_origin(&installation.endpoint)
+        .filter(|_| !frames.is_empty())
+        .and_then(|origin| crate::policy_framing(&origin));
     let config = config.unwrap_or_else(|| installation.config.clone());
-    Ok(render(&InstallationPage {
+    let mut response = render(&InstallationPage {
+        frames,
         fields: schema_form::fields(schema.as_ref(), &config, &errors),
         admin: can_change(&space.role),
         space: space.name,
@@ -588,7 +608,20 @@ async fn installation_page(
         error,
         notice,
         layout: viewer.layout,
-    }))
+    });
+    if let Some(policy) = framing {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, policy);
+    }
+    Ok(response)
+}
+
+/// The origin of `url`: its scheme, host and port.
+fn url_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
 /// `POST …/config`: saves the config (the plugin restarts with it).

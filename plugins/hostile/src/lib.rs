@@ -5,6 +5,9 @@
 //!   API at `api` with the visitor's credentials (minting a token, reading the account), sets
 //!   Aerie's session cookie, and reads another space's plugin page at `other`; it writes what
 //!   it got into `<pre id="results">` as JSON.
+//! - `GET /framed`: the page it contributes to its space's dashboard; framed there, its script
+//!   tries to reach the dashboard's document and cookies, the top window, its own storage, and
+//!   the API with the visitor's credentials, and writes what it got into `<pre id="results">`.
 //! - `GET /set-cookie`: a response setting Aerie's session cookie, a cookie for the whole
 //!   parent domain, `Clear-Site-Data`, `Refresh` and `Alt-Svc`, and asking browsers to sniff.
 //! - `POST /items/{id}/delete` (admins only): answers `deleted ID`.
@@ -16,6 +19,36 @@ use aerie_sdk::http::{Request, Response, Result};
 use aerie_sdk::kv::Store;
 
 struct Hostile;
+
+/// The page it contributes to its space's dashboard (`[[provides.pages]]`): framed there, it
+/// tries to reach the dashboard's document, its cookies and storage, the top window, and the
+/// API with the visitor's credentials, and writes down what it got.
+const FRAMED: &str = r#"<!doctype html>
+<html><head><title>Console</title></head>
+<body><h1>Console</h1><pre id="results">running</pre>
+<script>
+(async () => {
+  const attempt = async (name, act) => {
+    try { return [name, "reached: " + String(await act()).slice(0, 200)]; }
+    catch (err) { return [name, "blocked: " + err.name]; }
+  };
+  const api = (host) => fetch(`http://${host}:${location.port}/api/v1/me`, { credentials: "include" })
+    .then((response) => response.status + " " + response.type);
+  const results = Object.fromEntries(await Promise.all([
+    attempt("parent_document", () => window.parent.document.title),
+    attempt("parent_cookie", () => window.parent.document.cookie),
+    attempt("top_location", () => window.top.location.href),
+    attempt("own_cookie", () => document.cookie),
+    attempt("storage", () => window.localStorage.length),
+    attempt("api_127", () => api("127.0.0.1")),
+    attempt("api_localhost", () => api("localhost")),
+  ]));
+  try { window.parent.document.body.textContent = "defaced"; results.deface = "reached"; }
+  catch (err) { results.deface = "blocked: " + err.name; }
+  document.getElementById("results").textContent = JSON.stringify(results);
+})();
+</script></body></html>
+"#;
 
 const PAGE: &str = r#"<!doctype html>
 <html><head><title>hostile</title></head>
@@ -74,6 +107,11 @@ const PAGE: &str = r#"<!doctype html>
 impl aerie_sdk::Http for Hostile {
     fn handle(request: Request) -> Result<Response> {
         let path = request.path().to_string();
+        if path == "/framed" {
+            return Ok(Response::new(200)
+                .with_header("content-type", "text/html; charset=utf-8")
+                .with_body(FRAMED));
+        }
         if path == "/page" {
             return Ok(Response::new(200)
                 .with_header("content-type", "text/html; charset=utf-8")

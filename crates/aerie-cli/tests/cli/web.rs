@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::{ADMIN_PASSWORD, RunningServer, package, package_changed, repo, temp_dir};
 
-/// A server with open sign-up and the example plugins `hello`, `greeter` and
-/// `greeter-client` published, signed, in the namespace `examples`.
+/// A server with open sign-up, the example plugins `hello`, `greeter` and `greeter-client`
+/// published, signed, in the namespace `examples`, and `testing/hostile` in `testing`.
 fn marketplace(dir: &Path) -> RunningServer {
     let server = RunningServer::start_with(&dir.join("data"), &[("AERIE_OPEN_SIGNUP", "true")]);
     let run = |args: &[&str]| server.aerie(args, dir).success();
@@ -23,6 +23,12 @@ fn marketplace(dir: &Path) -> RunningServer {
         run(&["plugin", "sign", &file, "--key", "aerie.key"]);
         run(&["publish", &file]);
     }
+    // A hostile publisher's plugin: the registry asks only that its publisher signs it.
+    run(&["namespace", "create", "testing"]);
+    run(&["key", "add", "testing"]);
+    std::fs::copy(package("hostile"), dir.join("hostile.aerie")).unwrap();
+    run(&["plugin", "sign", "hostile.aerie", "--key", "aerie.key"]);
+    run(&["publish", "hostile.aerie"]);
     server
 }
 
@@ -534,6 +540,45 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "{shown}"
     );
     assert!(
+        seen["after_other_install"]
+            .as_str()
+            .unwrap()
+            .starts_with("0.1.0"),
+        "a rollback holds until the next update: {shown}"
+    );
+    // A hostile plugin's contributed page, framed in the dashboard, reaches nothing of it.
+    let framed = &seen["framed"];
+    assert_eq!(framed["sandbox"], "allow-scripts allow-forms", "{shown}");
+    assert!(
+        framed["src"].as_str().unwrap().starts_with(&format!(
+            "http://team.localhost:{}/testing/hostile/framed",
+            server.port
+        )),
+        "{shown}"
+    );
+    for attempt in [
+        "parent_document",
+        "parent_cookie",
+        "top_location",
+        "own_cookie",
+        "storage",
+        "api_127",
+        "api_localhost",
+        "deface",
+    ] {
+        assert!(
+            framed["results"][attempt]
+                .as_str()
+                .unwrap()
+                .starts_with("blocked"),
+            "{attempt}: {shown}"
+        );
+    }
+    assert_eq!(
+        framed["dashboard_title"], "testing/hostile in team · Aerie",
+        "{shown}"
+    );
+    assert!(
         seen["enabled"].as_str().unwrap().starts_with("active"),
         "{shown}"
     );
@@ -555,8 +600,8 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
     let shown = clean(&report);
     let seen = &report["seen"];
     assert_eq!(
-        seen["viewer"]["rows"], 2,
-        "the plugin and its dependency: {shown}"
+        seen["viewer"]["rows"], 3,
+        "the plugin, its dependency and testing/hostile: {shown}"
     );
     assert_eq!(seen["viewer"]["controls"], 0, "{shown}");
     assert_eq!(seen["viewer"]["forms"], 0, "{shown}");
@@ -573,7 +618,7 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "{shown}"
     );
     assert_eq!(
-        seen["after_uninstall"], 0,
-        "its dependency went with it: {shown}"
+        seen["after_uninstall"], 1,
+        "its dependency went with it, testing/hostile stays: {shown}"
     );
 }

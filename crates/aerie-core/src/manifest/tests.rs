@@ -465,6 +465,7 @@ fn routes_match_exact_paths_params_and_prefixes_most_specific_first() {
             route("/items/new", &["GET", "POST"], Guard::Member),
             route("/admin/*", &[], Guard::Admin),
         ],
+        pages: vec![],
     };
     let guard = |method: &str, path: &str| match provides.route_for(method, path) {
         RouteMatch::Found(route) => Some(route.guard),
@@ -483,8 +484,66 @@ fn routes_match_exact_paths_params_and_prefixes_most_specific_first() {
     let narrow = Provides {
         services: vec![],
         routes: vec![route("/", &["GET"], Guard::Public)],
+        pages: vec![],
     };
     assert_eq!(narrow.route_for("POST", "/"), RouteMatch::MethodNotAllowed);
     assert_eq!(narrow.route_for("GET", "/other"), RouteMatch::NotFound);
     assert_eq!(narrow.route_for("GET", "/items/"), RouteMatch::NotFound);
+}
+
+/// The valid manifest with `pages` (`[[provides.pages]]` tables) added before its config.
+fn with_pages(pages: &str) -> String {
+    edited("[config]\n", &format!("{pages}\n[config]\n"))
+}
+
+#[test]
+fn contributed_pages_are_get_routes_named_by_a_title() {
+    let manifest = Manifest::parse(&with_pages(
+        "[[provides.pages]]\ntitle = \"Overview\"\npath = \"/\"\n\
+         [[provides.pages]]\ntitle = \"Settings\"\npath = \"/admin/settings\"\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        manifest.provides.pages,
+        vec![
+            Page {
+                title: "Overview".into(),
+                path: "/".into()
+            },
+            Page {
+                title: "Settings".into(),
+                path: "/admin/settings".into()
+            },
+        ]
+    );
+    // Stored and read back, the pages stay.
+    let stored = serde_json::to_string(&manifest).unwrap();
+    assert_eq!(Manifest::from_stored(&stored).unwrap(), manifest);
+}
+
+#[test]
+fn a_page_must_be_a_titled_literal_path_some_get_route_answers() {
+    let found = problems(&with_pages(
+        "[[provides.pages]]\ntitle = \"\"\npath = \"/nowhere\"\n\
+         [[provides.pages]]\ntitle = \"Item\"\npath = \"/items/{id}\"\n\
+         [[provides.pages]]\npath = \"/\"\n\
+         [[provides.pages]]\ntitle = \"Bad\"\npath = \"relative\"\n",
+    ));
+    insta::assert_snapshot!(found, @r#"
+    provides.pages[0].title: a title has 1 to 60 characters and no control characters
+    provides.pages[0].path: "/nowhere" is not answered by any GET route in provides.routes
+    provides.pages[1].path: "/items/{id}" is a pattern; a page is one literal path
+    provides.pages[2].title: is required
+    provides.pages[3].path: "relative" must start with `/`
+    "#);
+}
+
+#[test]
+fn a_manifest_stored_before_pages_existed_reads_with_none() {
+    let manifest = Manifest::parse(VALID).unwrap();
+    let mut stored = serde_json::to_value(&manifest).unwrap();
+    stored["provides"].as_object_mut().unwrap().remove("pages");
+    let read = Manifest::from_stored(&stored.to_string()).unwrap();
+    assert!(read.provides.pages.is_empty());
+    assert_eq!(read, manifest);
 }
