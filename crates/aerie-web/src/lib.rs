@@ -23,11 +23,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 mod account;
+mod admin;
 pub mod assets;
 mod catalogue;
 mod changes;
 mod chart;
 mod plugin;
+mod publisher;
 mod schema_form;
 mod spaces;
 
@@ -50,6 +52,17 @@ pub fn pages(_: AppState) -> Router<AppState> {
         .route("/account/sessions/{id}/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/theme", post(account::set_theme))
+        .route("/publish", get(publisher::dashboard))
+        .route(
+            "/publish/{namespace}/{name}/{version}/{action}",
+            post(publisher::act),
+        )
+        .route("/admin", get(admin::queue))
+        .route("/admin/audit", get(admin::audit))
+        .route(
+            "/admin/certifications/{namespace}/{name}/{version}",
+            post(admin::step),
+        )
         .route("/spaces", get(spaces::list).post(spaces::create))
         .route("/spaces/{space}", get(spaces::dashboard))
         .route("/install", get(spaces::install_form).post(spaces::install))

@@ -622,3 +622,58 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "its dependency went with it, testing/hostile stays: {shown}"
     );
 }
+
+#[test]
+fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium() {
+    let dir = temp_dir();
+    let server = marketplace(dir.path());
+    server
+        .aerie(
+            &["certify", "submit", "examples/greeter-client@0.1.0"],
+            dir.path(),
+        )
+        .success();
+    sign_up(server.port, "someone", "someone-password-long");
+    let report = aerie_test_support::browser::run(
+        "publishing.mjs",
+        &json!({
+            "base": format!("http://127.0.0.1:{}", server.port),
+            "admin": { "username": "admin", "password": ADMIN_PASSWORD },
+            "other": { "username": "someone", "password": "someone-password-long" },
+            "deprecate": "examples/greeter@0.1.0",
+            "yank": "examples/hello@0.1.0",
+            "certify": "examples/greeter-client@0.1.0",
+        }),
+    );
+    let shown = clean(&report);
+    let seen = &report["seen"];
+    let namespaces = seen["namespaces"].to_string();
+    assert!(
+        namespaces.contains("examples") && namespaces.contains("testing"),
+        "{shown}"
+    );
+    assert_eq!(seen["after"]["undeprecate"], 1, "deprecated: {shown}");
+    assert_eq!(seen["after"]["unyank"], 1, "yanked: {shown}");
+    assert!(
+        seen["versions_tab"].as_str().unwrap().contains("Yanked"),
+        "{shown}"
+    );
+    assert!(
+        seen["queue"]
+            .to_string()
+            .contains("examples/greeter-client 0.1.0"),
+        "{shown}"
+    );
+    assert!(
+        seen["certified"].as_str().unwrap().contains("Certified"),
+        "{shown}"
+    );
+    let audit = seen["audit"].to_string();
+    assert!(
+        audit.contains("version.yank") && audit.contains("examples/hello"),
+        "{shown}"
+    );
+    assert_eq!(seen["outsider"]["status"], 403, "{shown}");
+    assert_eq!(seen["outsider"]["code"], "admin_required", "{shown}");
+    assert_eq!(seen["outsider"]["admin_link"], false, "{shown}");
+}

@@ -1,0 +1,103 @@
+// A publisher and an administrator at work in the browser: the publisher deprecates a version
+// and yanks another from their dashboard; the administrator takes a submitted version through
+// review to certified and finds the yank in the audit log; someone else is refused the admin
+// pages. Every page is checked with axe-core in both themes and for CSP violations.
+//
+// Input: { base, admin, other, deprecate, yank, certify }: the server's origin, the
+// administrator (who also publishes) and another account as { username, password }, and three
+// versions as `namespace/name@version`. Prints what it saw.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { launch, main } from "./chromium.mjs";
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+main(async ({ base, admin, other, deprecate, yank, certify }) => {
+  const browser = await launch();
+  const problems = [];
+  const accessibility = {};
+  const csp = {};
+  const seen = {};
+  const open = async ({ username, password }) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await context.addInitScript(() => {
+      window.__cspViolations = [];
+      document.addEventListener("securitypolicyviolation", (event) =>
+        window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
+    });
+    const page = await context.newPage();
+    page.on("console", (message) => {
+      const text = message.text();
+      if (message.type() === "error" && !text.startsWith("Failed to load resource: the server responded with a status of")) {
+        problems.push(`console: ${text} (${page.url()})`);
+      }
+    });
+    page.on("pageerror", (err) => problems.push(`pageerror: ${err.message} (${page.url()})`));
+    await page.goto(base + "/login");
+    await page.fill("#username", username);
+    await page.fill("#password", password);
+    await Promise.all([page.waitForNavigation(), page.click("form.stacked button[type=submit]")]);
+    return page;
+  };
+  const check = async (page, name) => {
+    for (const scheme of ["light", "dark"]) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.evaluate(axeSource);
+      accessibility[`${name} (${scheme})`] = await page.evaluate(async () => {
+        const results = await window.axe.run(document, { resultTypes: ["violations"] });
+        return results.violations
+          .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+          .map((violation) => ({ id: violation.id, nodes: violation.nodes.slice(0, 5).map((node) => node.target.join(" ")) }));
+      });
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+    csp[name] = await page.evaluate(() => window.__cspViolations || []);
+  };
+  const form = (spec, action) => {
+    const [plugin, version] = spec.split("@");
+    return `form[action='/publish/${plugin}/${version}/${action}']`;
+  };
+  try {
+    const page = await open(admin);
+    await page.goto(base + "/publish");
+    await check(page, "publish");
+    seen.namespaces = await page.locator("section.namespace h2").allTextContents();
+    await page.fill(`${form(deprecate, "deprecate")} input[name=message]`, "Use 0.2 instead");
+    await Promise.all([page.waitForURL("**/publish"), page.click(`${form(deprecate, "deprecate")} button`)]);
+    await Promise.all([page.waitForURL("**/publish"), page.click(`${form(yank, "yank")} button`)]);
+    seen.after = {
+      undeprecate: await page.locator(form(deprecate, "undeprecate")).count(),
+      unyank: await page.locator(form(yank, "unyank")).count(),
+    };
+    const [yankedPlugin] = yank.split("@");
+    await page.goto(`${base}/plugins/${yankedPlugin}/versions`);
+    seen.versions_tab = await page.locator("table.data tbody tr").first().textContent();
+
+    await page.goto(base + "/admin");
+    await check(page, "admin");
+    seen.queue = await page.locator("table.data tbody tr th").allTextContents();
+    const [certPlugin, certVersion] = certify.split("@");
+    const step = `form[action='/admin/certifications/${certPlugin}/${certVersion}']`;
+    await page.selectOption(`${step} select`, "start_review");
+    await Promise.all([page.waitForURL("**/admin"), page.click(`${step} button`)]);
+    await page.goto(base + "/admin?state=in_review");
+    await page.selectOption(`${step} select`, "certify");
+    await Promise.all([page.waitForURL("**/admin"), page.click(`${step} button`)]);
+    await page.goto(`${base}/plugins/${certPlugin}`);
+    seen.certified = await page.locator(".key-facts").textContent();
+
+    await page.goto(`${base}/admin/audit?action=version.yank`);
+    await check(page, "audit");
+    seen.audit = await page.locator("table.data tbody tr").allTextContents();
+
+    const outsider = await open(other);
+    const refused = await outsider.goto(base + "/admin");
+    seen.outsider = { status: refused.status(), code: await outsider.locator("main code").first().textContent() };
+    const nav = await outsider.locator(".account-nav").textContent();
+    seen.outsider.admin_link = nav.includes("Admin");
+    return { seen, accessibility, csp, problems };
+  } finally {
+    await browser.close();
+  }
+});
