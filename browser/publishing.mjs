@@ -3,9 +3,13 @@
 // review to certified and finds the yank in the audit log; someone else is refused the admin
 // pages. Every page is checked with axe-core in both themes and for CSP violations.
 //
-// Input: { base, admin, other, deprecate, yank, certify }: the server's origin, the
-// administrator (who also publishes) and another account as { username, password }, and three
-// versions as `namespace/name@version`. Prints what it saw.
+// Then the air-gapped flow: a signed package and its signature downloaded from a plugin's page
+// on this server are uploaded to a second one, through its publish pipeline.
+//
+// Input: { base, second, admin, other, deprecate, yank, certify, carry, artifacts }: the
+// servers' origins, the administrator (who also publishes, on both) and another account as
+// { username, password }, four versions as `namespace/name@version` (`carry` is the one
+// carried across), and a directory for the downloads. Prints what it saw.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { launch, main } from "./chromium.mjs";
@@ -13,13 +17,13 @@ import { launch, main } from "./chromium.mjs";
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
-main(async ({ base, admin, other, deprecate, yank, certify }) => {
+main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artifacts }) => {
   const browser = await launch();
   const problems = [];
   const accessibility = {};
   const csp = {};
   const seen = {};
-  const open = async ({ username, password }) => {
+  const open = async ({ username, password }, origin = base) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     await context.addInitScript(() => {
       window.__cspViolations = [];
@@ -34,7 +38,7 @@ main(async ({ base, admin, other, deprecate, yank, certify }) => {
       }
     });
     page.on("pageerror", (err) => problems.push(`pageerror: ${err.message} (${page.url()})`));
-    await page.goto(base + "/login");
+    await page.goto(origin + "/login");
     await page.fill("#username", username);
     await page.fill("#password", password);
     await Promise.all([page.waitForNavigation(), page.click("form.stacked button[type=submit]")]);
@@ -96,6 +100,31 @@ main(async ({ base, admin, other, deprecate, yank, certify }) => {
     seen.outsider = { status: refused.status(), code: await outsider.locator("main code").first().textContent() };
     const nav = await outsider.locator(".account-nav").textContent();
     seen.outsider.admin_link = nav.includes("Admin");
+
+    // Air-gapped: download from this server's page, upload to the second.
+    const [carried] = carry.split("@");
+    await page.goto(`${base}/plugins/${carried}`);
+    const [pack] = await Promise.all([page.waitForEvent("download"), page.click("a.button.secondary")]);
+    const packagePath = `${artifacts}/carried.aerie`;
+    await pack.saveAs(packagePath);
+    const [sig] = await Promise.all([page.waitForEvent("download"), page.click("a.signature")]);
+    const signaturePath = `${artifacts}/carried.aerie.minisig`;
+    await sig.saveAs(signaturePath);
+    const target = await open(admin, second);
+    await target.goto(second + "/publish/upload");
+    await check(target, "upload");
+    await target.setInputFiles("#package", signaturePath);
+    await Promise.all([target.waitForNavigation(), target.click("form[action='/publish/upload'] button")]);
+    seen.upload_not_a_package = await target.locator(".alert").textContent();
+    await target.setInputFiles("#package", packagePath);
+    await Promise.all([target.waitForNavigation(), target.click("form[action='/publish/upload'] button")]);
+    seen.upload_unsigned = await target.locator(".alert").textContent();
+    await target.setInputFiles("#package", packagePath);
+    await target.setInputFiles("#signature", signaturePath);
+    await Promise.all([target.waitForNavigation(), target.click("form[action='/publish/upload'] button")]);
+    seen.uploaded = { url: target.url(), versions: await target.locator("table.data tbody tr").count() };
+    await target.goto(`${second}/plugins/${carried}`);
+    seen.uploaded.signature = await target.locator(".key-facts").textContent();
     return { seen, accessibility, csp, problems };
   } finally {
     await browser.close();

@@ -34,8 +34,18 @@ mod schema_form;
 mod spaces;
 
 /// The web UI's routes, for [`aerie_server::Server::start_with_pages`].
-pub fn pages(_: AppState) -> Router<AppState> {
+pub fn pages(state: AppState) -> Router<AppState> {
+    // An uploaded package may be as large as a published one, with room for the form around it.
+    let upload_limit = usize::try_from(state.config.max_package_size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     Router::new()
+        .route(
+            "/publish/upload",
+            get(publisher::upload_form)
+                .post(publisher::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
         .route("/", get(catalogue::home))
         .route("/search", get(catalogue::search))
         .route("/plugins/{namespace}/{name}", get(plugin::overview))

@@ -2,11 +2,18 @@
 //! each plugin's versions with downloads, and yank and deprecate on each version.
 
 use aerie_api_types::{DeprecateRequest, KeyView, NamespaceView, PluginView};
+use aerie_core::manifest::Manifest;
+use aerie_core::package::{MANIFEST_FILE, PackageLimits, read_archive};
 use aerie_server::AppState;
-use aerie_server::error::Json;
+use aerie_server::error::{ApiError, Json};
 use aerie_server::routes::{accounts, namespaces, plugins};
 use askama::Template;
+use axum::body::Body;
+use axum::extract::multipart::{Multipart, MultipartError};
 use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine as _;
 use bytes::Bytes;
 
 use crate::{Layout, OrPage, PageResult, Viewer, read_fields, render, see_other, thousands};
@@ -123,4 +130,127 @@ pub async fn act(
     };
     done.or_page(&viewer)?;
     Ok(see_other("/publish"))
+}
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+struct UploadPage {
+    layout: Layout,
+    error: Option<String>,
+}
+
+/// `GET /publish/upload`: publish a package file from this computer — a package downloaded
+/// from another Aerie, say, for a registry with no route to it.
+pub async fn upload_form(viewer: Viewer) -> PageResult {
+    viewer.require_user()?;
+    Ok(render(&UploadPage {
+        layout: viewer.layout,
+        error: None,
+    }))
+}
+
+/// `POST /publish/upload`: the package (and its detached signature, if any) go through the
+/// publish pipeline exactly as `aerie publish` sends them; the name and version come from the
+/// package's own manifest.
+pub async fn upload(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    mut form: Multipart,
+) -> PageResult {
+    viewer.require_user()?;
+    let unreadable = |err: MultipartError| {
+        ApiError::bad_request(
+            "invalid_form",
+            format!("The upload could not be read: {err}."),
+        )
+    };
+    let mut package = None;
+    let mut signature = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(unreadable)
+        .or_page(&viewer)?
+    {
+        match field.name() {
+            Some("package") => {
+                package = Some(field.bytes().await.map_err(unreadable).or_page(&viewer)?)
+            }
+            Some("signature") => {
+                signature = Some(field.bytes().await.map_err(unreadable).or_page(&viewer)?)
+            }
+            _ => {}
+        }
+    }
+    let refused = |viewer: Viewer, err: ApiError| {
+        let status = err.status;
+        let mut page = render(&UploadPage {
+            error: Some(crate::sentence(&err)),
+            layout: viewer.layout,
+        });
+        *page.status_mut() = status;
+        Ok(page)
+    };
+    let Some(package) = package.filter(|package| !package.is_empty()) else {
+        return refused(
+            viewer,
+            ApiError::bad_request(
+                "package_missing",
+                "choose a package file (.aerie) to upload",
+            ),
+        );
+    };
+    let limits = PackageLimits {
+        max_compressed: state.config.max_package_size,
+        ..PackageLimits::default()
+    };
+    let identity = {
+        let package = package.clone();
+        tokio::task::spawn_blocking(move || -> Result<(String, String), ApiError> {
+            let files = read_archive(&package, &limits)?;
+            let manifest = files
+                .iter()
+                .find(|file| file.name == MANIFEST_FILE)
+                .and_then(|file| std::str::from_utf8(&file.bytes).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("manifest_missing", "the package has no aerie.toml")
+                })?;
+            let manifest = Manifest::parse(manifest)
+                .map_err(|err| ApiError::unprocessable("invalid_manifest", err.to_string()))?;
+            Ok((
+                manifest.plugin.name.to_string(),
+                manifest.plugin.version.to_string(),
+            ))
+        })
+        .await
+        .map_err(ApiError::internal)
+        .and_then(|identity| identity)
+    };
+    let (name, version) = match identity {
+        Ok(identity) => identity,
+        Err(err) => return refused(viewer, err),
+    };
+    let (namespace, plugin) = name.split_once('/').unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(package.len()));
+    if let Some(signature) = signature.filter(|signature| !signature.is_empty()) {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&signature);
+        headers.insert(
+            plugins::SIGNATURE_HEADER,
+            HeaderValue::from_str(&encoded).map_err(|err| viewer.error(ApiError::internal(err)))?,
+        );
+    }
+    let published = plugins::publish(
+        State(state),
+        viewer.caller.clone(),
+        Path((namespace.to_string(), plugin.to_string(), version.clone())),
+        headers,
+        Body::from(package),
+    )
+    .await;
+    match published {
+        Ok(_) => Ok(see_other(&format!("/plugins/{name}/versions"))),
+        Err(err) => refused(viewer, err),
+    }
 }

@@ -634,10 +634,27 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
         )
         .success();
     sign_up(server.port, "someone", "someone-password-long");
+    // A second registry with no route to the first, where `examples` takes the same key.
+    let second = RunningServer::start(&dir.path().join("second"));
+    let second_dir = dir.path().join("second-cli");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    for file in ["aerie.key", "aerie.pub"] {
+        std::fs::copy(dir.path().join(file), second_dir.join(file)).unwrap();
+    }
+    for args in [
+        &["login"][..],
+        &["namespace", "create", "examples"],
+        &["key", "add", "examples"],
+    ] {
+        second.aerie(args, &second_dir).success();
+    }
     let report = aerie_test_support::browser::run(
         "publishing.mjs",
         &json!({
             "base": format!("http://127.0.0.1:{}", server.port),
+            "second": format!("http://127.0.0.1:{}", second.port),
+            "carry": "examples/hello@0.1.0",
+            "artifacts": repo().join("target/web-screenshots"),
             "admin": { "username": "admin", "password": ADMIN_PASSWORD },
             "other": { "username": "someone", "password": "someone-password-long" },
             "deprecate": "examples/greeter@0.1.0",
@@ -676,4 +693,34 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
     assert_eq!(seen["outsider"]["status"], 403, "{shown}");
     assert_eq!(seen["outsider"]["code"], "admin_required", "{shown}");
     assert_eq!(seen["outsider"]["admin_link"], false, "{shown}");
+    // Carried to a registry with no route to this one, through its whole pipeline.
+    assert!(
+        seen["upload_not_a_package"]
+            .as_str()
+            .unwrap()
+            .contains("gzip"),
+        "{shown}"
+    );
+    assert!(
+        seen["upload_unsigned"]
+            .as_str()
+            .unwrap()
+            .contains("requires signed versions"),
+        "{shown}"
+    );
+    assert!(
+        seen["uploaded"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/plugins/examples/hello/versions"),
+        "{shown}"
+    );
+    assert_eq!(seen["uploaded"]["versions"], 1, "{shown}");
+    assert!(
+        seen["uploaded"]["signature"]
+            .as_str()
+            .unwrap()
+            .contains("signed by publisher key"),
+        "{shown}"
+    );
 }
