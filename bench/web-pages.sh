@@ -2,9 +2,10 @@
 # The web UI's speed and weight, in one run:
 #
 # 1. Server time per page — home, search (a word, and the word misspelt) and a plugin's page —
-#    with wrk -t2 -c64 for SECONDS (default 10, after a 2 s warm-up) over a catalogue of COUNT
-#    plugins (default 100,000) written by `catalog-gen`: p50, p99, requests/s, and the server's
-#    CPU time per page (from /proc; less disturbed by wrk's share of the two cores).
+#    over a catalogue of COUNT plugins (default 100,000) written by `catalog-gen`: wrk with one
+#    client (p50, p99: the page's own time), then with 64 (-t2 -c64: p50, p99, pages/s, and the
+#    server's CPU time per page from /proc, less disturbed by wrk's share of the two cores),
+#    each for SECONDS (default 10) after a 2 s warm-up.
 # 2. A first visit to each main page: the bytes the page, its stylesheet and script take.
 # 3. Beside Verdaccio's web UI (npm `verdaccio`), on the same handful of packages (Aerie's
 #    hello, greeter and greeter-client; three npm packages of the same names and descriptions):
@@ -42,18 +43,21 @@ serve() {
     wait_ready
 }
 
-# p50, p99, requests/s and the server's CPU microseconds per request of wrk on URL.
+# One client's p50 / p99 (the time a page takes the server, no queue), then 64 clients' p50 /
+# p99 and pages/s, and the server's CPU microseconds per page under that load, of wrk on URL.
 measure() {
-    local pid ticks_before ticks_after out
+    local pid ticks_before ticks_after one out
     pid=$(jobs -p | tail -n 1)
     wrk -t2 -c64 -d2s "$1" >/dev/null
+    one=$(wrk -t1 -c1 -d"${seconds}s" --latency "$1" | awk '/^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2}
+        END {printf "%s / %s", p50, p99}')
     ticks_before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
     out=$(wrk -t2 -c64 -d"${seconds}s" --latency "$1")
     ticks_after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-    echo "$out" | awk -v ticks=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" '
+    echo "$out" | awk -v one="$one" -v ticks=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" '
         /^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2} /Requests\/sec/ {rps = $2}
         / requests in / {requests = $1} /Non-2xx/ {bad = $NF}
-        END {printf "| %s | %s | %.0f | %.0f µs |%s\n", p50, p99, rps, ticks / hz * 1e6 / requests,
+        END {printf "| %s | %s / %s | %.0f | %.0f µs |%s\n", one, p50, p99, rps, ticks / hz * 1e6 / requests,
              bad ? " (" bad " not 2xx!)" : ""}'
 }
 
@@ -84,7 +88,7 @@ plugin=$(curl -fs "$search" | field "hit['name']")
 word=$(curl -fs "$search" | field "hit['description'].split()[0].lower().strip('.,')")
 typo="${word:0:1}${word:2}"
 echo
-echo "| page | p50 | p99 | pages/s | server CPU per page |"
+echo "| page | one client: p50 / p99 | 64 clients: p50 / p99 | pages/s | server CPU per page |"
 echo "|---|---|---|---|---|"
 for path in / "/search?q=$word" "/search?q=$typo" "/plugins/$plugin"; do
     printf '| `%s` ' "$path"
@@ -161,5 +165,5 @@ import json, sys
 print("| first visit in Chromium | bytes | requests | shows its list after |")
 print("|---|---|---|---|")
 for row in json.load(sys.stdin):
-    print(f"| {row[\"name\"]} | {row[\"bytes\"]:,} B | {row[\"requests\"]} | {row[\"shown_ms\"]} ms |")
+    print("| {name} | {bytes:,} B | {requests} | {shown_ms} ms |".format(**row))
 '

@@ -93,6 +93,9 @@ pub fn pages(state: AppState) -> Router<AppState> {
             post(spaces::act),
         )
         .fallback(not_found)
+        .layer(axum::Extension(std::sync::Arc::new(
+            catalogue::HomeCache::default(),
+        )))
         .layer(axum::middleware::map_response(security_headers))
         .route("/static/{file}", get(assets::serve))
 }
