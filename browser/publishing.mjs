@@ -10,7 +10,7 @@
 // servers' origins, the administrator (who also publishes, on both) and another account as
 // { username, password }, four versions as `namespace/name@version` (`carry` is the one
 // carried across), and a directory for the downloads. Prints what it saw.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { launch, main } from "./chromium.mjs";
 
@@ -103,13 +103,19 @@ main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artif
 
     // Air-gapped: download from this server's page, upload to the second.
     const [carried] = carry.split("@");
+    // The package and its signature, fetched by following the links on its page.
     await page.goto(`${base}/plugins/${carried}`);
-    const [pack] = await Promise.all([page.waitForEvent("download"), page.click("a.button.secondary")]);
+    const fetchLink = async (selector, path) => {
+      const href = await page.locator(selector).getAttribute("href");
+      const response = await page.request.get(new URL(href, base).href);
+      if (!response.ok()) throw new Error(`${href} answered ${response.status()}`);
+      writeFileSync(path, await response.body());
+      return response.headers()["content-disposition"];
+    };
     const packagePath = `${artifacts}/carried.aerie`;
-    await pack.saveAs(packagePath);
-    const [sig] = await Promise.all([page.waitForEvent("download"), page.click("a.signature")]);
     const signaturePath = `${artifacts}/carried.aerie.minisig`;
-    await sig.saveAs(signaturePath);
+    seen.download_disposition = await fetchLink("a.button.secondary", packagePath);
+    await fetchLink("a.signature", signaturePath);
     const target = await open(admin, second);
     await target.goto(second + "/publish/upload");
     await check(target, "upload");

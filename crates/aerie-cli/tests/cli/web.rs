@@ -694,6 +694,11 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
     assert_eq!(seen["outsider"]["code"], "admin_required", "{shown}");
     assert_eq!(seen["outsider"]["admin_link"], false, "{shown}");
     // Carried to a registry with no route to this one, through its whole pipeline.
+    assert_eq!(
+        seen["download_disposition"],
+        "attachment; filename=\"examples-hello-0.1.0.aerie\"",
+        "{shown}"
+    );
     assert!(
         seen["upload_not_a_package"]
             .as_str()
