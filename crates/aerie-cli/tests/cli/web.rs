@@ -695,8 +695,7 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
     assert_eq!(seen["outsider"]["admin_link"], false, "{shown}");
     // Carried to a registry with no route to this one, through its whole pipeline.
     assert_eq!(
-        seen["download_disposition"],
-        "attachment; filename=\"examples-hello-0.1.0.aerie\"",
+        seen["download_disposition"], "attachment; filename=\"examples-hello-0.1.0.aerie\"",
         "{shown}"
     );
     assert!(
