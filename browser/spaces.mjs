@@ -162,6 +162,14 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       seen.enabled = await row().locator("td.status").textContent();
       await screenshot(page, `${artifacts}/space-desktop-light.png`);
 
+      // Update all: what needs no new consent is updated; what asks for more waits for it.
+      await Promise.all([page.waitForURL(`**/spaces/${space}/update-all`), page.click(`form[action='/spaces/${space}/update-all'] button`)]);
+      await check(page, "update all");
+      seen.update_all = {
+        updated: await page.locator("ul.updated li").allTextContents(),
+        waiting: await page.locator("ul.waiting li").allTextContents(),
+      };
+
       // A hostile plugin's contributed page, framed on its installation's page.
       page.framingHostile = true;
       await page.goto(`${base}/install?space=${space}&plugin=testing/hostile`);
@@ -194,7 +202,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       await check(page, "space (viewer)");
       seen.viewer = {
         rows: await page.locator(".installations tbody tr").count(),
-        controls: await page.locator("td.actions, a[href='/search'].button").count(),
+        controls: await page.locator("td.actions, a[href='/search'].button, form[action$='/update-all']").count(),
       };
       await page.goto(base + installation);
       seen.viewer.forms = await page.locator("main form").count();
@@ -202,6 +210,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       for (const action of ["disable", "uninstall", "update", "config", "secrets"]) {
         seen.viewer.posts[action] = await postFrom(page, `${installation}/${action}`, { name: "access-token", value: "x" });
       }
+      seen.viewer.posts.update_all = await postFrom(page, `/spaces/${space}/update-all`, {});
       seen.viewer.posts.install = await postFrom(page, "/install", { space, plugin, version: "0.1.0", consent: "1", accept: "{}" });
       await page.goto(`${base}/plugins/${plugin}`);
       seen.viewer.install_button = await page.locator(".install-start").count();

@@ -47,6 +47,7 @@ pub struct Stats {
     pub total: String,
     pub active: String,
     pub by_version: Vec<(String, String)>,
+    pub installations_chart: String,
 }
 
 /// The reviews tab's contents.
@@ -375,6 +376,18 @@ fn stats_tab(stats: StatsView) -> Stats {
             .collect(),
         total: thousands(stats.total.max(0) as u64),
         active: thousands(stats.active_installations.max(0) as u64),
+        installations_chart: chart::bars(
+            "Active installations by version",
+            &stats
+                .installations_by_version
+                .iter()
+                .rev()
+                .map(|count| Bar {
+                    label: count.version.clone(),
+                    value: count.count.max(0) as u64,
+                })
+                .collect::<Vec<_>>(),
+        ),
         by_version: stats
             .installations_by_version
             .into_iter()

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::plugin::Comparison;
 use crate::schema_form::{self, Field, Kind};
-use crate::{Layout, OrPage, PageResult, Viewer, read_fields, render, see_other};
+use crate::{Layout, OrPage, PageResult, Refusal, Viewer, read_fields, render, see_other};
 
 type InstallationPath = Path<(String, String, String)>;
 
@@ -102,6 +102,8 @@ pub struct Row {
 #[template(path = "space.html")]
 struct SpacePage {
     layout: Layout,
+    /// How many installations may be updated.
+    updates: usize,
     space: SpaceView,
     admin: bool,
     rows: Vec<Row>,
@@ -123,14 +125,6 @@ pub async fn dashboard(
     .await
     .or_page(&viewer)?
     .0;
-    let installations = spaces::installations(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(name.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
     let members = spaces::members(
         State(state.clone()),
         viewer.caller.clone(),
@@ -142,6 +136,27 @@ pub async fn dashboard(
     .into_iter()
     .map(|member| (member.username, member.role))
     .collect();
+    let rows = rows(&viewer, &state, &name).await?;
+    Ok(render(&SpacePage {
+        updates: rows.iter().filter(|row| row.update.is_some()).count(),
+        admin: can_change(&space.role),
+        layout: viewer.layout,
+        space,
+        rows,
+        members,
+    }))
+}
+
+/// The space's installations as the dashboard lists them, each with the update it may take.
+async fn rows(viewer: &Viewer, state: &AppState, name: &str) -> Result<Vec<Row>, Refusal> {
+    let installations = spaces::installations(
+        State(state.clone()),
+        viewer.caller.clone(),
+        Path(name.to_string()),
+    )
+    .await
+    .or_page(viewer)?
+    .0;
     let mut rows = Vec::new();
     for installation in &installations {
         let (namespace, plugin) = installation.plugin.split_once('/').unwrap_or_default();
@@ -171,12 +186,63 @@ pub async fn dashboard(
             installation: installation.clone(),
         });
     }
-    Ok(render(&SpacePage {
-        admin: can_change(&space.role),
+    Ok(rows)
+}
+
+#[derive(Template)]
+#[template(path = "updated.html")]
+struct UpdatedPage {
+    layout: Layout,
+    space: String,
+    updated: Vec<(String, String, String)>,
+    waiting: Vec<(String, String, String)>,
+    failed: Vec<(String, String)>,
+}
+
+/// `POST /spaces/{space}/update-all`: every installation to the newest compatible version
+/// that needs no new consent; those that ask for more are listed, to be updated one by one
+/// with their consent page.
+pub async fn update_all(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> PageResult {
+    viewer.require_user()?;
+    let rows = rows(&viewer, &state, &name).await?;
+    let (mut updated, mut waiting, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        let Some(update) = row.update else { continue };
+        let plugin = row.installation.plugin;
+        let (namespace, short) = plugin.split_once('/').unwrap_or_default();
+        let done = spaces::update(
+            State(state.clone()),
+            viewer.caller.clone(),
+            Path((name.clone(), namespace.to_string(), short.to_string())),
+            Json(UpdateRequest {
+                requirement: Some(format!("^{update}")),
+                accept: None,
+            }),
+        )
+        .await;
+        let from = row.installation.version;
+        match done {
+            Ok(_) => updated.push((plugin, from, update)),
+            Err(err) if err.code == "permissions_not_accepted" => {
+                waiting.push((plugin, from, update))
+            }
+            // Refused for this caller at all (a viewer): the page says so, as any other page.
+            Err(err) if err.status == axum::http::StatusCode::FORBIDDEN => {
+                return Err(viewer.error(err));
+            }
+            Err(err) => failed.push((plugin, crate::sentence(&err))),
+        }
+    }
+    Ok(render(&UpdatedPage {
         layout: viewer.layout,
-        space,
-        rows,
-        members,
+        space: name,
+        updated,
+        waiting,
+        failed,
     }))
 }
 

@@ -539,6 +539,12 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         seen["disabled"].as_str().unwrap().starts_with("disabled"),
         "{shown}"
     );
+    assert_eq!(seen["update_all"]["updated"], json!([]), "{shown}");
+    assert_eq!(
+        seen["update_all"]["waiting"],
+        json!(["examples/greeter-client: 0.1.0 → 0.1.1"]),
+        "it asks for more, so it waits for consent: {shown}"
+    );
     assert!(
         seen["after_other_install"]
             .as_str()
