@@ -170,6 +170,35 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
         waiting: await page.locator("ul.waiting li").allTextContents(),
       };
 
+      // Members and tokens: the viewer joins; a token is shown once, works, and is revoked.
+      await page.goto(`${base}/spaces/${space}/access`);
+      await check(page, "access");
+      await page.fill("#new-member", viewer.username);
+      await page.selectOption("#new-role", "viewer");
+      await Promise.all([page.waitForURL(`**/spaces/${space}/access`), page.click("form.add-member button")]);
+      seen.members = await page.locator("table.members tbody th").allTextContents();
+      await page.fill("#token-name", "ci");
+      await page.selectOption("#token-role", "viewer");
+      await Promise.all([page.waitForNavigation(), page.click("form.new-token button")]);
+      await check(page, "new token");
+      const token = await page.inputValue("#secret");
+      const withToken = async () => page.evaluate(async ([space, token]) =>
+        (await fetch(`/api/v1/spaces/${space}`, { headers: { Authorization: `Bearer ${token}` } })).status, [space, token]);
+      seen.space_token = { prefix: token.slice(0, 6), works: await withToken() };
+      await page.goto(`${base}/spaces/${space}/access`);
+      await Promise.all([page.waitForURL(`**/spaces/${space}/access`), page.click("table.tokens form button")]);
+      seen.space_token.after_revoke = await withToken();
+      await page.goto(`${base}/account/tokens`);
+      await check(page, "account tokens");
+      await page.fill("#token-name", "laptop");
+      await page.check("input[name=scope][value=publish]");
+      await Promise.all([page.waitForNavigation(), page.click("form[action='/account/tokens'] button")]);
+      const apiToken = await page.inputValue("#secret");
+      seen.api_token = await page.evaluate(async (token) => {
+        const response = await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${token}` } });
+        return { status: response.status, scopes: (await response.json()).token_scopes };
+      }, apiToken);
+
       // A hostile plugin's contributed page, framed on its installation's page.
       page.framingHostile = true;
       await page.goto(`${base}/install?space=${space}&plugin=testing/hostile`);

@@ -22,6 +22,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+mod access;
 mod account;
 mod admin;
 pub mod assets;
@@ -76,6 +77,18 @@ pub fn pages(state: AppState) -> Router<AppState> {
         .route("/spaces", get(spaces::list).post(spaces::create))
         .route("/spaces/{space}", get(spaces::dashboard))
         .route("/spaces/{space}/update-all", post(spaces::update_all))
+        .route("/spaces/{space}/access", get(access::space))
+        .route("/spaces/{space}/members", post(access::set_member))
+        .route("/spaces/{space}/tokens", post(access::create_space_token))
+        .route(
+            "/spaces/{space}/tokens/{id}/revoke",
+            post(access::revoke_space_token),
+        )
+        .route(
+            "/account/tokens",
+            get(access::tokens).post(access::create_token),
+        )
+        .route("/account/tokens/{id}/revoke", post(access::revoke_token))
         .route("/install", get(spaces::install_form).post(spaces::install))
         .route(
             "/spaces/{space}/plugins/{namespace}/{name}",

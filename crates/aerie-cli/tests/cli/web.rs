@@ -539,6 +539,12 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         seen["disabled"].as_str().unwrap().starts_with("disabled"),
         "{shown}"
     );
+    assert_eq!(seen["members"], json!(["olive", "watcher"]), "{shown}");
+    assert_eq!(seen["space_token"]["prefix"], "aerie_", "{shown}");
+    assert_eq!(seen["space_token"]["works"], 200, "{shown}");
+    assert_eq!(seen["space_token"]["after_revoke"], 401, "{shown}");
+    assert_eq!(seen["api_token"]["status"], 200, "{shown}");
+    assert_eq!(seen["api_token"]["scopes"], json!(["publish"]), "{shown}");
     assert_eq!(seen["update_all"]["updated"], json!([]), "{shown}");
     assert_eq!(
         seen["update_all"]["waiting"],
@@ -589,19 +595,6 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "{shown}"
     );
 
-    // The owner makes `watcher` a viewer (from the command line: same API, same rules).
-    let olive = dir.path().join("olive");
-    std::fs::create_dir_all(&olive).unwrap();
-    let as_olive = |args: &[&str]| {
-        server
-            .aerie(args, &olive)
-            .env("AERIE_PASSWORD", "olive-password-long")
-            .success()
-    };
-    as_olive(&["login", "--username", "olive"]);
-    as_olive(&[
-        "space", "members", "team", "--add", "watcher", "--role", "viewer",
-    ]);
     let report = aerie_test_support::browser::run("spaces.mjs", &input("viewer"));
     let shown = clean(&report);
     let seen = &report["seen"];
