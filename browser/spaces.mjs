@@ -108,6 +108,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       seen.installed = {
         status: await page.locator("dd.status").textContent(),
         health: await page.locator("dd.health").textContent(),
+        breaker: await page.locator("dd.breaker").textContent(),
         secret_badge: await page.locator(".secret .badge").textContent(),
         secret_in_page: html.includes(secret),
         endpoint: await page.locator("a.endpoint").getAttribute("href"),

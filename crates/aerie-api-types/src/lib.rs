@@ -579,6 +579,11 @@ pub struct InstallationView {
     /// Whether it runs now and its last health check: `healthy`, `unhealthy: REASON`, or
     /// `not running`.
     pub health: String,
+    /// Its circuit breaker: `closed` (calls go through), `open` (calls are refused for a while
+    /// after failures in a row), `trial` (one call tests whether it recovered), or
+    /// `not running`.
+    #[serde(default)]
+    pub breaker: String,
     /// Its configuration.
     pub config: serde_json::Value,
     /// The names of the secrets set (never their values).

@@ -147,6 +147,8 @@ pub struct RunningPlugin {
     pub serves_http: bool,
     /// How its last health check went.
     pub health: Health,
+    /// Where its circuit breaker stands: open while it refuses calls after failures.
+    pub breaker: crate::breaker::BreakerState,
 }
 
 impl Host {
@@ -257,6 +259,7 @@ impl Host {
                 digest: loaded.digest.clone(),
                 serves_http: loaded.serves_http(),
                 health: loaded.health(),
+                breaker: loaded.breaker_state(),
             })
             .collect();
         running.sort_by(|a, b| (&a.space, &a.plugin).cmp(&(&b.space, &b.plugin)));

@@ -546,6 +546,11 @@ impl LoadedPlugin {
         outcome.map_err(LoadError::Health)
     }
 
+    /// Where its circuit breaker stands.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker().state()
+    }
+
     /// How the last health check went.
     pub fn health(&self) -> Health {
         self.health

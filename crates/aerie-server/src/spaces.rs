@@ -1512,6 +1512,15 @@ pub async fn installation_views(
             },
             None => "not running".to_string(),
         };
+        let breaker = match running
+            .get(&installation.plugin)
+            .map(|running| running.breaker)
+        {
+            Some(aerie_host::breaker::BreakerState::Closed { .. }) => "closed",
+            Some(aerie_host::breaker::BreakerState::Open { .. }) => "open",
+            Some(aerie_host::breaker::BreakerState::Trial) => "trial",
+            None => "not running",
+        };
         let declared_secrets = match state
             .version(plugin.namespace(), plugin.name(), &installation.version)
             .await?
@@ -1534,6 +1543,7 @@ pub async fn installation_views(
             status_reason: installation.status_reason.clone(),
             previous_version: installation.previous_version.clone(),
             health,
+            breaker: breaker.to_string(),
             config: serde_json::from_str(&installation.config).map_err(corrupt)?,
             secrets,
             declared_secrets,

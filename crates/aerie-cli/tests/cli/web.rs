@@ -474,6 +474,7 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
     );
     assert_eq!(seen["installed"]["status"], "active", "{shown}");
     assert_eq!(seen["installed"]["health"], "healthy", "{shown}");
+    assert_eq!(seen["installed"]["breaker"], "closed", "{shown}");
     assert_eq!(seen["installed"]["secret_badge"], "set", "{shown}");
     assert_eq!(
         seen["installed"]["secret_in_page"], false,

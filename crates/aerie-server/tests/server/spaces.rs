@@ -370,6 +370,7 @@ async fn install_pulls_in_dependencies_and_serves_with_config_and_secrets() {
         .await;
     assert_eq!(client["status"], "active");
     assert_eq!(client["health"], "healthy");
+    assert_eq!(client["breaker"], "closed");
     assert_eq!(client["requirement"], "*");
     assert_eq!(client["dependencies"], json!(["examples/greeter"]));
     assert_eq!(client["declared_secrets"], json!(["access-token"]));
