@@ -48,23 +48,17 @@ pub async fn space(
     Path(name): Path<String>,
 ) -> PageResult {
     viewer.require_user()?;
-    let space = spaces::get(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(name.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
+    let space = viewer
+        .call(&state, |state, caller| {
+            spaces::get(state, caller, Path(name.clone()))
+        })
+        .await?;
     let admin = matches!(space.role.as_str(), "owner" | "admin");
-    let members = spaces::members(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(name.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
+    let members = viewer
+        .call(&state, |state, caller| {
+            spaces::members(state, caller, Path(name.clone()))
+        })
+        .await?;
     // Tokens are for the space's admins to see.
     let tokens = if admin {
         spaces::tokens(State(state), viewer.caller.clone(), Path(name))
@@ -204,12 +198,7 @@ pub async fn revoke_space_token(
     Path((name, id)): Path<(String, String)>,
 ) -> PageResult {
     viewer.require_user()?;
-    let id = id.parse().map_err(|_| {
-        viewer.error(ApiError::bad_request(
-            "invalid_id",
-            "A token's id is a number.",
-        ))
-    })?;
+    let id = viewer.id(&id, "A token's id")?;
     spaces::revoke_token(
         State(state),
         viewer.caller.clone(),
@@ -294,12 +283,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> PageResult {
     viewer.require_user()?;
-    let id = id.parse().map_err(|_| {
-        viewer.error(ApiError::bad_request(
-            "invalid_id",
-            "A token's id is a number.",
-        ))
-    })?;
+    let id = viewer.id(&id, "A token's id")?;
     accounts::revoke_token(State(state), viewer.caller.clone(), Path(id))
         .await
         .or_page(&viewer)?;

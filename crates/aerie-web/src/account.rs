@@ -332,12 +332,7 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> PageResult {
     viewer.require_user()?;
-    let id = id.parse().map_err(|_| {
-        viewer.error(ApiError::bad_request(
-            "invalid_id",
-            "A session's id is a number.",
-        ))
-    })?;
+    let id = viewer.id(&id, "A session's id")?;
     accounts::end_session(State(state), viewer.caller.clone(), Path(id))
         .await
         .or_page(&viewer)?;

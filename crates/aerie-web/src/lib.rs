@@ -290,6 +290,32 @@ impl Viewer {
         error_page(&self.layout, error).into()
     }
 
+    /// A service's answer for this viewer — `call(state, caller)`, one of the API's handlers or
+    /// the function it calls — or the error page in this viewer's frame.
+    pub async fn call<T, Answer>(
+        &self,
+        state: &AppState,
+        call: impl FnOnce(axum::extract::State<AppState>, Caller) -> Answer,
+    ) -> Result<T, Refusal>
+    where
+        Answer: std::future::Future<Output = Result<aerie_server::error::Json<T>, ApiError>>,
+    {
+        call(axum::extract::State(state.clone()), self.caller.clone())
+            .await
+            .map(|json| json.0)
+            .or_page(self)
+    }
+
+    /// `text` from a page's path as an id, or a 400 page saying `what` it is.
+    pub fn id(&self, text: &str, what: &str) -> Result<i64, Refusal> {
+        text.parse().map_err(|_| {
+            self.error(ApiError::bad_request(
+                "invalid_id",
+                format!("{what} is a number."),
+            ))
+        })
+    }
+
     /// Sends a visitor who is not signed in to the sign-in page, to come back here after.
     pub fn require_user(&self) -> Result<(), Refusal> {
         match self.layout.user {

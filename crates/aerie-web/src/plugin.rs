@@ -151,27 +151,29 @@ async fn show(
     let path = || Path((namespace.clone(), name.clone()));
     let stats = match tab {
         "stats" => Some(stats_tab(
-            plugins::stats(State(state.clone()), viewer.caller.clone(), path())
-                .await
-                .or_page(&viewer)?
-                .0,
+            viewer
+                .call(&state, |state, caller| {
+                    plugins::stats(state, caller, path())
+                })
+                .await?,
         )),
         _ => None,
     };
     let reviews = match tab {
         "reviews" => {
-            let listed = reviews::list(
-                State(state.clone()),
-                viewer.caller.clone(),
-                path(),
-                Query(reviews::ReviewPage {
-                    offset: None,
-                    limit: Some(100),
-                }),
-            )
-            .await
-            .or_page(&viewer)?
-            .0;
+            let listed = viewer
+                .call(&state, |state, caller| {
+                    reviews::list(
+                        state,
+                        caller,
+                        path(),
+                        Query(reviews::ReviewPage {
+                            offset: None,
+                            limit: Some(100),
+                        }),
+                    )
+                })
+                .await?;
             let me = viewer.layout.user.as_deref();
             let mine = listed
                 .reviews

@@ -43,33 +43,24 @@ pub async fn dashboard(viewer: Viewer, State(state): State<AppState>) -> PageRes
     let mut shelves = Vec::new();
     for membership in me.namespaces {
         let name = membership.namespace;
-        let namespace = namespaces::get(
-            State(state.clone()),
-            viewer.caller.clone(),
-            Path(name.clone()),
-        )
-        .await
-        .or_page(&viewer)?
-        .0;
-        let keys = namespaces::keys(
-            State(state.clone()),
-            viewer.caller.clone(),
-            Path(name.clone()),
-        )
-        .await
-        .or_page(&viewer)?
-        .0;
+        let namespace = viewer
+            .call(&state, |state, caller| {
+                namespaces::get(state, caller, Path(name.clone()))
+            })
+            .await?;
+        let keys = viewer
+            .call(&state, |state, caller| {
+                namespaces::keys(state, caller, Path(name.clone()))
+            })
+            .await?;
         let mut listed = Vec::new();
         for plugin in &namespace.plugins {
             let short = plugin.rsplit('/').next().unwrap_or(plugin).to_string();
-            let view = plugins::plugin(
-                State(state.clone()),
-                viewer.caller.clone(),
-                Path((name.clone(), short)),
-            )
-            .await
-            .or_page(&viewer)?
-            .0;
+            let view = viewer
+                .call(&state, |state, caller| {
+                    plugins::plugin(state, caller, Path((name.clone(), short)))
+                })
+                .await?;
             let downloads = thousands(view.downloads.max(0) as u64);
             listed.push((view, downloads));
         }

@@ -117,25 +117,19 @@ pub async fn dashboard(
     Path(name): Path<String>,
 ) -> PageResult {
     viewer.require_user()?;
-    let space = spaces::get(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(name.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
-    let members = spaces::members(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(name.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0
-    .into_iter()
-    .map(|member| (member.username, member.role))
-    .collect();
+    let space = viewer
+        .call(&state, |state, caller| {
+            spaces::get(state, caller, Path(name.clone()))
+        })
+        .await?;
+    let members = viewer
+        .call(&state, |state, caller| {
+            spaces::members(state, caller, Path(name.clone()))
+        })
+        .await?
+        .into_iter()
+        .map(|member| (member.username, member.role))
+        .collect();
     let rows = rows(&viewer, &state, &name).await?;
     Ok(render(&SpacePage {
         updates: rows.iter().filter(|row| row.update.is_some()).count(),
@@ -615,30 +609,21 @@ async fn installation_page(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> PageResult {
-    let space = spaces::get(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(path.0.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
-    let installation = spaces::installation(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(path.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
-    let events = spaces::events(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(path.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
+    let space = viewer
+        .call(&state, |state, caller| {
+            spaces::get(state, caller, Path(path.0.clone()))
+        })
+        .await?;
+    let installation = viewer
+        .call(&state, |state, caller| {
+            spaces::installation(state, caller, Path(path.clone()))
+        })
+        .await?;
+    let events = viewer
+        .call(&state, |state, caller| {
+            spaces::events(state, caller, Path(path.clone()))
+        })
+        .await?;
     let manifest = match state
         .version(&path.1, &path.2, &installation.version)
         .await
@@ -699,14 +684,11 @@ pub async fn set_config(
 ) -> PageResult {
     viewer.require_user()?;
     let pairs = pairs(&viewer, &body)?;
-    let installation = spaces::installation(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(path.clone()),
-    )
-    .await
-    .or_page(&viewer)?
-    .0;
+    let installation = viewer
+        .call(&state, |state, caller| {
+            spaces::installation(state, caller, Path(path.clone()))
+        })
+        .await?;
     let schema = match state
         .version(&path.1, &path.2, &installation.version)
         .await

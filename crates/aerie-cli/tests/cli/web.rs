@@ -49,17 +49,9 @@ fn a_newcomer_finds_judges_and_reviews_a_plugin_in_chromium_with_and_without_jav
             "artifacts": artifacts,
         }),
     );
-    let seen = &report["seen"];
-    let shown = serde_json::to_string_pretty(&report).unwrap();
-
     // Nothing on any page trips its policy, logs an error or fails axe's serious checks.
-    for (page, violations) in report["accessibility"].as_object().unwrap() {
-        assert_eq!(violations, &json!([]), "axe on {page}:\n{shown}");
-    }
-    for (page, violations) in report["csp"].as_object().unwrap() {
-        assert_eq!(violations, &json!([]), "CSP on {page}:\n{shown}");
-    }
-    assert_eq!(report["problems"], json!([]), "{shown}");
+    let shown = clean(&report);
+    let seen = &report["seen"];
 
     let home = &seen["home"];
     assert_eq!(home["status"], 200, "{shown}");
