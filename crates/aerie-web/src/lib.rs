@@ -29,6 +29,7 @@ pub mod assets;
 mod catalogue;
 mod changes;
 mod chart;
+mod install;
 mod plugin;
 mod publisher;
 mod schema_form;
@@ -89,7 +90,10 @@ pub fn pages(state: AppState) -> Router<AppState> {
             get(access::tokens).post(access::create_token),
         )
         .route("/account/tokens/{id}/revoke", post(access::revoke_token))
-        .route("/install", get(spaces::install_form).post(spaces::install))
+        .route(
+            "/install",
+            get(install::install_form).post(install::install),
+        )
         .route(
             "/spaces/{space}/plugins/{namespace}/{name}",
             get(spaces::installation),

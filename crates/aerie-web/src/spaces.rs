@@ -1,23 +1,24 @@
 //! Spaces in the browser: the list, a dashboard per space (installations with their state,
-//! health and available updates, and the actions on them), the install flow (a version, a
-//! config form from the plugin's schema, write-only secrets, consent), and each
-//! installation's config, secrets and events. Controls are shown to the space's admins and
-//! owners; the services refuse everyone else whatever they post.
+//! health and available updates, and the actions on them), and each installation's config,
+//! secrets, events and contributed pages. The install flow is [`crate::install`]. Controls
+//! are shown to the space's admins and owners; the services refuse everyone else whatever
+//! they post.
 
 use std::collections::BTreeMap;
 
 use aerie_api_types::{
-    ConfigRequest, CreateSpaceRequest, InstallRequest, InstallationEventView, InstallationView,
-    PermissionsView, SecretRequest, SpaceView, UpdateRequest,
+    ConfigRequest, CreateSpaceRequest, InstallationEventView, InstallationView, PermissionsView,
+    SecretRequest, SpaceView, UpdateRequest,
 };
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
-use aerie_server::routes::{pages, plugins, spaces};
+use aerie_server::routes::{plugins, spaces};
 use askama::Template;
 use axum::extract::{Path, Query, RawQuery, State};
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::install::{pairs, problems_of};
 use crate::plugin::Comparison;
 use crate::schema_form::{self, Field, Kind};
 use crate::{Layout, OrPage, PageResult, Refusal, Viewer, read_fields, render, see_other};
@@ -238,321 +239,6 @@ pub async fn update_all(
         waiting,
         failed,
     }))
-}
-
-#[derive(Template)]
-#[template(path = "install.html")]
-struct InstallPage {
-    layout: Layout,
-    space: String,
-    plugin: String,
-    versions: Vec<(String, bool)>,
-    pin: bool,
-    fields: Vec<Field>,
-    secrets: Vec<String>,
-    permissions: BTreeMap<String, PermissionsView>,
-    accept: String,
-    error: Option<String>,
-}
-
-#[derive(Default, serde::Deserialize)]
-struct InstallQuery {
-    #[serde(default)]
-    space: String,
-    #[serde(default)]
-    plugin: String,
-    #[serde(default)]
-    version: Option<String>,
-}
-
-/// What an install is of: the space, the plugin and the version chosen, with what the form
-/// needs of that version (the permissions it asks for, its config schema and its secrets).
-struct Chosen {
-    space: String,
-    plugin: String,
-    pin: bool,
-    version: String,
-    versions: Vec<String>,
-    permissions: PermissionsView,
-    schema: Option<Value>,
-    secrets: Vec<String>,
-}
-
-async fn chosen(
-    viewer: &Viewer,
-    state: &AppState,
-    space: &str,
-    plugin: &str,
-    version: Option<&str>,
-    pin: bool,
-) -> Result<Chosen, crate::Refusal> {
-    let (namespace, name) = plugin.split_once('/').ok_or_else(|| {
-        viewer.error(ApiError::bad_request(
-            "invalid_plugin",
-            "Name a plugin as `namespace/name`.",
-        ))
-    })?;
-    let page = pages::plugin_page(state, &viewer.caller, namespace, name)
-        .await
-        .or_page(viewer)?;
-    let versions: Vec<String> = page
-        .versions
-        .iter()
-        .filter(|version| !version.yanked)
-        .map(|version| version.version.clone())
-        .collect();
-    let version = version.unwrap_or(&page.version).to_string();
-    if !versions.contains(&version) {
-        return Err(viewer.error(ApiError::not_found(
-            "version_not_found",
-            format!("{plugin} has no installable version {version}."),
-        )));
-    }
-    let (manifest, permissions) =
-        crate::plugin::version_facts(viewer, state, namespace, name, &version).await?;
-    Ok(Chosen {
-        space: space.to_string(),
-        plugin: plugin.to_string(),
-        pin,
-        permissions,
-        schema: manifest.config,
-        secrets: manifest.permissions.secrets,
-        version,
-        versions,
-    })
-}
-
-fn install_page(
-    layout: Layout,
-    chosen: &Chosen,
-    config: &Value,
-    errors: &BTreeMap<String, String>,
-    consent: BTreeMap<String, PermissionsView>,
-    error: Option<String>,
-) -> Result<InstallPage, ApiError> {
-    Ok(InstallPage {
-        versions: chosen
-            .versions
-            .iter()
-            .map(|version| (version.clone(), *version == chosen.version))
-            .collect(),
-        fields: schema_form::fields(chosen.schema.as_ref(), config, errors),
-        secrets: chosen.secrets.clone(),
-        accept: serde_json::to_string(&consent).map_err(ApiError::internal)?,
-        permissions: consent,
-        layout,
-        space: chosen.space.clone(),
-        plugin: chosen.plugin.clone(),
-        pin: chosen.pin,
-        error,
-    })
-}
-
-/// `GET /install?space=&plugin=&version=`: the install form.
-pub async fn install_form(
-    viewer: Viewer,
-    State(state): State<AppState>,
-    RawQuery(query): RawQuery,
-) -> PageResult {
-    viewer.require_user()?;
-    let query: InstallQuery = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
-    spaces::get(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(query.space.clone()),
-    )
-    .await
-    .or_page(&viewer)?;
-    let chosen = chosen(
-        &viewer,
-        &state,
-        &query.space,
-        &query.plugin,
-        query.version.as_deref(),
-        false,
-    )
-    .await?;
-    let consent = BTreeMap::from([(query.plugin.clone(), chosen.permissions.clone())]);
-    let page = install_page(
-        viewer.layout.clone(),
-        &chosen,
-        &Value::Null,
-        &BTreeMap::new(),
-        consent,
-        None,
-    )
-    .or_page(&viewer)?;
-    Ok(render(&page))
-}
-
-/// The posted install form, as pairs: config fields are named by the schema.
-fn pairs(viewer: &Viewer, body: &[u8]) -> Result<Vec<(String, String)>, crate::Refusal> {
-    read_fields(viewer, body)
-}
-
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
-}
-
-/// `POST /install`: installs with the config and consent given, then sets the secrets
-/// given; a refusal shows the form again with why, by field where it can.
-pub async fn install(viewer: Viewer, State(state): State<AppState>, body: Bytes) -> PageResult {
-    viewer.require_user()?;
-    let pairs = pairs(&viewer, &body)?;
-    let space = field(&pairs, "space").unwrap_or_default().to_string();
-    let plugin = field(&pairs, "plugin").unwrap_or_default().to_string();
-    let pin = field(&pairs, "pin").is_some();
-    let chosen = chosen(
-        &viewer,
-        &state,
-        &space,
-        &plugin,
-        field(&pairs, "version"),
-        pin,
-    )
-    .await?;
-    let accept: BTreeMap<String, PermissionsView> = match field(&pairs, "consent") {
-        Some(_) => {
-            serde_json::from_str(field(&pairs, "accept").unwrap_or("{}")).map_err(|err| {
-                viewer.error(ApiError::bad_request(
-                    "invalid_form",
-                    format!("The consent could not be read: {err}."),
-                ))
-            })?
-        }
-        None => BTreeMap::new(),
-    };
-    let shown = if accept.is_empty() {
-        BTreeMap::from([(plugin.clone(), chosen.permissions.clone())])
-    } else {
-        accept.clone()
-    };
-    let again = |config: &Value,
-                 errors: BTreeMap<String, String>,
-                 consent,
-                 error: ApiError|
-     -> PageResult {
-        let status = error.status;
-        let page = install_page(
-            viewer.layout.clone(),
-            &chosen,
-            config,
-            &errors,
-            consent,
-            Some(crate::sentence(&error)),
-        )
-        .or_page(&viewer)?;
-        let mut response = render(&page);
-        *response.status_mut() = status;
-        Ok(response)
-    };
-    let config = match schema_form::config_from(chosen.schema.as_ref(), &pairs) {
-        Ok(config) => config,
-        Err(problems) => {
-            let config = Value::Object(
-                pairs
-                    .iter()
-                    .filter_map(|(name, value)| {
-                        Some((
-                            name.strip_prefix("config.")?.to_string(),
-                            Value::String(value.clone()),
-                        ))
-                    })
-                    .collect(),
-            );
-            return again(
-                &config,
-                problems,
-                shown,
-                ApiError::unprocessable("invalid_config", "some fields are not valid"),
-            );
-        }
-    };
-    if field(&pairs, "consent").is_none() {
-        return again(
-            &config,
-            BTreeMap::new(),
-            shown,
-            ApiError::unprocessable(
-                "permissions_not_accepted",
-                "allow what it may do to install it",
-            ),
-        );
-    }
-    // The version chosen is the version installed: a caret requirement when it is the newest
-    // (later compatible versions are offered as updates), exact when pinned or older.
-    let newest = chosen.versions.first() == Some(&chosen.version);
-    let requirement = if pin || !newest {
-        format!("={}", chosen.version)
-    } else {
-        format!("^{}", chosen.version)
-    };
-    let installed = spaces::install(
-        State(state.clone()),
-        viewer.caller.clone(),
-        Path(space.clone()),
-        Json(InstallRequest {
-            plugin: plugin.clone(),
-            requirement: Some(requirement),
-            config: Some(config.clone()),
-            accept: Some(accept),
-        }),
-    )
-    .await;
-    if let Err(err) = installed {
-        let errors = problems_of(&err);
-        let consent = match (err.code, &err.details) {
-            // More to consent to (a dependency's permissions): shown, to be allowed.
-            ("permissions_not_accepted", Some(details)) => {
-                serde_json::from_value(details["permissions"].clone()).unwrap_or(shown)
-            }
-            _ => shown,
-        };
-        return again(&config, errors, consent, err);
-    }
-    let (namespace, name) = plugin.split_once('/').unwrap_or_default();
-    for secret in &chosen.secrets {
-        let Some(value) =
-            field(&pairs, &format!("secret.{secret}")).filter(|value| !value.is_empty())
-        else {
-            continue;
-        };
-        spaces::set_secret(
-            State(state.clone()),
-            viewer.caller.clone(),
-            Path((
-                space.clone(),
-                namespace.to_string(),
-                name.to_string(),
-                secret.clone(),
-            )),
-            Json(SecretRequest {
-                value: value.to_string(),
-            }),
-        )
-        .await
-        .or_page(&viewer)?;
-    }
-    Ok(see_other(&format!("/spaces/{space}/plugins/{plugin}")))
-}
-
-/// The server's problems with config fields, by field.
-fn problems_of(err: &ApiError) -> BTreeMap<String, String> {
-    err.details
-        .as_ref()
-        .and_then(|details| details["problems"].as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|problem| {
-            Some((
-                problem["field"].as_str()?.to_string(),
-                problem["message"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
 }
 
 #[derive(Template)]
@@ -970,14 +656,5 @@ mod tests {
     fn only_admins_and_owners_get_controls() {
         assert!(can_change("owner") && can_change("admin"));
         assert!(!can_change("member") && !can_change("viewer"));
-    }
-
-    #[test]
-    fn config_problems_are_read_by_field() {
-        let err =
-            ApiError::unprocessable("invalid_config", "bad").with_details(serde_json::json!({
-                "problems": [{ "field": "config.greeting", "message": "too long" }]
-            }));
-        assert_eq!(problems_of(&err)["config.greeting"], "too long");
     }
 }
