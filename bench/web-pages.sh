@@ -61,16 +61,21 @@ measure() {
              bad ? " (" bad " not 2xx!)" : ""}'
 }
 
-# The bytes of PATH's body and of the stylesheet and script it links.
+# The bytes of PATH's body and of the stylesheet and script it links, as they are and as
+# sent gzipped to a browser that accepts it.
 weight() {
-    local page css js
+    local page css js plain=0 gzipped=0 url
     page=$(curl -fs "http://127.0.0.1:$port$1")
     css=$(grep -o '/static/[^"]*\.css' <<<"$page" | head -n 1)
     js=$(grep -o '/static/[^"]*\.js' <<<"$page" | head -n 1)
-    printf '| %s | %d B | %d B | %d B | %d B |\n' "$1" "${#page}" \
+    for url in "$1" "$css" "$js"; do
+        plain=$((plain + $(curl -fs -o /dev/null -w '%{size_download}' "http://127.0.0.1:$port$url")))
+        gzipped=$((gzipped + $(curl -fs -H 'Accept-Encoding: gzip' -o /dev/null -w '%{size_download}' \
+            "http://127.0.0.1:$port$url")))
+    done
+    printf '| %s | %d B | %d B | %d B | %d B | %d B |\n' "$1" "${#page}" \
         "$(curl -fs "http://127.0.0.1:$port$css" | wc -c)" \
-        "$(curl -fs "http://127.0.0.1:$port$js" | wc -c)" \
-        "$(( ${#page} + $(curl -fs "http://127.0.0.1:$port$css" | wc -c) + $(curl -fs "http://127.0.0.1:$port$js" | wc -c) ))"
+        "$(curl -fs "http://127.0.0.1:$port$js" | wc -c)" "$plain" "$gzipped"
 }
 
 field() { python3 -c "import json, sys; hit = json.load(sys.stdin)['hits'][0]; print($1)"; }
@@ -95,8 +100,8 @@ for path in / "/search?q=$word" "/search?q=$typo" "/plugins/$plugin"; do
     measure "http://127.0.0.1:$port$path"
 done
 echo
-echo "| first visit | page | stylesheet | script | total (uncompressed) |"
-echo "|---|---|---|---|---|"
+echo "| first visit | page | stylesheet | script | total | total, gzipped |"
+echo "|---|---|---|---|---|---|"
 for path in / "/search?q=$word" "/plugins/$plugin" /login; do
     weight "$path"
 done
