@@ -236,6 +236,8 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
     await nojs.selectOption("#stars", "3");
     await Promise.all([nojs.waitForNavigation(), nojs.click(".review-form button")]);
     nojsSeen.review = await nojs.locator(`#review-${username} [role=img]`).getAttribute("aria-label");
+    await Promise.all([nojs.waitForNavigation(), nojs.click("form.delete-review button")]);
+    nojsSeen.after_delete = { reviews: await nojs.locator(`#review-${username}`).count(), legend: await nojs.locator(".review-form legend").textContent() };
     seen.without_javascript = nojsSeen;
 
     return { seen, accessibility, csp, problems };

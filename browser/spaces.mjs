@@ -178,6 +178,9 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       await page.selectOption("#new-role", "viewer");
       await Promise.all([page.waitForURL(`**/spaces/${space}/access`), page.click("form.add-member button")]);
       seen.members = await page.locator("table.members tbody th").allTextContents();
+      await page.check("input[name=require_signed]");
+      await Promise.all([page.waitForURL(`**/spaces/${space}/access`), page.click("form.policy button")]);
+      seen.policy = { require_signed: await page.isChecked("input[name=require_signed]"), require_certified: await page.isChecked("input[name=require_certified]") };
       await page.fill("#token-name", "ci");
       await page.selectOption("#token-role", "viewer");
       await Promise.all([page.waitForNavigation(), page.click("form.new-token button")]);
@@ -241,6 +244,9 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
         seen.viewer.posts[action] = await postFrom(page, `${installation}/${action}`, { name: "access-token", value: "x" });
       }
       seen.viewer.posts.update_all = await postFrom(page, `/spaces/${space}/update-all`, {});
+      seen.viewer.posts.policy = await postFrom(page, `/spaces/${space}/policy`, {});
+      seen.viewer.posts.promote_self = await postFrom(page, `/spaces/${space}/members`, { username: viewer.username, role: "owner" });
+      seen.viewer.posts.token = await postFrom(page, `/spaces/${space}/tokens`, { name: "mine", role: "admin" });
       seen.viewer.posts.install = await postFrom(page, "/install", { space, plugin, version: "0.1.0", consent: "1", accept: "{}" });
       await page.goto(`${base}/plugins/${plugin}`);
       seen.viewer.install_button = await page.locator(".install-start").count();

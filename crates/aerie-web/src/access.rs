@@ -4,7 +4,7 @@
 
 use aerie_api_types::{
     CreateSpaceTokenRequest, CreateTokenRequest, MemberView, SetSpaceMemberRequest, SpaceTokenView,
-    SpaceView, TokenView,
+    SpaceView, TokenView, UpdateSpaceRequest,
 };
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
@@ -108,6 +108,37 @@ pub async fn set_member(
         .await
     };
     done.or_page(&viewer)?;
+    Ok(see_other(&format!("/spaces/{name}/access")))
+}
+
+#[derive(Default, serde::Deserialize)]
+struct PolicyForm {
+    #[serde(default)]
+    require_certified: Option<String>,
+    #[serde(default)]
+    require_signed: Option<String>,
+}
+
+/// `POST /spaces/{space}/policy`: what the space may install — only certified versions, only
+/// versions signed by their publisher (its owners).
+pub async fn set_policy(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    viewer.require_user()?;
+    let form: PolicyForm = read_fields(&viewer, &body)?;
+    let request = UpdateSpaceRequest {
+        name: None,
+        require_certified: Some(form.require_certified.is_some()),
+        require_signed: Some(form.require_signed.is_some()),
+    };
+    viewer
+        .call(&state, |state, caller| {
+            spaces::change(state, caller, Path(name.clone()), Json(request))
+        })
+        .await?;
     Ok(see_other(&format!("/spaces/{name}/access")))
 }
 

@@ -56,6 +56,10 @@ pub fn pages(state: AppState) -> Router<AppState> {
             "/plugins/{namespace}/{name}/reviews",
             get(plugin::reviews).post(plugin::write_review),
         )
+        .route(
+            "/plugins/{namespace}/{name}/reviews/delete",
+            post(plugin::delete_review),
+        )
         .route("/login", get(account::login_form).post(account::login))
         .route("/signup", get(account::signup_form).post(account::signup))
         .route("/logout", post(account::logout))
@@ -80,6 +84,7 @@ pub fn pages(state: AppState) -> Router<AppState> {
         .route("/spaces/{space}/update-all", post(spaces::update_all))
         .route("/spaces/{space}/access", get(access::space))
         .route("/spaces/{space}/members", post(access::set_member))
+        .route("/spaces/{space}/policy", post(access::set_policy))
         .route("/spaces/{space}/tokens", post(access::create_space_token))
         .route(
             "/spaces/{space}/tokens/{id}/revoke",

@@ -398,6 +398,23 @@ fn stats_tab(stats: StatsView) -> Stats {
     }
 }
 
+/// `POST /plugins/{namespace}/{name}/reviews/delete`: deletes the viewer's review.
+pub async fn delete_review(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> PageResult {
+    viewer.require_user()?;
+    reviews::delete(
+        State(state),
+        viewer.caller.clone(),
+        Path((namespace.clone(), name.clone())),
+    )
+    .await
+    .or_page(&viewer)?;
+    Ok(see_other(&format!("/plugins/{namespace}/{name}/reviews")))
+}
+
 /// The review form's fields.
 #[derive(serde::Deserialize)]
 struct ReviewForm {

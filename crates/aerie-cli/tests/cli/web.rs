@@ -202,6 +202,8 @@ fn a_newcomer_finds_judges_and_reviews_a_plugin_in_chromium_with_and_without_jav
         "{shown}"
     );
     assert_eq!(plain["review"], "3 of 5 stars", "{shown}");
+    assert_eq!(plain["after_delete"]["reviews"], 0, "{shown}");
+    assert_eq!(plain["after_delete"]["legend"], "Write a review", "{shown}");
 
     for name in ["home", "search", "plugin", "account"] {
         for size in ["desktop", "phone"] {
@@ -533,6 +535,11 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "{shown}"
     );
     assert_eq!(seen["members"], json!(["olive", "watcher"]), "{shown}");
+    assert_eq!(
+        seen["policy"],
+        json!({ "require_signed": true, "require_certified": false }),
+        "{shown}"
+    );
     assert_eq!(seen["space_token"]["prefix"], "aerie_", "{shown}");
     assert_eq!(seen["space_token"]["works"], 200, "{shown}");
     assert_eq!(seen["space_token"]["after_revoke"], 401, "{shown}");
