@@ -17,7 +17,7 @@ import { launch, main } from "./chromium.mjs";
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
-main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artifacts }) => {
+main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artifacts, new_key }) => {
   const browser = await launch();
   const problems = [];
   const accessibility = {};
@@ -67,6 +67,18 @@ main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artif
     await page.goto(base + "/publish");
     await check(page, "publish");
     seen.namespaces = await page.locator("section.namespace h2").allTextContents();
+    // The namespace's members and keys, by its owner.
+    const [namespace] = deprecate.split("/");
+    const section = page.locator("section.namespace", { has: page.locator(`h2#ns-${namespace}`) });
+    await section.locator(`#ns-new-${namespace}`).fill(other.username);
+    await Promise.all([page.waitForURL("**/publish"), section.locator("form.add-ns-member button").click()]);
+    seen.ns_members = await section.locator("ul.namespace-members li").allTextContents();
+    const keysBefore = await section.locator("ul.keys li").count();
+    await section.locator(`#key-${namespace}`).fill(new_key);
+    await Promise.all([page.waitForURL("**/publish"), section.locator("form.add-key button").click()]);
+    const keysAdded = await section.locator("ul.keys li").count();
+    await Promise.all([page.waitForURL("**/publish"), section.locator("ul.keys li").last().locator("button").click()]);
+    seen.keys = { before: keysBefore, added: keysAdded, after_revoke: await section.locator("ul.keys li").count() };
     await page.fill(`${form(deprecate, "deprecate")} input[name=message]`, "Use 0.2 instead");
     await Promise.all([page.waitForURL("**/publish"), page.click(`${form(deprecate, "deprecate")} button`)]);
     await Promise.all([page.waitForURL("**/publish"), page.click(`${form(yank, "yank")} button`)]);

@@ -69,6 +69,12 @@ pub fn pages(state: AppState) -> Router<AppState> {
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/theme", post(account::set_theme))
         .route("/publish", get(publisher::dashboard))
+        .route("/publish/{namespace}/members", post(publisher::set_member))
+        .route("/publish/{namespace}/keys", post(publisher::add_key))
+        .route(
+            "/publish/{namespace}/keys/{key}/revoke",
+            post(publisher::revoke_key),
+        )
         .route(
             "/publish/{namespace}/{name}/{version}/{action}",
             post(publisher::act),

@@ -1,7 +1,9 @@
 //! The publisher's dashboard: the viewer's namespaces with their members, keys and plugins,
 //! each plugin's versions with downloads, and yank and deprecate on each version.
 
-use aerie_api_types::{DeprecateRequest, KeyView, NamespaceView, PluginView};
+use aerie_api_types::{
+    AddKeyRequest, DeprecateRequest, KeyView, NamespaceView, PluginView, SetMemberRequest,
+};
 use aerie_core::manifest::Manifest;
 use aerie_core::package::{MANIFEST_FILE, PackageLimits, read_archive};
 use aerie_server::AppState;
@@ -78,6 +80,80 @@ pub async fn dashboard(viewer: Viewer, State(state): State<AppState>) -> PageRes
         layout: viewer.layout,
         shelves,
     }))
+}
+
+#[derive(serde::Deserialize)]
+struct NamespaceMemberForm {
+    username: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /publish/{namespace}/members`: adds a member or changes their role (`owner`,
+/// `maintainer`, `member`); an empty role removes them. Its owners only, as the API decides.
+pub async fn set_member(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(namespace): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    viewer.require_user()?;
+    let form: NamespaceMemberForm = read_fields(&viewer, &body)?;
+    let path = Path((namespace, form.username.trim().to_string()));
+    let done = if form.role.is_empty() {
+        namespaces::remove_member(State(state), viewer.caller.clone(), path).await
+    } else {
+        namespaces::set_member(
+            State(state),
+            viewer.caller.clone(),
+            path,
+            Json(SetMemberRequest { role: form.role }),
+        )
+        .await
+    };
+    done.or_page(&viewer)?;
+    Ok(see_other("/publish"))
+}
+
+#[derive(serde::Deserialize)]
+struct KeyForm {
+    public_key: String,
+}
+
+/// `POST /publish/{namespace}/keys`: registers a publisher key (a minisign public key).
+pub async fn add_key(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(namespace): Path<String>,
+    body: Bytes,
+) -> PageResult {
+    viewer.require_user()?;
+    let form: KeyForm = read_fields(&viewer, &body)?;
+    namespaces::add_key(
+        State(state),
+        viewer.caller.clone(),
+        Path(namespace),
+        Json(AddKeyRequest {
+            public_key: form.public_key,
+        }),
+    )
+    .await
+    .or_page(&viewer)?;
+    Ok(see_other("/publish"))
+}
+
+/// `POST /publish/{namespace}/keys/{key}/revoke`: revokes a publisher key; versions it
+/// signed no longer verify for spaces that require signatures.
+pub async fn revoke_key(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    Path(path): Path<(String, String)>,
+) -> PageResult {
+    viewer.require_user()?;
+    namespaces::revoke_key(State(state), viewer.caller.clone(), Path(path))
+        .await
+        .or_page(&viewer)?;
+    Ok(see_other("/publish"))
 }
 
 #[derive(Default, serde::Deserialize)]

@@ -633,6 +633,9 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
         )
         .success();
     sign_up(server.port, "someone", "someone-password-long");
+    server
+        .aerie(&["key", "generate", "--output", "second-key"], dir.path())
+        .success();
     // A second registry with no route to the first, where `examples` takes the same key.
     let second = RunningServer::start(&dir.path().join("second"));
     let second_dir = dir.path().join("second-cli");
@@ -653,6 +656,7 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
             "base": format!("http://127.0.0.1:{}", server.port),
             "second": format!("http://127.0.0.1:{}", second.port),
             "carry": "examples/hello@0.1.0",
+            "new_key": std::fs::read_to_string(dir.path().join("second-key.pub")).unwrap(),
             "artifacts": repo().join("target/web-screenshots"),
             "admin": { "username": "admin", "password": ADMIN_PASSWORD },
             "other": { "username": "someone", "password": "someone-password-long" },
@@ -687,6 +691,19 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
     let audit = seen["audit"].to_string();
     assert!(
         audit.contains("version.yank") && audit.contains("examples/hello"),
+        "{shown}"
+    );
+    assert!(
+        seen["ns_members"].to_string().contains("someone"),
+        "{shown}"
+    );
+    assert_eq!(
+        seen["keys"]["added"].as_u64(),
+        seen["keys"]["before"].as_u64().map(|n| n + 1),
+        "{shown}"
+    );
+    assert_eq!(
+        seen["keys"]["after_revoke"], seen["keys"]["before"],
         "{shown}"
     );
     assert_eq!(seen["outsider"]["status"], 403, "{shown}");
