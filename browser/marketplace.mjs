@@ -134,12 +134,13 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
       scripts: await page.evaluate(() => [...document.scripts].map((script) => script.src)),
     };
     const tabs = {};
-    for (const tab of ["versions", "changes", "dependencies", "reviews", "stats"]) {
+    for (const tab of ["versions", "changes", "changelog", "dependencies", "reviews", "stats"]) {
       const response = await visit(`plugin ${tab}`, `/plugins/${plugin}/${tab}`);
       tabs[tab] = {
         status: response.status(),
         current: await page.locator('.tabs a[aria-current="page"]').textContent(),
         rows: await page.locator("table.data tbody tr").count(),
+        text: tab === "changelog" ? await page.locator(".tab-body").textContent() : null,
       };
     }
     seen.tabs = tabs;

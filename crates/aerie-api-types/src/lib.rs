@@ -872,6 +872,9 @@ pub struct PluginPageView {
     /// Its README as HTML, sanitised: no scripts, event handlers, `javascript:` links or
     /// anything else that runs.
     pub readme_html: Option<String>,
+    /// Its CHANGELOG as HTML, sanitised like the README.
+    #[serde(default)]
+    pub changelog_html: Option<String>,
     /// What it may do, in plain words.
     pub permissions: PermissionsView,
     /// What it depends on.

@@ -106,7 +106,16 @@ impl Package {
 
     /// The README, if any.
     pub fn readme(&self) -> Option<&str> {
-        self.file("README.md")
+        self.text("README.md")
+    }
+
+    /// The CHANGELOG, if any.
+    pub fn changelog(&self) -> Option<&str> {
+        self.text("CHANGELOG.md")
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        self.file(name)
             .map(|bytes| std::str::from_utf8(bytes).expect("text files are checked on read"))
     }
 }

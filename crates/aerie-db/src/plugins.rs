@@ -26,6 +26,8 @@ pub struct NewVersion {
     pub manifest: String,
     /// The README, if the package has one.
     pub readme: Option<String>,
+    /// Its CHANGELOG.md, if the package has one.
+    pub changelog: Option<String>,
     /// The detached signature, if any.
     pub signature: Option<String>,
     /// The id of the key that made it.
@@ -55,6 +57,8 @@ pub struct VersionRecord {
     pub manifest: String,
     /// The README, if any.
     pub readme: Option<String>,
+    /// Its CHANGELOG.md, if the package has one.
+    pub changelog: Option<String>,
     /// The detached signature, if any.
     pub signature: Option<String>,
     /// The id of the key that signed it.
@@ -79,7 +83,7 @@ macro_rules! version_select {
     () => {
         "SELECT v.id, v.plugin_id, n.name, p.name, v.version, v.digest, \
      v.size, v.manifest, v.readme, v.signature, v.signing_key_id, u.username, v.published_at, \
-     v.yanked, v.deprecated, c.state, c.signature \
+     v.yanked, v.deprecated, c.state, c.signature, v.changelog \
      FROM versions v JOIN plugins p ON p.id = v.plugin_id \
      JOIN namespaces n ON n.id = p.namespace_id JOIN users u ON u.id = v.publisher_id \
      LEFT JOIN certifications c ON c.version_id = v.id "
@@ -105,6 +109,7 @@ fn version_from_row(row: &AnyRow) -> DbResult<VersionRecord> {
         deprecated: row.try_get(14)?,
         certification: row.try_get(15)?,
         certification_signature: row.try_get(16)?,
+        changelog: row.try_get(17)?,
     })
 }
 
@@ -173,8 +178,8 @@ impl Database {
         .try_get(0)?;
         let inserted = sqlx::query(
             "INSERT INTO versions (plugin_id, version, digest, size, manifest, readme, signature, \
-             signing_key_id, publisher_id, published_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             signing_key_id, publisher_id, published_at, changelog) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (plugin_id, version) DO NOTHING RETURNING id",
         )
         .bind(plugin_id)
@@ -187,6 +192,7 @@ impl Database {
         .bind(new.signing_key_id.clone())
         .bind(new.publisher_id)
         .bind(now)
+        .bind(new.changelog.clone())
         .fetch_optional(&mut **transaction)
         .await?;
         let Some(row) = inserted else {

@@ -163,6 +163,7 @@ fn new_version(namespace_id: i64, version: &str, digest: &str, publisher_id: i64
         size: 1234,
         manifest: "{}".into(),
         readme: Some("# Hello".into()),
+        changelog: Some("## 1.0\n- First".into()),
         signature: None,
         signing_key_id: None,
         publisher_id,
@@ -413,6 +414,7 @@ async fn publishing_the_same_bytes_twice_returns_the_existing_version(database: 
     assert_eq!(created.namespace, "acme");
     assert_eq!(created.publisher, "ada");
     assert_eq!(created.readme.as_deref(), Some("# Hello"));
+    assert_eq!(created.changelog.as_deref(), Some("## 1.0\n- First"));
     let again = database
         .publish_version(
             &actor(ada),

@@ -25,6 +25,7 @@ const TABS: &[(&str, &str)] = &[
     ("", "Overview"),
     ("versions", "Versions"),
     ("changes", "Changes"),
+    ("changelog", "Changelog"),
     ("dependencies", "Dependencies"),
     ("reviews", "Reviews"),
     ("stats", "Statistics"),

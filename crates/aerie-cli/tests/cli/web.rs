@@ -124,6 +124,7 @@ fn a_newcomer_finds_judges_and_reviews_a_plugin_in_chromium_with_and_without_jav
     for (tab, label) in [
         ("versions", "Versions"),
         ("changes", "Changes"),
+        ("changelog", "Changelog"),
         ("dependencies", "Dependencies"),
         ("reviews", "Reviews"),
         ("stats", "Statistics"),
@@ -132,6 +133,13 @@ fn a_newcomer_finds_judges_and_reviews_a_plugin_in_chromium_with_and_without_jav
         assert_eq!(seen["tabs"][tab]["current"], label, "{shown}");
     }
     assert_eq!(seen["tabs"]["versions"]["rows"], 1, "{shown}");
+    assert!(
+        seen["tabs"]["changelog"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("First release"),
+        "the package's CHANGELOG.md, on its tab: {shown}"
+    );
 
     // One review per user, edited in place; its markup is shown, never run.
     let reviews = &seen["reviews"];

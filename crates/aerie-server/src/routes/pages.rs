@@ -94,6 +94,7 @@ pub async fn plugin_page(
         homepage: info.homepage,
         repository: info.repository,
         readme_html: shown.readme.as_deref().map(sanitised_html),
+        changelog_html: shown.changelog.as_deref().map(sanitised_html),
         permissions,
         dependencies,
         dependents,

@@ -221,6 +221,7 @@ pub async fn publish(
         size: package.size as i64,
         manifest: manifest_json,
         readme: package.readme().map(String::from),
+        changelog: package.changelog().map(String::from),
         signature,
         signing_key_id,
         publisher_id: user.id,
