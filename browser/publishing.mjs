@@ -103,6 +103,10 @@ main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artif
     await page.goto(`${base}/plugins/${certPlugin}`);
     seen.certified = await page.locator(".key-facts").textContent();
 
+    await page.goto(`${base}/admin/users?prefix=some`);
+    await check(page, "users");
+    seen.users = await page.locator("table.users tbody th").allTextContents();
+
     await page.goto(`${base}/admin/audit?action=version.yank`);
     await check(page, "audit");
     seen.audit = await page.locator("table.data tbody tr").allTextContents();

@@ -206,6 +206,23 @@ impl Database {
         row.map(|row| user_from_row(&row, 0)).transpose()
     }
 
+    /// Users whose name starts with `prefix` (letters, digits and `-` only, as names are), by
+    /// name, after `after` (a name, for paging), at most `limit`.
+    pub async fn users(&self, prefix: &str, after: &str, limit: i64) -> DbResult<Vec<User>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.username LIKE $1 AND u.username > $2 \
+             ORDER BY u.username LIMIT $3"
+        ))
+        .bind(format!("{prefix}%"))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| user_from_row(row, 0)).collect()
+    }
+
     /// How many users exist.
     pub async fn count_users(&self) -> DbResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM users")

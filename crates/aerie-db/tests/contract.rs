@@ -109,6 +109,7 @@ macro_rules! contract {
 }
 
 contract!(
+    users_are_listed_by_name_prefix_in_pages,
     plugin_state_is_scoped_and_pages_in_key_order,
     plugin_state_counts_against_its_spaces_quota,
     concurrent_increments_lose_no_update,
@@ -168,6 +169,26 @@ fn new_version(namespace_id: i64, version: &str, digest: &str, publisher_id: i64
         signing_key_id: None,
         publisher_id,
     }
+}
+
+async fn users_are_listed_by_name_prefix_in_pages(database: Database) {
+    for name in ["adele", "bob", "ada", "adam"] {
+        user(&database, name).await;
+    }
+    let names = |users: Vec<aerie_db::User>| -> Vec<String> {
+        users.into_iter().map(|user| user.username).collect()
+    };
+    assert_eq!(
+        names(database.users("ad", "", 2).await.unwrap()),
+        ["ada", "adam"]
+    );
+    assert_eq!(
+        names(database.users("ad", "adam", 2).await.unwrap()),
+        ["adele"]
+    );
+    assert_eq!(names(database.users("b", "", 10).await.unwrap()), ["bob"]);
+    assert_eq!(database.users("", "", 10).await.unwrap().len(), 4);
+    assert!(database.users("x", "", 10).await.unwrap().is_empty());
 }
 
 async fn user_names_are_unique(database: Database) {

@@ -1,7 +1,7 @@
 //! Administration in the browser: the certification queue with its review steps, and the
 //! audit log with filters. Only server administrators get past the services' checks.
 
-use aerie_api_types::{AuditEntryView, CertificationQueueEntry, CertificationRequest};
+use aerie_api_types::{AuditEntryView, CertificationQueueEntry, CertificationRequest, UserView};
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
 use aerie_server::routes::{admin, certification};
@@ -171,5 +171,63 @@ pub async fn audit(
         action: filter.action,
         entries,
         older,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    prefix: String,
+    users: Vec<UserView>,
+    next: Option<String>,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct UserFilter {
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    after: String,
+}
+
+/// Users per page of the list.
+const USER_PAGE: i64 = 50;
+
+/// `GET /admin/users`: the server's users by name, filtered by a name prefix, in pages.
+pub async fn users(
+    viewer: Viewer,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    viewer.require_user()?;
+    let filter: UserFilter = read_fields(&viewer, query.unwrap_or_default().as_bytes())?;
+    let query = admin::UserQuery {
+        prefix: Some(filter.prefix.trim().to_string()),
+        after: (!filter.after.is_empty()).then(|| filter.after.clone()),
+        limit: Some(USER_PAGE),
+    };
+    let users = viewer
+        .call(&state, |state, caller| {
+            admin::users(state, caller, Query(query))
+        })
+        .await?;
+    let next = (users.len() as i64 == USER_PAGE).then(|| {
+        format!(
+            "/admin/users?prefix={}&after={}",
+            form_encode(filter.prefix.trim()),
+            form_encode(
+                &users
+                    .last()
+                    .map(|user| user.username.clone())
+                    .unwrap_or_default()
+            )
+        )
+    });
+    Ok(render(&UsersPage {
+        layout: viewer.layout,
+        prefix: filter.prefix,
+        users,
+        next,
     }))
 }

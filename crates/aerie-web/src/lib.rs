@@ -81,6 +81,7 @@ pub fn pages(state: AppState) -> Router<AppState> {
         )
         .route("/admin", get(admin::queue))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/users", get(admin::users))
         .route(
             "/admin/certifications/{namespace}/{name}/{version}",
             post(admin::step),

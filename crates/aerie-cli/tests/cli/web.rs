@@ -714,6 +714,7 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
         seen["keys"]["after_revoke"], seen["keys"]["before"],
         "{shown}"
     );
+    assert_eq!(seen["users"], json!(["someone"]), "{shown}");
     assert_eq!(seen["outsider"]["status"], 403, "{shown}");
     assert_eq!(seen["outsider"]["code"], "admin_required", "{shown}");
     assert_eq!(seen["outsider"]["admin_link"], false, "{shown}");

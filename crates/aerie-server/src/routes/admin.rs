@@ -1,12 +1,12 @@
-//! Administration: the audit log.
+//! Administration: the audit log and the users.
 
-use aerie_api_types::{AuditEntryView, ErrorBody};
+use aerie_api_types::{AuditEntryView, ErrorBody, UserView};
 use aerie_db::AuditQuery;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::error::{ApiResult, Json};
+use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;
 use crate::views;
 
@@ -42,4 +42,50 @@ pub async fn audit(
         })
         .await?;
     Ok(Json(entries.into_iter().map(views::audit).collect()))
+}
+
+/// A page of the user list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct UserQuery {
+    /// Only users whose name starts with this (letters, digits and `-`, as names are).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Only users after this name, for the next page.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// At most this many (1 to 200, default 50).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// The server's users by name, in pages (administrators).
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(UserQuery),
+    responses((status = 200, body = Vec<UserView>), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<UserQuery>,
+) -> ApiResult<Json<Vec<UserView>>> {
+    caller.require_admin()?;
+    let prefix = query.prefix.unwrap_or_default();
+    if prefix.len() > 64
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ApiError::bad_request(
+            "invalid_prefix",
+            "a name prefix has up to 64 lowercase letters, digits and `-`",
+        ));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", "limit is 1 to 200"));
+    }
+    let users = state
+        .db
+        .users(&prefix, query.after.as_deref().unwrap_or(""), limit)
+        .await?;
+    Ok(Json(users.iter().map(views::user).collect()))
 }
