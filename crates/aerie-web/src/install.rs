@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use aerie_api_types::{InstallRequest, PermissionsView, SecretRequest};
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
-use aerie_server::routes::{pages, spaces};
+use aerie_server::routes::{pages, plugins, spaces};
 use askama::Template;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -52,6 +52,8 @@ struct Chosen {
     permissions: PermissionsView,
     schema: Option<Value>,
     secrets: Vec<String>,
+    /// What the chosen version needs of other plugins.
+    dependencies: Vec<(String, String)>,
 }
 
 async fn chosen(
@@ -86,6 +88,7 @@ async fn chosen(
     }
     let (manifest, permissions) =
         crate::plugin::version_facts(viewer, state, namespace, name, &version).await?;
+    let dependencies = requirements(&manifest);
     Ok(Chosen {
         space: space.to_string(),
         plugin: plugin.to_string(),
@@ -93,9 +96,63 @@ async fn chosen(
         permissions,
         schema: manifest.config,
         secrets: manifest.permissions.secrets,
+        dependencies,
         version,
         versions,
     })
+}
+
+/// A manifest's dependencies as names and requirements.
+fn requirements(manifest: &aerie_core::manifest::Manifest) -> Vec<(String, String)> {
+    manifest
+        .dependencies
+        .iter()
+        .map(|(name, requirement)| (name.to_string(), requirement.to_string()))
+        .collect()
+}
+
+/// Most plugins the consent step looks at: the plugin and what it would bring in.
+const MAX_CONSENTED: usize = 50;
+
+/// What the install asks consent for before anything is posted: the chosen version's own
+/// permissions and those of every plugin it would bring in (each dependency's newest version
+/// its requirement allows, as a resolution picks), where they ask for anything. The server
+/// checks the consent given against its own plan; one it did not foresee is asked for then.
+async fn consent_needed(
+    viewer: &Viewer,
+    state: &AppState,
+    chosen: &Chosen,
+) -> Result<BTreeMap<String, PermissionsView>, crate::Refusal> {
+    let mut consent = BTreeMap::from([(chosen.plugin.clone(), chosen.permissions.clone())]);
+    let mut seen = std::collections::BTreeSet::from([chosen.plugin.clone()]);
+    let mut pending = chosen.dependencies.clone();
+    while let Some((name, requirement)) = pending.pop() {
+        if !seen.insert(name.clone()) || seen.len() > MAX_CONSENTED {
+            continue;
+        }
+        let Some((namespace, short)) = name.split_once('/') else {
+            continue;
+        };
+        let path = Path((namespace.to_string(), short.to_string()));
+        let query = Query(plugins::ResolveQuery {
+            requirement: Some(requirement),
+        });
+        // A dependency that does not resolve is the install's own error to report.
+        let Ok(version) =
+            plugins::resolve(State(state.clone()), viewer.caller.clone(), path, query)
+                .await
+                .map(|json| json.0.version)
+        else {
+            continue;
+        };
+        let (manifest, permissions) =
+            crate::plugin::version_facts(viewer, state, namespace, short, &version).await?;
+        if permissions != PermissionsView::default() {
+            consent.insert(name, permissions);
+        }
+        pending.extend(requirements(&manifest));
+    }
+    Ok(consent)
 }
 
 fn install_page(
@@ -148,7 +205,7 @@ pub async fn install_form(
         false,
     )
     .await?;
-    let consent = BTreeMap::from([(query.plugin.clone(), chosen.permissions.clone())]);
+    let consent = consent_needed(&viewer, &state, &chosen).await?;
     let page = install_page(
         viewer.layout.clone(),
         &chosen,
@@ -202,7 +259,7 @@ pub async fn install(viewer: Viewer, State(state): State<AppState>, body: Bytes)
         None => BTreeMap::new(),
     };
     let shown = if accept.is_empty() {
-        BTreeMap::from([(plugin.clone(), chosen.permissions.clone())])
+        consent_needed(&viewer, &state, &chosen).await?
     } else {
         accept.clone()
     };

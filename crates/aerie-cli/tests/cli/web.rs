@@ -426,15 +426,26 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "\n[[provides.routes]]\npath = \"/more\"\nmethods = [\"GET\"]\nguard = \"public\"\n",
         &widened,
     );
+    // greeter 0.1.1 keeps data of its own: installing greeter-client brings it in, so the
+    // install form asks consent for both before anything is posted.
+    let keeping = dir.path().join("greeter-0.1.1.aerie");
+    package_changed(
+        package("greeter"),
+        "0.1.1",
+        "\n[permissions]\nkeyvalue = true\n",
+        &keeping,
+    );
     let run = |args: &[&str]| server.aerie(args, dir.path()).success();
-    run(&[
-        "plugin",
-        "sign",
-        widened.to_str().unwrap(),
-        "--key",
-        "aerie.key",
-    ]);
-    run(&["publish", widened.to_str().unwrap()]);
+    for file in [&widened, &keeping] {
+        run(&[
+            "plugin",
+            "sign",
+            file.to_str().unwrap(),
+            "--key",
+            "aerie.key",
+        ]);
+        run(&["publish", file.to_str().unwrap()]);
+    }
     let account =
         |name: &str| json!({ "username": name, "password": format!("{name}-password-long") });
     for name in ["olive", "watcher", "stranger"] {
@@ -467,6 +478,11 @@ fn an_owner_installs_configures_updates_and_uninstalls_in_chromium_and_a_viewer_
         "the schema's default: {shown}"
     );
     assert_eq!(seen["form"]["secret_fields"], 1, "{shown}");
+    let consent = seen["form"]["consent"].as_str().unwrap();
+    assert!(
+        consent.contains("examples/greeter\n") && consent.contains("keep data of its own"),
+        "the dependency's permissions are asked at once: {shown}"
+    );
     assert!(
         seen["form"]["consent"]
             .as_str()
