@@ -1,5 +1,7 @@
 // Launches Debian's Chromium headless for a test, with the flags this machine needs (no
 // sandbox as root, no GPU, no background traffic to Google's hosts).
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
 export async function launch() {
@@ -46,4 +48,72 @@ export async function screenshot(page, path) {
       await page.waitForTimeout(250);
     }
   }
+}
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+// axe-core's serious and critical violations on the page's own document as it is now (a
+// framed plugin page is the plugin's, not Aerie's, so frames are left out).
+export async function axe(page) {
+  await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const results = await window.axe.run(document, { resultTypes: ["violations"], iframes: false });
+    return results.violations
+      .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+      .map((violation) => ({
+        id: violation.id,
+        impact: violation.impact,
+        nodes: violation.nodes.slice(0, 5).map((node) => node.target.join(" ")),
+      }));
+  });
+}
+
+// A page in a context of its own that records its content-security-policy violations, and
+// pushes onto `problems` what a page must never do: log an error or throw. Chromium logs a
+// page answered with an error status (a 404 page, a refused form) as a failed load; those
+// statuses are checked where they are expected. While `page.ignoringConsole` is set (a
+// hostile plugin's page is framed, its blocked attempts filling the console, checked one by
+// one from the frame instead), the console is not read.
+export async function watchedPage(browser, problems, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (event) =>
+      window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
+  });
+  const page = await context.newPage();
+  page.on("console", (message) => {
+    const text = message.text();
+    if (page.ignoringConsole) return;
+    if (message.type() === "error" && !text.startsWith("Failed to load resource: the server responded with a status of")) {
+      problems.push(`console: ${text} (${page.url()})`);
+    }
+  });
+  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message} (${page.url()})`));
+  return page;
+}
+
+// Signs `page` in at `origin` through the sign-in form.
+export async function signIn(page, origin, { username, password }) {
+  await page.goto(origin + "/login");
+  await page.fill("#username", username);
+  await page.fill("#password", password);
+  await Promise.all([page.waitForNavigation(), page.click("form.stacked button[type=submit]")]);
+}
+
+// The checks every page visited gets: axe in the light and the dark theme, and the CSP
+// violations it recorded, kept by page name in `accessibility` and `csp`.
+export function pageChecks() {
+  const accessibility = {};
+  const csp = {};
+  const check = async (page, name) => {
+    for (const scheme of ["light", "dark"]) {
+      await page.emulateMedia({ colorScheme: scheme });
+      accessibility[`${name} (${scheme})`] = await axe(page);
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+    csp[name] = await page.evaluate(() => window.__cspViolations || []);
+  };
+  return { accessibility, csp, check };
 }

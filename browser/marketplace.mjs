@@ -8,74 +8,23 @@
 // Input: { base, plugin, typo, username, password, new_password, artifacts }: the server's
 // origin, a published plugin (`namespace/name`) and a misspelling of its name, an account to
 // create, and where to save screenshots. Prints what it saw.
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
-import { launch, main, screenshot } from "./chromium.mjs";
-
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+import { mkdirSync } from "node:fs";
+import { axe, launch, main, pageChecks, screenshot, watchedPage } from "./chromium.mjs";
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
-
-// Collects what a page must never do: violate its CSP, log an error, throw. Chromium logs
-// a page answered with an error status (a 404 page, a refused form) as a failed load; those
-// statuses are checked where they are expected.
-function watch(page, problems) {
-  page.on("console", (message) => {
-    const text = message.text();
-    if (message.type() === "error" && !text.startsWith("Failed to load resource: the server responded with a status of")) {
-      problems.push(`console: ${text} (${page.url()})`);
-    }
-  });
-  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message} (${page.url()})`));
-}
-
-async function cspViolations(page) {
-  return page.evaluate(() => window.__cspViolations || []);
-}
-
-// axe-core's serious and critical violations on the page as it is now.
-async function axe(page) {
-  await page.evaluate(axeSource);
-  return page.evaluate(async () => {
-    const results = await window.axe.run(document, { resultTypes: ["violations"] });
-    return results.violations
-      .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-      .map((violation) => ({
-        id: violation.id,
-        impact: violation.impact,
-        nodes: violation.nodes.slice(0, 5).map((node) => node.target.join(" ")),
-      }));
-  });
-}
 
 main(async ({ base, plugin, typo, username, password, new_password, artifacts }) => {
   mkdirSync(artifacts, { recursive: true });
   const browser = await launch();
   const problems = [];
-  const accessibility = {};
-  const csp = {};
+  const { accessibility, csp, check: checkPage } = pageChecks();
   try {
-    const context = await browser.newContext({ viewport: DESKTOP });
-    await context.addInitScript(() => {
-      window.__cspViolations = [];
-      document.addEventListener("securitypolicyviolation", (event) =>
-        window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
-    });
-    const page = await context.newPage();
-    watch(page, problems);
+    const page = await watchedPage(browser, problems, { viewport: DESKTOP });
     const seen = {};
 
     // Every page visited is checked in both themes and for CSP violations.
-    const check = async (name) => {
-      for (const scheme of ["light", "dark"]) {
-        await page.emulateMedia({ colorScheme: scheme });
-        accessibility[`${name} (${scheme})`] = await axe(page);
-      }
-      await page.emulateMedia({ colorScheme: "light" });
-      csp[name] = await cspViolations(page);
-    };
+    const check = (name) => checkPage(page, name);
     const visit = async (name, path) => {
       const response = await page.goto(base + path);
       await check(name);
@@ -216,9 +165,7 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
     seen.signed_out.account = page.url();
 
     // JavaScript off: the same flows work with forms and links alone.
-    const plain = await browser.newContext({ javaScriptEnabled: false, viewport: DESKTOP });
-    const nojs = await plain.newPage();
-    watch(nojs, problems);
+    const nojs = await watchedPage(browser, problems, { javaScriptEnabled: false, viewport: DESKTOP });
     await nojs.goto(base + "/");
     await nojs.fill("#hero-q", typo);
     await Promise.all([nojs.waitForURL("**/search?q=*"), nojs.press("#hero-q", "Enter")]);

@@ -10,53 +10,18 @@
 // servers' origins, the administrator (who also publishes, on both) and another account as
 // { username, password }, four versions as `namespace/name@version` (`carry` is the one
 // carried across), and a directory for the downloads. Prints what it saw.
-import { readFileSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { launch, main } from "./chromium.mjs";
-
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+import { writeFileSync } from "node:fs";
+import { launch, main, pageChecks, signIn, watchedPage } from "./chromium.mjs";
 
 main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artifacts, new_key }) => {
   const browser = await launch();
   const problems = [];
-  const accessibility = {};
-  const csp = {};
+  const { accessibility, csp, check } = pageChecks();
   const seen = {};
-  const open = async ({ username, password }, origin = base) => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    await context.addInitScript(() => {
-      window.__cspViolations = [];
-      document.addEventListener("securitypolicyviolation", (event) =>
-        window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
-    });
-    const page = await context.newPage();
-    page.on("console", (message) => {
-      const text = message.text();
-      if (message.type() === "error" && !text.startsWith("Failed to load resource: the server responded with a status of")) {
-        problems.push(`console: ${text} (${page.url()})`);
-      }
-    });
-    page.on("pageerror", (err) => problems.push(`pageerror: ${err.message} (${page.url()})`));
-    await page.goto(origin + "/login");
-    await page.fill("#username", username);
-    await page.fill("#password", password);
-    await Promise.all([page.waitForNavigation(), page.click("form.stacked button[type=submit]")]);
+  const open = async (account, origin = base) => {
+    const page = await watchedPage(browser, problems);
+    await signIn(page, origin, account);
     return page;
-  };
-  const check = async (page, name) => {
-    for (const scheme of ["light", "dark"]) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await page.evaluate(axeSource);
-      accessibility[`${name} (${scheme})`] = await page.evaluate(async () => {
-        const results = await window.axe.run(document, { resultTypes: ["violations"] });
-        return results.violations
-          .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-          .map((violation) => ({ id: violation.id, nodes: violation.nodes.slice(0, 5).map((node) => node.target.join(" ")) }));
-      });
-    }
-    await page.emulateMedia({ colorScheme: "light" });
-    csp[name] = await page.evaluate(() => window.__cspViolations || []);
   };
   const form = (spec, action) => {
     const [plugin, version] = spec.split("@");

@@ -7,49 +7,12 @@
 // Input: { phase, base, space, plugin, owner, viewer, stranger, secret, artifacts }: `phase` is
 // `owner` (up to enabling) or `viewer` (the viewer's checks, a stranger's, then the uninstall);
 // owner, viewer and stranger are { username, password }. Prints what it saw.
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { launch, main, screenshot } from "./chromium.mjs";
+import { launch, main, pageChecks, screenshot, signIn, watchedPage } from "./chromium.mjs";
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-
-async function axe(page) {
-  await page.evaluate(axeSource);
-  return page.evaluate(async () => {
-    // A framed plugin page is the plugin's, not Aerie's: axe checks Aerie's own document.
-    const results = await window.axe.run(document, { resultTypes: ["violations"], iframes: false });
-    return results.violations
-      .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-      .map((violation) => ({ id: violation.id, nodes: violation.nodes.slice(0, 5).map((node) => node.target.join(" ")) }));
-  });
-}
-
-async function signedIn(browser, base, { username, password }, problems) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.addInitScript(() => {
-    window.__cspViolations = [];
-    document.addEventListener("securitypolicyviolation", (event) =>
-      window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
-  });
-  const page = await context.newPage();
-  page.on("console", (message) => {
-    const text = message.text();
-    // While a hostile plugin's page is framed, its blocked attempts fill the console; they
-    // are checked one by one from the frame instead.
-    if (page.framingHostile) return;
-    if (message.type() === "error" && !text.startsWith("Failed to load resource: the server responded with a status of")) {
-      problems.push(`console: ${text} (${page.url()})`);
-    }
-  });
-  page.on("pageerror", (err) => problems.push(`pageerror: ${err.message} (${page.url()})`));
-  if (username) {
-    await page.goto(base + "/login");
-    await page.fill("#username", username);
-    await page.fill("#password", password);
-    await Promise.all([page.waitForNavigation(), page.click("form.stacked button[type=submit]")]);
-  }
-  return { context, page };
+async function signedIn(browser, base, account, problems) {
+  const page = await watchedPage(browser, problems);
+  await signIn(page, base, account);
+  return { page };
 }
 
 // Posts a form from one of the server's own pages, as a crafted form would: the answer's
@@ -66,17 +29,9 @@ async function postFrom(page, path, fields) {
 main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artifacts }) => {
   const browser = await launch();
   const problems = [];
-  const accessibility = {};
-  const csp = {};
+  const { accessibility, csp, check } = pageChecks();
   const seen = {};
-  const check = async (page, name) => {
-    for (const scheme of ["light", "dark"]) {
-      await page.emulateMedia({ colorScheme: scheme });
-      accessibility[`${name} (${scheme})`] = await axe(page);
-    }
-    await page.emulateMedia({ colorScheme: "light" });
-    csp[name] = await page.evaluate(() => window.__cspViolations || []);
-  };
+
   const installation = `/spaces/${space}/plugins/${plugin}`;
   try {
     if (phase === "owner") {
@@ -204,7 +159,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       }, apiToken);
 
       // A hostile plugin's contributed page, framed on its installation's page.
-      page.framingHostile = true;
+      page.ignoringConsole = true;
       await page.goto(`${base}/install?space=${space}&plugin=testing/hostile`);
       await page.check("input[name=consent]");
       await Promise.all([page.waitForNavigation(), page.click(".install-form > button")]);
@@ -224,7 +179,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       await check(page, "installation with a framed page");
       // Another change to the space leaves the rolled-back plugin where it was rolled back to.
       await page.goto(`${base}/spaces/${space}`);
-      page.framingHostile = false;
+      page.ignoringConsole = false;
       seen.after_other_install = await versionCell();
       await page.goto(base + installation);
       await screenshot(page, `${artifacts}/installation-desktop-light.png`);

@@ -78,11 +78,12 @@ pub async fn space(
     }))
 }
 
+/// A member's user name and new role (empty to remove them), for a space or a namespace.
 #[derive(serde::Deserialize)]
-struct MemberForm {
-    username: String,
+pub(crate) struct MemberForm {
+    pub username: String,
     #[serde(default)]
-    role: String,
+    pub role: String,
 }
 
 /// `POST /spaces/{space}/members`: adds a member or changes their role; an empty role
@@ -271,13 +272,7 @@ pub async fn create_token(
 ) -> PageResult {
     viewer.require_user()?;
     let pairs: Vec<(String, String)> = read_fields(&viewer, &body)?;
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-            .unwrap_or("")
-    };
+    let field = |name: &str| crate::install::field(&pairs, name).unwrap_or("");
     let scopes = pairs
         .iter()
         .filter(|(key, _)| key == "scope")

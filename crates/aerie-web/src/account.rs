@@ -10,7 +10,7 @@ use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 
 use crate::{
@@ -77,7 +77,7 @@ pub async fn login(
     .await
     {
         Ok((_, cookie)) => Ok(with_cookie(see_other(&next), cookie)),
-        Err(err) => Ok(refused(
+        Err(err) => Ok(crate::refused(
             &err,
             render(&LoginPage {
                 layout: viewer.layout,
@@ -153,7 +153,7 @@ pub async fn signup(
     };
     match signed_in {
         Ok((_, cookie)) => Ok(with_cookie(see_other("/account"), cookie)),
-        Err(err) => Ok(refused(
+        Err(err) => Ok(crate::refused(
             &err,
             render(&SignupPage {
                 layout: viewer.layout,
@@ -317,10 +317,8 @@ pub async fn change_password(
     match changed {
         Ok(()) => Ok(see_other("/account?done=password")),
         Err(err) => {
-            let status = err.status;
-            let mut page = account_page(viewer, state, None, Some(crate::sentence(&err))).await?;
-            *page.status_mut() = status;
-            Ok(page)
+            let page = account_page(viewer, state, None, Some(crate::sentence(&err))).await?;
+            Ok(crate::refused(&err, page))
         }
     }
 }
@@ -342,14 +340,10 @@ pub async fn end_session(
 /// `POST /account/sessions/end-all`: signs out everywhere, here too.
 pub async fn end_all_sessions(viewer: Viewer, State(state): State<AppState>) -> PageResult {
     viewer.require_user()?;
-    let ended = accounts::end_all_sessions(State(state), viewer.caller.clone())
+    let cookie = accounts::sign_out_everywhere(&state, &viewer.caller)
         .await
         .or_page(&viewer)?;
-    let mut response = see_other("/");
-    if let Some(cookie) = ended.into_response().headers().get(SET_COOKIE) {
-        response.headers_mut().insert(SET_COOKIE, cookie.clone());
-    }
-    Ok(response)
+    Ok(with_cookie(see_other("/"), cookie))
 }
 
 #[derive(serde::Deserialize)]
@@ -387,19 +381,6 @@ pub async fn set_theme(viewer: Viewer, body: Bytes) -> PageResult {
 fn with_cookie(mut response: Response, cookie: HeaderValue) -> Response {
     response.headers_mut().append(SET_COOKIE, cookie);
     response
-}
-
-/// A form answered again with why it was refused, under the refusal's status (and its
-/// `Retry-After`, for a sign-in that must wait).
-fn refused(err: &ApiError, mut page: Response) -> Response {
-    *page.status_mut() = err.status;
-    if let Some(wait) = err.retry_after
-        && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
-    {
-        page.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, value);
-    }
-    page
 }
 
 #[cfg(test)]

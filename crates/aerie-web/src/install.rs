@@ -218,12 +218,8 @@ pub async fn install_form(
     Ok(render(&page))
 }
 
-/// The posted install form, as pairs: config fields are named by the schema.
-pub(crate) fn pairs(viewer: &Viewer, body: &[u8]) -> Result<Vec<(String, String)>, crate::Refusal> {
-    read_fields(viewer, body)
-}
-
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// The value of the form field `name`, if it was posted.
+pub(crate) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(key, _)| key == name)
@@ -234,7 +230,8 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// given; a refusal shows the form again with why, by field where it can.
 pub async fn install(viewer: Viewer, State(state): State<AppState>, body: Bytes) -> PageResult {
     viewer.require_user()?;
-    let pairs = pairs(&viewer, &body)?;
+    // The form as pairs: config fields are named by the schema.
+    let pairs: Vec<(String, String)> = read_fields(&viewer, &body)?;
     let space = field(&pairs, "space").unwrap_or_default().to_string();
     let plugin = field(&pairs, "plugin").unwrap_or_default().to_string();
     let pin = field(&pairs, "pin").is_some();
@@ -268,7 +265,6 @@ pub async fn install(viewer: Viewer, State(state): State<AppState>, body: Bytes)
                  consent,
                  error: ApiError|
      -> PageResult {
-        let status = error.status;
         let page = install_page(
             viewer.layout.clone(),
             &chosen,
@@ -278,9 +274,7 @@ pub async fn install(viewer: Viewer, State(state): State<AppState>, body: Bytes)
             Some(crate::sentence(&error)),
         )
         .or_page(&viewer)?;
-        let mut response = render(&page);
-        *response.status_mut() = status;
-        Ok(response)
+        Ok(crate::refused(&error, render(&page)))
     };
     let config = match schema_form::config_from(chosen.schema.as_ref(), &pairs) {
         Ok(config) => config,

@@ -366,13 +366,19 @@ fn error_page(layout: &Layout, error: ApiError) -> Response {
         code: error.code,
         message: &error.message,
     };
-    let mut response = (error.status, render(&page)).into_response();
+    refused(&error, render(&page))
+}
+
+/// `page` answered under `error`'s status, with its `Retry-After` when it has one: the error
+/// page, or a form shown again with why it was refused.
+fn refused(error: &ApiError, mut page: Response) -> Response {
+    *page.status_mut() = error.status;
     if let Some(wait) = error.retry_after
         && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
     {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
+        page.headers_mut().insert(header::RETRY_AFTER, value);
     }
-    response
+    page
 }
 
 /// A template rendered, or the plain statement that it could not be (a template that does

@@ -82,13 +82,6 @@ pub async fn dashboard(viewer: Viewer, State(state): State<AppState>) -> PageRes
     }))
 }
 
-#[derive(serde::Deserialize)]
-struct NamespaceMemberForm {
-    username: String,
-    #[serde(default)]
-    role: String,
-}
-
 /// `POST /publish/{namespace}/members`: adds a member or changes their role (`owner`,
 /// `maintainer`, `member`); an empty role removes them. Its owners only, as the API decides.
 pub async fn set_member(
@@ -98,7 +91,7 @@ pub async fn set_member(
     body: Bytes,
 ) -> PageResult {
     viewer.require_user()?;
-    let form: NamespaceMemberForm = read_fields(&viewer, &body)?;
+    let form: crate::access::MemberForm = read_fields(&viewer, &body)?;
     let path = Path((namespace, form.username.trim().to_string()));
     let done = if form.role.is_empty() {
         namespaces::remove_member(State(state), viewer.caller.clone(), path).await
@@ -250,13 +243,11 @@ pub async fn upload(
         }
     }
     let refused = |viewer: Viewer, err: ApiError| {
-        let status = err.status;
-        let mut page = render(&UploadPage {
+        let page = render(&UploadPage {
             error: Some(crate::sentence(&err)),
             layout: viewer.layout,
         });
-        *page.status_mut() = status;
-        Ok(page)
+        Ok(crate::refused(&err, page))
     };
     let Some(package) = package.filter(|package| !package.is_empty()) else {
         return refused(

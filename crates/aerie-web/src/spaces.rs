@@ -18,7 +18,7 @@ use axum::extract::{Path, Query, RawQuery, State};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::install::{pairs, problems_of};
+use crate::install::problems_of;
 use crate::plugin::Comparison;
 use crate::schema_form::{self, Field, Kind};
 use crate::{Layout, OrPage, PageResult, Refusal, Viewer, read_fields, render, see_other};
@@ -82,11 +82,8 @@ pub async fn create(viewer: Viewer, State(state): State<AppState>, body: Bytes) 
     {
         Ok(_) => Ok(see_other(&format!("/spaces/{}", form.name))),
         Err(err) => {
-            let status = err.status;
-            let mut page =
-                spaces_page(viewer, state, Some(crate::sentence(&err)), form.name).await?;
-            *page.status_mut() = status;
-            Ok(page)
+            let page = spaces_page(viewer, state, Some(crate::sentence(&err)), form.name).await?;
+            Ok(crate::refused(&err, page))
         }
     }
 }
@@ -310,14 +307,7 @@ async fn installation_page(
             spaces::events(state, caller, Path(path.clone()))
         })
         .await?;
-    let manifest = match state
-        .version(&path.1, &path.2, &installation.version)
-        .await
-        .or_page(&viewer)?
-    {
-        Some(record) => Some(aerie_server::views::manifest(&record).or_page(&viewer)?),
-        None => None,
-    };
+    let manifest = installed_manifest(&viewer, &state, &path, &installation.version).await?;
     let schema = manifest
         .as_ref()
         .and_then(|manifest| manifest.config.clone());
@@ -354,6 +344,26 @@ async fn installation_page(
     Ok(response)
 }
 
+/// The manifest of the version an installation at `path` runs, if that version's record is
+/// there.
+async fn installed_manifest(
+    viewer: &Viewer,
+    state: &AppState,
+    path: &(String, String, String),
+    version: &str,
+) -> Result<Option<aerie_core::manifest::Manifest>, Refusal> {
+    match state
+        .version(&path.1, &path.2, version)
+        .await
+        .or_page(viewer)?
+    {
+        Some(record) => Ok(Some(
+            aerie_server::views::manifest(&record).or_page(viewer)?,
+        )),
+        None => Ok(None),
+    }
+}
+
 /// The origin of `url`: its scheme, host and port.
 fn url_origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
@@ -369,24 +379,15 @@ pub async fn set_config(
     body: Bytes,
 ) -> PageResult {
     viewer.require_user()?;
-    let pairs = pairs(&viewer, &body)?;
+    let pairs: Vec<(String, String)> = read_fields(&viewer, &body)?;
     let installation = viewer
         .call(&state, |state, caller| {
             spaces::installation(state, caller, Path(path.clone()))
         })
         .await?;
-    let schema = match state
-        .version(&path.1, &path.2, &installation.version)
-        .await
-        .or_page(&viewer)?
-    {
-        Some(record) => {
-            aerie_server::views::manifest(&record)
-                .or_page(&viewer)?
-                .config
-        }
-        None => None,
-    };
+    let schema = installed_manifest(&viewer, &state, &path, &installation.version)
+        .await?
+        .and_then(|manifest| manifest.config);
     let config = match schema_form::config_from(schema.as_ref(), &pairs) {
         Ok(config) => config,
         Err(problems) => {
@@ -430,8 +431,7 @@ async fn refused_installation(
     problems: BTreeMap<String, String>,
     err: ApiError,
 ) -> PageResult {
-    let status = err.status;
-    let mut page = installation_page(
+    let page = installation_page(
         viewer,
         state,
         path,
@@ -441,8 +441,7 @@ async fn refused_installation(
         None,
     )
     .await?;
-    *page.status_mut() = status;
-    Ok(page)
+    Ok(crate::refused(&err, page))
 }
 
 #[derive(serde::Deserialize)]

@@ -130,7 +130,7 @@ pub async fn sign_in(
 /// The `Set-Cookie` value for the session cookie: host-only, `HttpOnly`, `SameSite=Lax`, and
 /// `Secure` with the `__Host-` prefix when the server is reached over HTTPS. An empty value
 /// with `max_age` 0 removes it.
-pub fn session_cookie_header(
+fn session_cookie_header(
     config: &crate::Config,
     value: &str,
     max_age: u64,
@@ -201,15 +201,19 @@ pub async fn end_all_sessions(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<impl IntoResponse> {
+    let cookie = sign_out_everywhere(&state, &caller).await?;
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]))
+}
+
+/// What [`end_all_sessions`] does, for the API and the web UI alike: the `Set-Cookie` value
+/// that removes this browser's cookie.
+pub async fn sign_out_everywhere(state: &AppState, caller: &Caller) -> ApiResult<HeaderValue> {
     let user = caller.user()?;
     state
         .db
         .end_sessions(&caller.actor(), user.id, None, None)
         .await?;
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(SET_COOKIE, session_cookie_header(&state.config, "", 0)?)],
-    ))
+    session_cookie_header(&state.config, "", 0)
 }
 
 /// Ends one of the caller's browser sessions.
