@@ -10,10 +10,11 @@
 // servers' origins, the administrator (who also publishes, on both) and another account as
 // { username, password }, four versions as `namespace/name@version` (`carry` is the one
 // carried across), and a directory for the downloads. Prints what it saw.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { launch, main, pageChecks, signIn, watchedPage } from "./chromium.mjs";
 
 main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artifacts, new_key }) => {
+  mkdirSync(artifacts, { recursive: true });
   const browser = await launch();
   const problems = [];
   const { accessibility, csp, check } = pageChecks();

@@ -7,6 +7,7 @@
 // Input: { phase, base, space, plugin, owner, viewer, stranger, secret, artifacts }: `phase` is
 // `owner` (up to enabling) or `viewer` (the viewer's checks, a stranger's, then the uninstall);
 // owner, viewer and stranger are { username, password }. Prints what it saw.
+import { mkdirSync } from "node:fs";
 import { launch, main, pageChecks, screenshot, signIn, watchedPage } from "./chromium.mjs";
 
 async function signedIn(browser, base, account, problems) {
@@ -27,6 +28,7 @@ async function postFrom(page, path, fields) {
 }
 
 main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artifacts }) => {
+  mkdirSync(artifacts, { recursive: true });
   const browser = await launch();
   const problems = [];
   const { accessibility, csp, check } = pageChecks();

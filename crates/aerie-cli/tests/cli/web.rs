@@ -339,6 +339,20 @@ fn pages_refuse_forms_from_other_sites_and_answer_bad_input_with_a_page() {
     assert_eq!(status, 200, "still signed in: {body}");
     assert!(body.contains("Where you are signed in"), "{body}");
 
+    // The user list is for administrators, and a crafted prefix is no pattern.
+    let (status, _, body) = get(port, "/api/v1/admin/users?prefix=adm", &[&signed_in]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"username\":\"admin\""), "{body}");
+    let (status, _, body) = get(port, "/api/v1/admin/users?prefix=%25", &[&signed_in]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_prefix"), "{body}");
+    let (status, _, body) = get(port, "/api/v1/admin/users?limit=1000", &[&signed_in]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("invalid_limit"), "{body}");
+    let (status, _, body) = get(port, "/api/v1/admin/users", &[]);
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("auth_required"), "{body}");
+
     // Malformed input is answered by a page naming it; the API's paths keep their envelope.
     let (status, headers, body) = get(port, "/search?page=abc", &[]);
     assert_eq!(status, 400, "{body}");
