@@ -99,7 +99,26 @@ export async function signIn(page, origin, { username, password }) {
   await page.goto(origin + "/login");
   await page.fill("#username", username);
   await page.fill("#password", password);
-  await Promise.all([page.waitForNavigation(), page.click("form.stacked button[type=submit]")]);
+  await submit(page, "form.stacked button[type=submit]");
+}
+
+// Clicks `target` (a selector or a locator) and waits until the page its form posts to has
+// loaded, then until the address matches `where` when given; answers that page's response.
+// Waiting for the address alone is not enough: a form that redirects back to the page it is
+// on matches before it was sent.
+export async function submit(page, target, where) {
+  const answered = page.waitForResponse(
+    (response) =>
+      response.request().isNavigationRequest() &&
+      response.frame() === page.mainFrame() &&
+      (response.status() < 300 || response.status() >= 400),
+  );
+  const navigated = page.waitForEvent("framenavigated", (frame) => frame === page.mainFrame());
+  await (typeof target === "string" ? page.click(target) : target.click());
+  const [response] = await Promise.all([answered, navigated]);
+  await page.waitForLoadState("load");
+  if (where !== undefined) await page.waitForURL(where);
+  return response;
 }
 
 // The checks every page visited gets: axe in the light and the dark theme, and the CSP

@@ -9,7 +9,7 @@
 // origin, a published plugin (`namespace/name`) and a misspelling of its name, an account to
 // create, and where to save screenshots. Prints what it saw.
 import { mkdirSync } from "node:fs";
-import { axe, launch, main, pageChecks, screenshot, watchedPage } from "./chromium.mjs";
+import { axe, launch, main, pageChecks, screenshot, submit, watchedPage } from "./chromium.mjs";
 
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
@@ -55,7 +55,7 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
     await visit("signup", "/signup");
     await page.fill("#username", username);
     await page.fill("#password", password);
-    await Promise.all([page.waitForURL("**/account"), page.click("form.stacked button[type=submit]")]);
+    await submit(page, "form.stacked button[type=submit]", "**/account");
     seen.signed_up = { url: page.url(), user: await page.locator(".account-nav a[href='/account']").textContent() };
 
     // Search as you type, with a typo: results change without the page reloading.
@@ -98,9 +98,9 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
     await page.goto(`${base}/plugins/${plugin}/reviews`);
     await page.selectOption("#stars", "4");
     await page.fill("#review-text", "Works well. <b>not bold</b>");
-    await Promise.all([page.waitForNavigation(), page.click(".review-form button")]);
+    await submit(page, ".review-form button");
     await page.selectOption("#stars", "5");
-    await Promise.all([page.waitForNavigation(), page.click(".review-form button")]);
+    await submit(page, ".review-form button");
     await check("plugin reviews (written)");
     seen.reviews = {
       items: await page.locator(`.reviews li#review-${username}`).count(),
@@ -111,7 +111,7 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
 
     // The theme switch, by hand: kept across pages.
     await page.selectOption("#theme", "dark");
-    await Promise.all([page.waitForNavigation(), page.click(".theme-switch button")]);
+    await submit(page, ".theme-switch button");
     seen.theme = {
       after_switch: await page.evaluate(() => document.documentElement.dataset.theme || null),
       url: page.url(),
@@ -120,19 +120,19 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
     seen.theme.next_page = await page.evaluate(() => document.documentElement.dataset.theme || null);
     accessibility["home (dark by choice)"] = await axe(page);
     await page.selectOption("#theme", "system");
-    await Promise.all([page.waitForNavigation(), page.click(".theme-switch button")]);
+    await submit(page, ".theme-switch button");
 
     // The account: sessions, password change.
     await visit("account", "/account");
     seen.account = { sessions: await page.locator("table.data tbody tr").count() };
     await page.fill("#current_password", "not the password");
     await page.fill("#new_password", new_password);
-    const refused = await Promise.all([page.waitForNavigation(), page.click("form[action='/account/password'] button")]);
-    seen.account.wrong_password = { status: refused[0].status(), alert: await page.locator(".alert").textContent() };
+    const refused = await submit(page, "form[action='/account/password'] button");
+    seen.account.wrong_password = { status: refused.status(), alert: await page.locator(".alert").textContent() };
     await page.goto(base + "/account");
     await page.fill("#current_password", password);
     await page.fill("#new_password", new_password);
-    await Promise.all([page.waitForURL("**/account?done=password"), page.click("form[action='/account/password'] button")]);
+    await submit(page, "form[action='/account/password'] button", "**/account?done=password");
     seen.account.changed = await page.locator(".notice").textContent();
 
     // Screenshots of the main pages: desktop and phone, light and dark; a phone never
@@ -159,7 +159,7 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
     const missing = await visit("not found", "/no/such/page");
     seen.not_found = { status: missing.status(), heading: await page.locator("h1").textContent() };
     await page.goto(base + "/account");
-    await Promise.all([page.waitForURL(base + "/"), page.click("form[action='/account/sessions/end-all'] button")]);
+    await submit(page, "form[action='/account/sessions/end-all'] button", base + "/");
     seen.signed_out = { nav: await page.locator(".account-nav").textContent() };
     await page.goto(base + "/account");
     seen.signed_out.account = page.url();
@@ -173,18 +173,18 @@ main(async ({ base, plugin, typo, username, password, new_password, artifacts })
       search_lists_plugin: await nojs.locator(`.card a[href="/plugins/${plugin}"]`).count(),
     };
     await nojs.selectOption("#sort", "downloads");
-    await Promise.all([nojs.waitForURL("**sort=downloads**"), nojs.click(".search-form button[type=submit]")]);
+    await submit(nojs, ".search-form button[type=submit]", "**sort=downloads**");
     nojsSeen.sorted_url = nojs.url();
     await nojs.goto(`${base}/plugins/${plugin}/reviews`);
     await nojs.click(`a[href^="/login?next="]`);
     await nojs.fill("#username", username);
     await nojs.fill("#password", new_password);
-    await Promise.all([nojs.waitForURL(`**/plugins/${plugin}/reviews`), nojs.click("form.stacked button[type=submit]")]);
+    await submit(nojs, "form.stacked button[type=submit]", `**/plugins/${plugin}/reviews`);
     nojsSeen.back_after_login = nojs.url();
     await nojs.selectOption("#stars", "3");
-    await Promise.all([nojs.waitForNavigation(), nojs.click(".review-form button")]);
+    await submit(nojs, ".review-form button");
     nojsSeen.review = await nojs.locator(`#review-${username} [role=img]`).getAttribute("aria-label");
-    await Promise.all([nojs.waitForNavigation(), nojs.click("form.delete-review button")]);
+    await submit(nojs, "form.delete-review button");
     nojsSeen.after_delete = { reviews: await nojs.locator(`#review-${username}`).count(), legend: await nojs.locator(".review-form legend").textContent() };
     seen.without_javascript = nojsSeen;
 

@@ -11,7 +11,7 @@
 // { username, password }, four versions as `namespace/name@version` (`carry` is the one
 // carried across), and a directory for the downloads. Prints what it saw.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { launch, main, pageChecks, signIn, watchedPage } from "./chromium.mjs";
+import { launch, main, pageChecks, signIn, submit, watchedPage } from "./chromium.mjs";
 
 main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artifacts, new_key }) => {
   mkdirSync(artifacts, { recursive: true });
@@ -37,17 +37,17 @@ main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artif
     const [namespace] = deprecate.split("/");
     const section = page.locator("section.namespace", { has: page.locator(`h2#ns-${namespace}`) });
     await section.locator(`#ns-new-${namespace}`).fill(other.username);
-    await Promise.all([page.waitForURL("**/publish"), section.locator("form.add-ns-member button").click()]);
+    await submit(page, section.locator("form.add-ns-member button"), "**/publish");
     seen.ns_members = await section.locator("ul.namespace-members li").allTextContents();
     const keysBefore = await section.locator("ul.keys li").count();
     await section.locator(`#key-${namespace}`).fill(new_key);
-    await Promise.all([page.waitForURL("**/publish"), section.locator("form.add-key button").click()]);
+    await submit(page, section.locator("form.add-key button"), "**/publish");
     const keysAdded = await section.locator("ul.keys li").count();
-    await Promise.all([page.waitForURL("**/publish"), section.locator("ul.keys li").last().locator("button").click()]);
+    await submit(page, section.locator("ul.keys li").last().locator("button"), "**/publish");
     seen.keys = { before: keysBefore, added: keysAdded, after_revoke: await section.locator("ul.keys li").count() };
     await page.fill(`${form(deprecate, "deprecate")} input[name=message]`, "Use 0.2 instead");
-    await Promise.all([page.waitForURL("**/publish"), page.click(`${form(deprecate, "deprecate")} button`)]);
-    await Promise.all([page.waitForURL("**/publish"), page.click(`${form(yank, "yank")} button`)]);
+    await submit(page, `${form(deprecate, "deprecate")} button`, "**/publish");
+    await submit(page, `${form(yank, "yank")} button`, "**/publish");
     seen.after = {
       undeprecate: await page.locator(form(deprecate, "undeprecate")).count(),
       unyank: await page.locator(form(yank, "unyank")).count(),
@@ -62,10 +62,10 @@ main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artif
     const [certPlugin, certVersion] = certify.split("@");
     const step = `form[action='/admin/certifications/${certPlugin}/${certVersion}']`;
     await page.selectOption(`${step} select`, "start_review");
-    await Promise.all([page.waitForURL("**/admin"), page.click(`${step} button`)]);
+    await submit(page, `${step} button`, "**/admin");
     await page.goto(base + "/admin?state=in_review");
     await page.selectOption(`${step} select`, "certify");
-    await Promise.all([page.waitForURL("**/admin"), page.click(`${step} button`)]);
+    await submit(page, `${step} button`, "**/admin");
     await page.goto(`${base}/plugins/${certPlugin}`);
     seen.certified = await page.locator(".key-facts").textContent();
 
@@ -102,14 +102,14 @@ main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artif
     await target.goto(second + "/publish/upload");
     await check(target, "upload");
     await target.setInputFiles("#package", signaturePath);
-    await Promise.all([target.waitForNavigation(), target.click("form[action='/publish/upload'] button")]);
+    await submit(target, "form[action='/publish/upload'] button");
     seen.upload_not_a_package = await target.locator(".alert").textContent();
     await target.setInputFiles("#package", packagePath);
-    await Promise.all([target.waitForNavigation(), target.click("form[action='/publish/upload'] button")]);
+    await submit(target, "form[action='/publish/upload'] button");
     seen.upload_unsigned = await target.locator(".alert").textContent();
     await target.setInputFiles("#package", packagePath);
     await target.setInputFiles("#signature", signaturePath);
-    await Promise.all([target.waitForNavigation(), target.click("form[action='/publish/upload'] button")]);
+    await submit(target, "form[action='/publish/upload'] button");
     seen.uploaded = { url: target.url(), versions: await target.locator("table.data tbody tr").count() };
     await target.goto(`${second}/plugins/${carried}`);
     seen.uploaded.signature = await target.locator(".key-facts").textContent();

@@ -8,7 +8,7 @@
 // `owner` (up to enabling) or `viewer` (the viewer's checks, a stranger's, then the uninstall);
 // owner, viewer and stranger are { username, password }. Prints what it saw.
 import { mkdirSync } from "node:fs";
-import { launch, main, pageChecks, screenshot, signIn, watchedPage } from "./chromium.mjs";
+import { launch, main, pageChecks, screenshot, signIn, submit, watchedPage } from "./chromium.mjs";
 
 async function signedIn(browser, base, account, problems) {
   const page = await watchedPage(browser, problems);
@@ -41,13 +41,13 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       await page.goto(base + "/spaces");
       await check(page, "spaces");
       await page.fill("#space-name", space);
-      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click("form[action='/spaces'] button")]);
+      await submit(page, "form[action='/spaces'] button", `**/spaces/${space}`);
       await check(page, "space (empty)");
 
       // From the plugin's page into the install form.
       await page.goto(`${base}/plugins/${plugin}`);
       await page.selectOption("#install-space", space);
-      await Promise.all([page.waitForURL("**/install?**"), page.click(".install-start button")]);
+      await submit(page, ".install-start button", "**/install?**");
       await check(page, "install");
       seen.form = {
         versions: await page.locator("#version option").allTextContents(),
@@ -59,7 +59,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       await page.fill("#config\\.default-name", "friend");
       await page.fill(`#secret-access-token`, secret);
       await page.check("input[name=consent]");
-      await Promise.all([page.waitForURL(`**${installation}`), page.click(".install-form > button")]);
+      await submit(page, ".install-form > button", `**${installation}`);
       await check(page, "installation");
       const html = await page.content();
       seen.installed = {
@@ -91,7 +91,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       // The config, changed and refused by field.
       await page.goto(base + installation);
       await page.fill("#config\\.default-name", "neighbour");
-      await Promise.all([page.waitForURL("**?done=config"), page.click("form[action$='/config'] button")]);
+      await submit(page, "form[action$='/config'] button", "**?done=config");
       seen.config_saved = await page.locator(".notice").textContent();
 
       // An update that asks for more shows what, and needs consent.
@@ -101,27 +101,27 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
         update: await page.locator(".installations .badge.warning").allTextContents(),
         health: await page.locator("td.health").allTextContents(),
       };
-      const consent = await Promise.all([page.waitForNavigation(), page.click(`form[action='${installation}/update'] button`)]);
+      const consent = await submit(page, `form[action='${installation}/update'] button`);
       await check(page, "consent");
       seen.update_consent = {
-        status: consent[0].status(),
+        status: consent.status(),
         text: await page.locator(".consent").textContent(),
         changes: await page.locator(".changes li").allTextContents(),
       };
-      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click("form[action$='/update'] button")]);
+      await submit(page, "form[action$='/update'] button", `**/spaces/${space}`);
       const row = () => page.locator(".installations tbody tr", { has: page.locator(`th a[href='${installation}']`) });
       const versionCell = () => row().locator("td").first().textContent();
       seen.updated = await versionCell();
-      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/rollback'] button`)]);
+      await submit(page, `form[action='${installation}/rollback'] button`, `**/spaces/${space}`);
       seen.rolled_back = await versionCell();
-      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/disable'] button`)]);
+      await submit(page, `form[action='${installation}/disable'] button`, `**/spaces/${space}`);
       seen.disabled = await row().locator("td.status").textContent();
-      await Promise.all([page.waitForURL(`**/spaces/${space}`), page.click(`form[action='${installation}/enable'] button`)]);
+      await submit(page, `form[action='${installation}/enable'] button`, `**/spaces/${space}`);
       seen.enabled = await row().locator("td.status").textContent();
       await screenshot(page, `${artifacts}/space-desktop-light.png`);
 
       // Update all: what needs no new consent is updated; what asks for more waits for it.
-      await Promise.all([page.waitForURL(`**/spaces/${space}/update-all`), page.click(`form[action='/spaces/${space}/update-all'] button`)]);
+      await submit(page, `form[action='/spaces/${space}/update-all'] button`, `**/spaces/${space}/update-all`);
       await check(page, "update all");
       seen.update_all = {
         updated: await page.locator("ul.updated li").allTextContents(),
@@ -133,27 +133,27 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       await check(page, "access");
       await page.fill("#new-member", viewer.username);
       await page.selectOption("#new-role", "viewer");
-      await Promise.all([page.waitForURL(`**/spaces/${space}/access`), page.click("form.add-member button")]);
+      await submit(page, "form.add-member button", `**/spaces/${space}/access`);
       seen.members = await page.locator("table.members tbody th").allTextContents();
       await page.check("input[name=require_signed]");
-      await Promise.all([page.waitForURL(`**/spaces/${space}/access`), page.click("form.policy button")]);
+      await submit(page, "form.policy button", `**/spaces/${space}/access`);
       seen.policy = { require_signed: await page.isChecked("input[name=require_signed]"), require_certified: await page.isChecked("input[name=require_certified]") };
       await page.fill("#token-name", "ci");
       await page.selectOption("#token-role", "viewer");
-      await Promise.all([page.waitForNavigation(), page.click("form.new-token button")]);
+      await submit(page, "form.new-token button");
       await check(page, "new token");
       const token = await page.inputValue("#secret");
       const withToken = async () => page.evaluate(async ([space, token]) =>
         (await fetch(`/api/v1/spaces/${space}`, { headers: { Authorization: `Bearer ${token}` } })).status, [space, token]);
       seen.space_token = { prefix: token.slice(0, 6), works: await withToken() };
       await page.goto(`${base}/spaces/${space}/access`);
-      await Promise.all([page.waitForURL(`**/spaces/${space}/access`), page.click("table.tokens form button")]);
+      await submit(page, "table.tokens form button", `**/spaces/${space}/access`);
       seen.space_token.after_revoke = await withToken();
       await page.goto(`${base}/account/tokens`);
       await check(page, "account tokens");
       await page.fill("#token-name", "laptop");
       await page.check("input[name=scope][value=publish]");
-      await Promise.all([page.waitForNavigation(), page.click("form[action='/account/tokens'] button")]);
+      await submit(page, "form[action='/account/tokens'] button");
       const apiToken = await page.inputValue("#secret");
       seen.api_token = await page.evaluate(async (token) => {
         const response = await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${token}` } });
@@ -164,7 +164,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       page.ignoringConsole = true;
       await page.goto(`${base}/install?space=${space}&plugin=testing/hostile`);
       await page.check("input[name=consent]");
-      await Promise.all([page.waitForNavigation(), page.click(".install-form > button")]);
+      await submit(page, ".install-form > button");
       if (!page.url().endsWith(`/spaces/${space}/plugins/testing/hostile`)) {
         throw new Error(`the install was refused: ${await page.locator(".alert").textContent()}`);
       }
@@ -217,7 +217,7 @@ main(async ({ phase, base, space, plugin, owner, viewer, stranger, secret, artif
       const { page: ownerPage } = await signedIn(browser, base, owner, problems);
       await ownerPage.goto(`${base}/spaces/${space}`);
       seen.needed_by = await ownerPage.locator(".installations td.actions .muted").allTextContents();
-      await Promise.all([ownerPage.waitForURL(`**/spaces/${space}`), ownerPage.click(`form[action='${installation}/uninstall'] button`)]);
+      await submit(ownerPage, `form[action='${installation}/uninstall'] button`, `**/spaces/${space}`);
       seen.after_uninstall = await ownerPage.locator(".installations tbody tr").count();
     }
     return { seen, accessibility, csp, problems };
