@@ -98,6 +98,20 @@ main(async ({ base, second, admin, other, deprecate, yank, certify, carry, artif
     const signaturePath = `${artifacts}/carried.aerie.minisig`;
     seen.download_disposition = await fetchLink("a.button.secondary", packagePath);
     await fetchLink("a.signature", signaturePath);
+    // The download shows on the publisher's dashboard once counted (counts are flushed every few
+    // seconds), as a chart and as a table.
+    const carriedSection = page.locator("section.namespace", { has: page.locator(`a[href='/plugins/${carried}']`) });
+    const dailyOf = carriedSection.locator(`h3:has(a[href='/plugins/${carried}']) + .daily-downloads`);
+    for (let attempt = 0; attempt < 40; attempt++) {
+      await page.goto(base + "/publish");
+      if ((await dailyOf.locator("svg.chart").count()) > 0) break;
+      await page.waitForTimeout(500);
+    }
+    await check(page, "publish (downloads)");
+    seen.dashboard_downloads = {
+      chart: await dailyOf.locator("svg.chart").getAttribute("aria-label"),
+      table: await dailyOf.locator("tbody td").allTextContents(),
+    };
     const target = await open(admin, second);
     await target.goto(second + "/publish/upload");
     await check(target, "upload");

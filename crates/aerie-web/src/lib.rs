@@ -589,7 +589,7 @@ mod invariants {
         const ALLOWED: &[&str] = &[
             "html|safe",
             "review.text_html|safe",
-            "stats.chart|safe",
+            "daily.chart|safe",
             "stats.installations_chart|safe",
         ];
         for (name, text) in templates() {

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use aerie_api_types::{
-    PermissionsView, PluginPageView, ReviewRequest, ReviewView, StatsView, VersionSummary,
+    DownloadDayView, PermissionsView, PluginPageView, ReviewRequest, ReviewView, StatsView,
+    VersionSummary,
 };
 use aerie_core::manifest::Manifest;
 use aerie_server::AppState;
@@ -41,10 +42,43 @@ pub struct TabLink {
     pub current: bool,
 }
 
-/// The statistics tab's contents.
-pub struct Stats {
+/// Downloads per day over the last [`CHART_DAYS`] days with downloads: a chart and the same
+/// figures as a table. The statistics tab and the publisher's dashboard show it.
+pub struct DailyDownloads {
     pub chart: String,
     pub days: Vec<(String, String)>,
+}
+
+impl DailyDownloads {
+    /// From the per-day, per-version counts the stats API answers.
+    pub fn from_days(days: &[DownloadDayView]) -> DailyDownloads {
+        let mut per_day: BTreeMap<&str, u64> = BTreeMap::new();
+        for day in days {
+            *per_day.entry(&day.date).or_default() += day.count.max(0) as u64;
+        }
+        let recent: Vec<Bar> = per_day
+            .into_iter()
+            .rev()
+            .take(CHART_DAYS)
+            .rev()
+            .map(|(label, value)| Bar {
+                label: label.to_string(),
+                value,
+            })
+            .collect();
+        DailyDownloads {
+            chart: chart::bars("Downloads per day", &recent),
+            days: recent
+                .iter()
+                .map(|bar| (bar.label.clone(), thousands(bar.value)))
+                .collect(),
+        }
+    }
+}
+
+/// The statistics tab's contents.
+pub struct Stats {
+    pub daily: DailyDownloads,
     pub total: String,
     pub active: String,
     pub by_version: Vec<(String, String)>,
@@ -360,23 +394,8 @@ fn size(bytes: i64) -> String {
 }
 
 fn stats_tab(stats: StatsView) -> Stats {
-    let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
-    for day in &stats.days {
-        *per_day.entry(day.date.clone()).or_default() += day.count.max(0) as u64;
-    }
-    let recent: Vec<Bar> = per_day
-        .into_iter()
-        .rev()
-        .take(CHART_DAYS)
-        .rev()
-        .map(|(label, value)| Bar { label, value })
-        .collect();
     Stats {
-        chart: chart::bars("Downloads per day", &recent),
-        days: recent
-            .iter()
-            .map(|bar| (bar.label.clone(), thousands(bar.value)))
-            .collect(),
+        daily: DailyDownloads::from_days(&stats.days),
         total: thousands(stats.total.max(0) as u64),
         active: thousands(stats.active_installations.max(0) as u64),
         installations_chart: chart::bars(

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine as _;
 use bytes::Bytes;
 
+use crate::plugin::DailyDownloads;
 use crate::{Layout, OrPage, PageResult, Viewer, read_fields, render, see_other, thousands};
 
 /// A namespace as the dashboard shows it.
@@ -25,7 +26,14 @@ pub struct Shelf {
     pub namespace: NamespaceView,
     pub role: String,
     pub keys: Vec<KeyView>,
-    pub plugins: Vec<(PluginView, String)>,
+    pub plugins: Vec<PublishedPlugin>,
+}
+
+/// A plugin on the dashboard: its versions, downloads in all and per day.
+pub struct PublishedPlugin {
+    pub plugin: PluginView,
+    pub downloads: String,
+    pub daily: DailyDownloads,
 }
 
 #[derive(Template)]
@@ -60,11 +68,19 @@ pub async fn dashboard(viewer: Viewer, State(state): State<AppState>) -> PageRes
             let short = plugin.rsplit('/').next().unwrap_or(plugin).to_string();
             let view = viewer
                 .call(&state, |state, caller| {
-                    plugins::plugin(state, caller, Path((name.clone(), short)))
+                    plugins::plugin(state, caller, Path((name.clone(), short.clone())))
                 })
                 .await?;
-            let downloads = thousands(view.downloads.max(0) as u64);
-            listed.push((view, downloads));
+            let stats = viewer
+                .call(&state, |state, caller| {
+                    plugins::stats(state, caller, Path((name.clone(), short.clone())))
+                })
+                .await?;
+            listed.push(PublishedPlugin {
+                downloads: thousands(view.downloads.max(0) as u64),
+                daily: DailyDownloads::from_days(&stats.days),
+                plugin: view,
+            });
         }
         shelves.push(Shelf {
             namespace,

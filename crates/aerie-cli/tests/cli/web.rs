@@ -748,6 +748,11 @@ fn a_publisher_yanks_and_deprecates_and_an_administrator_certifies_in_chromium()
     assert_eq!(seen["outsider"]["status"], 403, "{shown}");
     assert_eq!(seen["outsider"]["code"], "admin_required", "{shown}");
     assert_eq!(seen["outsider"]["admin_link"], false, "{shown}");
+    assert_eq!(
+        seen["dashboard_downloads"],
+        json!({ "chart": "Downloads per day", "table": ["1"] }),
+        "the package's download, counted on its publisher's dashboard: {shown}"
+    );
     // Carried to a registry with no route to this one, through its whole pipeline.
     assert_eq!(
         seen["download_disposition"], "attachment; filename=\"examples-hello-0.1.0.aerie\"",
