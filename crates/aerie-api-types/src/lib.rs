@@ -576,6 +576,11 @@ pub struct InstallationView {
     pub status_reason: Option<String>,
     /// The version a rollback returns to.
     pub previous_version: Option<String>,
+    /// The version the server that answers runs now: absent when it does not run there, and
+    /// another than `version` while that server catches up with a change made through
+    /// another replica, or when the version did not start there.
+    #[serde(default)]
+    pub serving: Option<String>,
     /// Whether it runs now and its last health check: `healthy`, `unhealthy: REASON`, or
     /// `not running`.
     pub health: String,

@@ -41,7 +41,8 @@ pub use plugins::{DownloadDay, NewVersion, PluginSummary, PublishOutcome, Versio
 pub use reviews::Review;
 pub use spaces::{
     Installation, InstallationEvent, InstallationRecord, InstallationStatus, NewEvent,
-    NewSpaceToken, Space, SpaceChange, SpacePolicy, SpaceRole, SpaceToken, installation_scope,
+    NewSpaceToken, SPACE_CHANNEL, Space, SpaceChange, SpaceListener, SpaceNotice, SpacePolicy,
+    SpaceRole, SpaceToken, installation_scope,
 };
 
 /// Which database engine a [`Database`] runs on.
@@ -71,6 +72,9 @@ pub enum DbError {
     /// A migration failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The space changed after the change being written was planned: nothing was written.
+    #[error("the space `{0}` changed while this change was prepared")]
+    SpaceChanged(String),
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -98,6 +102,8 @@ pub struct Database {
     write_lock: Option<Arc<Mutex<()>>>,
     /// Where plugins' key-value state lives when not here: a SQLite file of its own.
     plugin_state: Option<Arc<Database>>,
+    /// The PostgreSQL URL, for the listeners that need a connection of their own.
+    postgres_url: Option<Arc<str>>,
 }
 
 /// Which tables a database holds.
@@ -157,6 +163,7 @@ impl Database {
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             plugin_state: None,
+            postgres_url: (backend == Backend::Postgres).then(|| Arc::from(url.as_str())),
         };
         database.migrate(schema).await?;
         Ok(database)

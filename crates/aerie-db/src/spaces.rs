@@ -9,7 +9,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use crate::audit::{Actor, record};
-use crate::{Database, DbError, DbResult, WriteTransaction, now_millis};
+use crate::{Backend, Database, DbError, DbResult, WriteTransaction, now_millis};
 
 /// A space.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,10 @@ pub struct Space {
     pub require_certified: bool,
     /// Whether it installs only versions signed by a key registered on their namespace.
     pub require_signed: bool,
+    /// Raised by every change to what it runs ([`Database::commit_space`]).
+    pub revision: i64,
+    /// When the revision was last raised, in milliseconds since the epoch (0 before).
+    pub changed_at: i64,
 }
 
 /// What a space installs: its trust policy.
@@ -41,15 +45,48 @@ pub struct SpacePolicy {
     pub require_signed: bool,
 }
 
+/// The PostgreSQL notification channel on which a committed space change names its space.
+pub const SPACE_CHANNEL: &str = "aerie_space_changed";
+
+/// Notices of the spaces other replicas change ([`Database::space_listener`]).
+pub struct SpaceListener(sqlx::postgres::PgListener);
+
+/// What a [`SpaceListener`] heard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpaceNotice {
+    /// The space with this id changed (or was deleted).
+    Changed(i64),
+    /// The connection was lost and is made again at the next wait: notices sent meanwhile are
+    /// lost, so every space must be compared again.
+    Lost,
+}
+
+impl SpaceListener {
+    /// Waits for the next notice.
+    pub async fn next(&mut self) -> DbResult<SpaceNotice> {
+        loop {
+            match self.0.try_recv().await? {
+                None => return Ok(SpaceNotice::Lost),
+                Some(notification) => {
+                    // A payload that is not an id was not sent by Aerie: ignored.
+                    if let Ok(id) = notification.payload().parse() {
+                        return Ok(SpaceNotice::Changed(id));
+                    }
+                }
+            }
+        }
+    }
+}
+
 macro_rules! space_columns {
     () => {
         "s.id, s.name, s.created_at, s.master_key_id, s.wrapped_key, s.lockfile, \
-         s.require_certified, s.require_signed"
+         s.require_certified, s.require_signed, s.revision, s.changed_at"
     };
 }
 
 /// How many columns `space_columns!` selects: a query's own columns come after them.
-const SPACE_COLUMN_COUNT: usize = 8;
+const SPACE_COLUMN_COUNT: usize = 10;
 
 fn space_from_row(row: &AnyRow) -> DbResult<Space> {
     Ok(Space {
@@ -61,6 +98,8 @@ fn space_from_row(row: &AnyRow) -> DbResult<Space> {
         lockfile: row.try_get(5)?,
         require_certified: row.try_get::<i64, _>(6)? != 0,
         require_signed: row.try_get::<i64, _>(7)? != 0,
+        revision: row.try_get(8)?,
+        changed_at: row.try_get(9)?,
     })
 }
 
@@ -392,6 +431,8 @@ impl Database {
             lockfile: String::new(),
             require_certified: false,
             require_signed: false,
+            revision: 0,
+            changed_at: 0,
         };
         record(
             &mut transaction,
@@ -540,6 +581,7 @@ impl Database {
             .bind(space.id)
             .execute(&mut **transaction)
             .await?;
+        self.announce_space(&mut transaction, space.id).await?;
         record(
             &mut transaction,
             actor,
@@ -813,22 +855,32 @@ impl Database {
 
     /// Writes one change to the space's installations: lockfile, installations added,
     /// changed and removed, key-value state deleted, events and the audit row, all in one
-    /// transaction.
+    /// transaction, and answers the space's new revision. The change must have been planned
+    /// from `space.revision`: if the space changed since (on another replica), nothing is
+    /// written and the answer is [`DbError::SpaceChanged`].
     pub async fn commit_space(
         &self,
         actor: &Actor,
         space: &Space,
         change: &SpaceChange,
-    ) -> DbResult<()> {
+    ) -> DbResult<i64> {
         let mut transaction = self.write().await?;
         let now = now_millis();
-        if let Some(lockfile) = &change.lockfile {
-            sqlx::query("UPDATE spaces SET lockfile = $1 WHERE id = $2")
-                .bind(lockfile)
-                .bind(space.id)
-                .execute(&mut **transaction)
-                .await?;
-        }
+        let raised = sqlx::query(
+            "UPDATE spaces SET revision = revision + 1, changed_at = $4, \
+             lockfile = COALESCE($1, lockfile) WHERE id = $2 AND revision = $3 RETURNING revision",
+        )
+        .bind(change.lockfile.as_deref())
+        .bind(space.id)
+        .bind(space.revision)
+        .bind(now)
+        .fetch_optional(&mut **transaction)
+        .await?;
+        let revision: i64 = match raised {
+            Some(row) => row.try_get(0)?,
+            None => return Err(DbError::SpaceChanged(space.name.clone())),
+        };
+        self.announce_space(&mut transaction, space.id).await?;
         for installation in &change.upserts {
             upsert_installation(&mut transaction, space.id, installation, now).await?;
         }
@@ -858,7 +910,45 @@ impl Database {
             self.state_clear(&installation_scope(space.id, plugin))
                 .await?;
         }
+        Ok(revision)
+    }
+
+    /// Tells the other replicas, when the transaction commits, that the space changed: a
+    /// PostgreSQL notification on [`SPACE_CHANNEL`] carrying its id. (SQLite serves one
+    /// replica; there is no one to tell.)
+    async fn announce_space(
+        &self,
+        transaction: &mut WriteTransaction,
+        space_id: i64,
+    ) -> DbResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(SPACE_CHANNEL)
+                .bind(space_id.to_string())
+                .execute(&mut ***transaction)
+                .await?;
+        }
         Ok(())
+    }
+
+    /// Every space's id and revision: what a replica compares with what it runs.
+    pub async fn space_revisions(&self) -> DbResult<Vec<(i64, i64)>> {
+        let rows = sqlx::query("SELECT id, revision FROM spaces ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
+    /// A listener for the spaces other replicas change, on PostgreSQL; `None` on SQLite.
+    pub async fn space_listener(&self) -> DbResult<Option<SpaceListener>> {
+        let Some(url) = self.postgres_url.as_deref() else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(SPACE_CHANNEL).await?;
+        Ok(Some(SpaceListener(listener)))
     }
 
     /// The sealed secrets of an installation, by name.

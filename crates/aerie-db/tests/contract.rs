@@ -989,10 +989,11 @@ fn event(plugin: &str, kind: &str) -> NewEvent {
 
 async fn a_space_change_lands_whole_with_events_and_audit(database: Database) {
     let ada = user(&database, "ada").await;
-    let space = database
+    let mut space = database
         .create_space(&actor(ada), "team", ada, "key1", b"w")
         .await
         .unwrap();
+    assert_eq!(space.revision, 0);
     let install = SpaceChange {
         lockfile: Some("version = 1".into()),
         upserts: vec![
@@ -1010,10 +1011,11 @@ async fn a_space_change_lands_whole_with_events_and_audit(database: Database) {
         details: serde_json::json!({ "plugin": "acme/client" }),
         ..SpaceChange::default()
     };
-    database
+    space.revision = database
         .commit_space(&actor(ada), &space, &install)
         .await
         .unwrap();
+    assert_eq!(space.revision, 1);
     let installed = database.installations(space.id).await.unwrap();
     assert_eq!(installed.len(), 2);
     assert_eq!(installed[1].installation.requirement, None);
@@ -1026,7 +1028,8 @@ async fn a_space_change_lands_whole_with_events_and_audit(database: Database) {
     let mut updated = installation("acme/client", "1.1.0");
     updated.previous_version = Some("1.0.0".into());
     updated.status_reason = Some("note".into());
-    database
+    let planned_from = space.clone();
+    space.revision = database
         .commit_space(
             &actor(ada),
             &space,
@@ -1047,6 +1050,34 @@ async fn a_space_change_lands_whole_with_events_and_audit(database: Database) {
         .unwrap();
     assert_eq!(client.installation, updated);
     assert_eq!(client.id, installed[0].id);
+
+    // A change planned from the revision before that one is refused and writes nothing.
+    let stale = database
+        .commit_space(
+            &actor(ada),
+            &planned_from,
+            &SpaceChange {
+                lockfile: Some("version = 0".into()),
+                removals: vec!["acme/client".into()],
+                events: vec![event("acme/client", "uninstalled")],
+                action: "installation.uninstall".into(),
+                details: serde_json::json!({}),
+                ..SpaceChange::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(DbError::SpaceChanged(ref name)) if name == "team"),
+        "{stale:?}"
+    );
+    let stored = database.space("team").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.revision, stored.lockfile.as_str()),
+        (2, "version = 1")
+    );
+    assert!(stored.changed_at > 0);
+    assert_eq!(database.installations(space.id).await.unwrap().len(), 2);
+    assert_eq!(database.space_revisions().await.unwrap(), [(space.id, 2)]);
 
     // An uninstall removes the rows, and the state only when asked.
     let scope = installation_scope(space.id, "acme/client");

@@ -143,6 +143,9 @@ pub struct RunningPlugin {
     pub version: semver::Version,
     /// The package digest.
     pub digest: String,
+    /// The configuration it was loaded with, as `wasi:config/store` serves it: with the
+    /// digest, what an embedder compares with what it stored to find what to reload.
+    pub config: BTreeMap<String, String>,
     /// Whether it serves HTTP.
     pub serves_http: bool,
     /// How its last health check went.
@@ -257,6 +260,7 @@ impl Host {
                 plugin: plugin.clone(),
                 version: loaded.version.clone(),
                 digest: loaded.digest.clone(),
+                config: loaded.context.config.clone(),
                 serves_http: loaded.serves_http(),
                 health: loaded.health(),
                 breaker: loaded.breaker_state(),

@@ -161,6 +161,10 @@ pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
+/// The code of a change refused because the space changed after it was planned (on another
+/// replica): planned again from the new state, it may go through.
+pub const SPACE_CHANGED: &str = "space_changed";
+
 impl From<DbError> for ApiError {
     fn from(err: DbError) -> ApiError {
         match err {
@@ -168,6 +172,7 @@ impl From<DbError> for ApiError {
                 ApiError::not_found("not_found", format!("{what} not found"))
             }
             DbError::Conflict(message) => ApiError::conflict("conflict", message),
+            err @ DbError::SpaceChanged(_) => ApiError::conflict(SPACE_CHANGED, err.to_string()),
             other => ApiError::internal(other),
         }
     }

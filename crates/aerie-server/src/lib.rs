@@ -477,12 +477,16 @@ impl Server {
         tokio::spawn({
             let state = state.clone();
             async move {
-                if let Err(err) = spaces::restore_all(&state).await {
-                    tracing::error!(error = %err.message, "restoring the spaces' plugins failed");
+                // Ready only once the spaces were listed and loaded: until then, a replica
+                // would answer for plugins it does not run.
+                while let Err(err) = spaces::restore_all(&state).await {
+                    tracing::error!(error = %err.message, "restoring the spaces' plugins failed; trying again");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 state.restored.send_replace(true);
             }
         });
+        tokio::spawn(spaces::follow(state.clone(), shutdown.subscribe()));
         let app = router(state.clone(), pages);
         let task = tokio::spawn(async move {
             let served = serve::serve(listener, app, limits, stopped).await;

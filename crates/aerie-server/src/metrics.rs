@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use sha2::{Digest as _, Sha256};
@@ -37,6 +38,8 @@ pub struct ServerMetrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    space_lag: Histogram,
+    spaces_behind: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -63,12 +66,38 @@ impl ServerMetrics {
             Unit::Seconds,
             request_seconds.clone(),
         );
+        let space_lag = latency_histogram();
+        let spaces_behind = Gauge::default();
+        let spaces = registry.sub_registry_with_prefix("aerie_spaces");
+        spaces.register_with_unit(
+            "follow_lag",
+            "Time from a space change committed elsewhere to this replica serving it",
+            Unit::Seconds,
+            space_lag.clone(),
+        );
+        spaces.register(
+            "behind",
+            "Spaces whose stored revision this replica was catching up with at its last comparison",
+            spaces_behind.clone(),
+        );
         host.register(&mut registry);
         ServerMetrics {
             registry,
             requests,
             request_seconds,
+            space_lag,
+            spaces_behind,
         }
+    }
+
+    /// A space changed elsewhere is served here, `lag` after it was committed.
+    pub fn space_caught_up(&self, lag: std::time::Duration) {
+        self.space_lag.observe(lag.as_secs_f64());
+    }
+
+    /// How many spaces this replica is catching up with.
+    pub fn spaces_behind(&self, count: usize) {
+        self.spaces_behind.set(count as i64);
     }
 
     fn render(&self) -> String {

@@ -56,6 +56,8 @@ pub struct Shared {
     pub passwords: crate::limits::PasswordWork,
     /// Changes to one space run one at a time.
     pub space_locks: crate::spaces::SpaceLocks,
+    /// The revision of each space this replica runs.
+    pub space_revisions: crate::spaces::RunningRevisions,
     /// Becomes true once every space's plugins were loaded after the start.
     pub restored: tokio::sync::watch::Sender<bool>,
     /// Spaces by name, briefly: plugin endpoints look their space up on every request.
@@ -169,6 +171,7 @@ impl AppState {
             keys,
             registry_key,
             space_locks: crate::spaces::SpaceLocks::default(),
+            space_revisions: crate::spaces::RunningRevisions::default(),
             restored: tokio::sync::watch::channel(false).0,
             space_cache: moka::sync::Cache::builder()
                 .max_capacity(10_000)

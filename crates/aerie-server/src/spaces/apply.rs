@@ -123,7 +123,7 @@ pub(super) async fn switch(
 }
 
 /// Puts the host back as it was before `steps` (best effort: the old versions ran before).
-pub(super) async fn restore(state: &AppState, space: &Space, host: &Host, steps: &[Step]) {
+async fn restore(state: &AppState, space: &Space, host: &Host, steps: &[Step]) {
     for step in steps.iter().rev() {
         let outcome = match &step.before {
             Some(before) if before.installation.status == InstallationStatus::Active => {
@@ -228,13 +228,10 @@ pub(super) async fn apply(
         action: action.to_string(),
         details,
     };
-    if let Err(err) = state.db.commit_space(actor, space, &change).await {
-        // The host runs the new versions but the database says otherwise: put the host
-        // back so the next start agrees with what runs now.
-        if let Ok(host) = host(state) {
-            restore(state, space, &host, &plan.steps).await;
-        }
-        return Err(ApplyError::Api(err.into()));
+    if let Err(err) = super::follow::commit(state, actor, space, &change).await {
+        // Not written: the host was caught up with what is stored (the old versions, or a
+        // newer change from another replica).
+        return Err(ApplyError::Api(err));
     }
     Ok(plan.changed)
 }
@@ -251,6 +248,9 @@ pub(super) async fn begin(
 )> {
     let lock = state.space_locks.lock(space.id).await;
     let space = current(state, space).await?;
+    // A change is planned from the stored state, so the host must run it first: another
+    // replica's change this one has not caught up with yet would otherwise go unserved.
+    super::follow::catch_up(state, &space).await?;
     let installed = installed(state, &space).await?;
     Ok((lock, space, installed))
 }

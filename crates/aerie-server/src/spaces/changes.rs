@@ -9,11 +9,12 @@ use semver::{Version, VersionReq};
 use serde_json::{Value, json};
 
 use super::apply::{ApplyError, apply, begin, host, load_failed, package, running_spec};
+use super::follow::{commit, forget};
 use super::plan::{event, plan, status_change};
 use super::resolution::{candidate, lockfile_of, requested_of, resolve};
 use super::{corrupt, host_space, parse_plugin, parse_requirement};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, SPACE_CHANGED};
 use crate::state::AppState;
 
 pub(super) fn not_installed(plugin: &PluginName, space: &Space) -> ApiError {
@@ -37,8 +38,42 @@ pub(super) fn dependents(space: &Space, plugin: &PluginName) -> ApiResult<Vec<St
         .unwrap_or_default())
 }
 
+/// How many times a change is planned again when another replica changed the space first.
+const REPLANS: usize = 3;
+
+/// Runs `change` again when it was refused because another replica changed the space after
+/// it was planned, at most [`REPLANS`] more times: each attempt reads the space again, so it
+/// is planned from what the other replica wrote (and refused if that makes it wrong).
+async fn replanned<T, Attempt: Future<Output = ApiResult<T>>>(
+    mut change: impl FnMut() -> Attempt,
+) -> ApiResult<T> {
+    let mut replans = 0;
+    loop {
+        match change().await {
+            Err(err) if err.code == SPACE_CHANGED && replans < REPLANS => {
+                replans += 1;
+                tracing::info!(
+                    replans,
+                    "the space changed elsewhere while a change was planned; planning it again"
+                );
+            }
+            answer => return answer,
+        }
+    }
+}
+
 /// Installs `request.plugin` (and whatever it needs) in the space.
 pub async fn install(
+    state: &AppState,
+    caller: &Caller,
+    space: &Space,
+    request: aerie_api_types::InstallRequest,
+) -> ApiResult<BTreeMap<String, String>> {
+    replanned(|| install_planned(state, caller, space, request.clone())).await
+}
+
+/// One attempt at [`install`], planned from the space as stored now.
+async fn install_planned(
     state: &AppState,
     caller: &Caller,
     space: &Space,
@@ -94,6 +129,17 @@ pub async fn install(
 /// Updates `plugin` to the newest version its requirement (or a new one) allows; if the new
 /// version does not start, the old one keeps serving and the installation records why.
 pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    space: &Space,
+    plugin: &PluginName,
+    request: aerie_api_types::UpdateRequest,
+) -> ApiResult<BTreeMap<String, String>> {
+    replanned(|| update_planned(state, caller, space, plugin, request.clone())).await
+}
+
+/// One attempt at [`update`], planned from the space as stored now.
+async fn update_planned(
     state: &AppState,
     caller: &Caller,
     space: &Space,
@@ -162,10 +208,7 @@ pub async fn update(
                 ),
                 json!({ "plugin": plugin.as_str(), "failed": failed.as_str() }),
             );
-            state
-                .db
-                .commit_space(&caller.actor(), &space, &change)
-                .await?;
+            commit(state, &caller.actor(), &space, &change).await?;
             Err(load_failed("update_failed", &failed, &err))
         }
     }
@@ -173,6 +216,16 @@ pub async fn update(
 
 /// Returns `plugin` to the version before its last update.
 pub async fn rollback(
+    state: &AppState,
+    caller: &Caller,
+    space: &Space,
+    plugin: &PluginName,
+) -> ApiResult<BTreeMap<String, String>> {
+    replanned(|| rollback_planned(state, caller, space, plugin)).await
+}
+
+/// One attempt at [`rollback`], planned from the space as stored now.
+async fn rollback_planned(
     state: &AppState,
     caller: &Caller,
     space: &Space,
@@ -298,6 +351,17 @@ pub async fn uninstall(
     plugin: &PluginName,
     keep_data: bool,
 ) -> ApiResult<BTreeMap<String, String>> {
+    replanned(|| uninstall_planned(state, caller, space, plugin, keep_data)).await
+}
+
+/// One attempt at [`uninstall`], planned from the space as stored now.
+async fn uninstall_planned(
+    state: &AppState,
+    caller: &Caller,
+    space: &Space,
+    plugin: &PluginName,
+    keep_data: bool,
+) -> ApiResult<BTreeMap<String, String>> {
     let (_lock, space, installed) = begin(state, space).await?;
     let existing = installed
         .get(plugin)
@@ -357,6 +421,17 @@ pub async fn set_config(
     plugin: &PluginName,
     config: Value,
 ) -> ApiResult<()> {
+    replanned(|| set_config_planned(state, caller, space, plugin, config.clone())).await
+}
+
+/// One attempt at [`set_config`], planned from the space as stored now.
+async fn set_config_planned(
+    state: &AppState,
+    caller: &Caller,
+    space: &Space,
+    plugin: &PluginName,
+    config: Value,
+) -> ApiResult<()> {
     let (_lock, space, installed) = begin(state, space).await?;
     if !installed.contains_key(plugin) {
         return Err(not_installed(plugin, &space));
@@ -391,6 +466,17 @@ pub async fn set_config(
 
 /// Switches an installation off (`enabled == false`) or on again.
 pub async fn set_enabled(
+    state: &AppState,
+    caller: &Caller,
+    space: &Space,
+    plugin: &PluginName,
+    enabled: bool,
+) -> ApiResult<()> {
+    replanned(|| set_enabled_planned(state, caller, space, plugin, enabled)).await
+}
+
+/// One attempt at [`set_enabled`], planned from the space as stored now.
+async fn set_enabled_planned(
     state: &AppState,
     caller: &Caller,
     space: &Space,
@@ -449,10 +535,7 @@ pub async fn set_enabled(
         event(plugin, kind, None, None),
         json!({ "plugin": plugin.as_str() }),
     );
-    state
-        .db
-        .commit_space(&caller.actor(), &space, &change)
-        .await?;
+    commit(state, &caller.actor(), &space, &change).await?;
     Ok(())
 }
 
@@ -467,5 +550,6 @@ pub async fn delete_space(state: &AppState, caller: &Caller, space: &Space) -> A
         }
     }
     state.db.delete_space(&caller.actor(), space).await?;
+    forget(state, space.id);
     Ok(())
 }

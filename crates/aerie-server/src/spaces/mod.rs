@@ -7,10 +7,12 @@
 //! old versions never stop); then write the change, its events and audit row in one
 //! transaction ([`apply`]). Changes to one space queue behind each other. [`changes`] holds the
 //! operations built from those steps, [`secrets`] the space's data key and what it seals,
-//! [`restore`] the start that brings every space back, [`views`] what the API shows.
+//! [`restore`] the start that brings every space back, [`follow`] the changes other replicas
+//! make, [`views`] what the API shows.
 
 mod apply;
 mod changes;
+mod follow;
 mod plan;
 mod resolution;
 mod restore;
@@ -26,6 +28,7 @@ use crate::error::{ApiError, ApiResult};
 
 pub use apply::SpaceLocks;
 pub use changes::{delete_space, install, rollback, set_config, set_enabled, uninstall, update};
+pub use follow::{RECONCILE_EVERY, RunningRevisions, follow};
 pub use resolution::requires_certified;
 pub use restore::restore_all;
 pub use secrets::{SpaceSecrets, new_space, rotate_master_key, set_secret};

@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 
 use aerie_db::{Actor, InstallationRecord, InstallationStatus, Space};
+use aerie_host::InstallationSpec;
 use serde_json::json;
 
 use super::apply::{host, running_spec};
+use super::follow::{commit, mark_running};
 use super::parse_plugin;
 use super::plan::{event, status_change};
 use super::resolution::policy_refusal;
@@ -13,54 +15,37 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// Loads every space's installations after a start; those that do not load are marked
-/// failed with the reason, and those that failed before and load now are active again.
+/// failed with the reason, and those that failed before and load now are active again. A space
+/// that cannot be read or written is logged and left to the follower, which tries it again;
+/// the others are restored all the same. Fails only when the spaces cannot be listed.
 pub async fn restore_all(state: &AppState) -> ApiResult<()> {
     let mut specs = Vec::new();
-    let mut rows: HashMap<String, (Space, InstallationRecord)> = HashMap::new();
+    let mut rows: HashMap<String, (i64, InstallationRecord)> = HashMap::new();
+    let mut spaces: HashMap<i64, Space> = HashMap::new();
     for space in state.db.all_spaces().await? {
-        for record in state.db.installations(space.id).await? {
-            if record.installation.status == InstallationStatus::Disabled {
-                continue;
-            }
-            let plugin = parse_plugin(&record.installation.plugin)?;
-            if let Some((_, refusal)) =
-                policy_refusal(state, &space, &plugin, &record.installation.version).await?
-            {
-                // The policy was set, or the certification withdrawn, after it was installed.
-                tracing::warn!(space = %space.name, plugin = %plugin, "{refusal}");
-                if record.installation.status_reason.as_deref() != Some(refusal.as_str()) {
-                    let change = status_change(
-                        &record.installation,
-                        InstallationStatus::Failed,
-                        Some(refusal),
-                        event(&plugin, "failed", None, None),
-                        json!({ "plugin": plugin.as_str() }),
-                    );
-                    state
-                        .db
-                        .commit_space(&Actor::system(), &space, &change)
-                        .await?;
-                }
-                continue;
-            }
-            match running_spec(state, &space, &record.installation).await {
-                Ok(spec) => {
-                    rows.insert(spec.id.clone(), (space.clone(), record));
+        match space_specs(state, &space).await {
+            Ok((space, loads)) => {
+                for (spec, record) in loads {
+                    rows.insert(spec.id.clone(), (space.id, record));
                     specs.push(spec);
                 }
-                Err(err) => {
-                    tracing::error!(space = %space.name, plugin = %record.installation.plugin, error = %err.message, "cannot restore an installation")
-                }
+                spaces.insert(space.id, space);
+            }
+            Err(err) => {
+                tracing::error!(space = %space.name, error = %err.message, "cannot restore a space's plugins; the follower tries again");
             }
         }
     }
-    if specs.is_empty() {
-        return Ok(());
-    }
     let ids: Vec<String> = specs.iter().map(|spec| spec.id.clone()).collect();
-    let report = host(state)?.load(specs).await;
-    for (id, load) in ids.iter().zip(&report.plugins) {
-        let (space, record) = &rows[id];
+    let report = match specs.is_empty() {
+        true => None,
+        false => Some(host(state)?.load(specs).await),
+    };
+    for (id, load) in ids
+        .iter()
+        .zip(report.iter().flat_map(|report| &report.plugins))
+    {
+        let (space_id, record) = &rows[id];
         let installation = &record.installation;
         let (status, reason, kind) = match &load.outcome {
             Ok(()) if installation.status == InstallationStatus::Failed => {
@@ -76,6 +61,9 @@ pub async fn restore_all(state: &AppState) -> ApiResult<()> {
         if installation.status == status && installation.status_reason == reason {
             continue;
         }
+        let Some(space) = spaces.get_mut(space_id) else {
+            continue;
+        };
         let plugin = parse_plugin(&installation.plugin)?;
         let change = status_change(
             installation,
@@ -84,16 +72,63 @@ pub async fn restore_all(state: &AppState) -> ApiResult<()> {
             event(&plugin, kind, None, None),
             json!({ "plugin": plugin.as_str() }),
         );
-        state
-            .db
-            .commit_space(&Actor::system(), space, &change)
-            .await?;
+        match commit(state, &Actor::system(), space, &change).await {
+            Ok(revision) => space.revision = revision,
+            Err(err) => {
+                // Another replica changed the space meanwhile: the follower catches up.
+                tracing::warn!(space = %space.name, %plugin, error = %err.message, "could not record how a plugin started");
+                spaces.remove(space_id);
+            }
+        }
     }
-    tracing::info!(
-        installations = report.plugins.len(),
-        failed = report.failures().len(),
-        ms = report.total.as_millis() as u64,
-        "restored the spaces' plugins"
-    );
+    for space in spaces.values() {
+        mark_running(state, space);
+    }
+    if let Some(report) = report {
+        tracing::info!(
+            installations = report.plugins.len(),
+            failed = report.failures().len(),
+            ms = report.total.as_millis() as u64,
+            "restored the spaces' plugins"
+        );
+    }
     Ok(())
+}
+
+/// What to load of `space`: its installations that its policy still allows (those it no
+/// longer allows are marked failed, with the reason), with the space as it is then.
+async fn space_specs(
+    state: &AppState,
+    space: &Space,
+) -> ApiResult<(Space, Vec<(InstallationSpec, InstallationRecord)>)> {
+    let mut space = space.clone();
+    let mut loads = Vec::new();
+    for record in state.db.installations(space.id).await? {
+        if record.installation.status == InstallationStatus::Disabled {
+            continue;
+        }
+        let plugin = parse_plugin(&record.installation.plugin)?;
+        if let Some((_, refusal)) =
+            policy_refusal(state, &space, &plugin, &record.installation.version).await?
+        {
+            // The policy was set, or the certification withdrawn, after it was installed.
+            tracing::warn!(space = %space.name, plugin = %plugin, "{refusal}");
+            if record.installation.status_reason.as_deref() != Some(refusal.as_str()) {
+                let change = status_change(
+                    &record.installation,
+                    InstallationStatus::Failed,
+                    Some(refusal),
+                    event(&plugin, "failed", None, None),
+                    json!({ "plugin": plugin.as_str() }),
+                );
+                space.revision = commit(state, &Actor::system(), &space, &change).await?;
+            }
+            continue;
+        }
+        loads.push((
+            running_spec(state, &space, &record.installation).await?,
+            record,
+        ));
+    }
+    Ok((space, loads))
 }

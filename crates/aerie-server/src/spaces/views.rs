@@ -66,6 +66,9 @@ pub async fn installation_views(
             status: installation.status.as_str().to_string(),
             status_reason: installation.status_reason.clone(),
             previous_version: installation.previous_version.clone(),
+            serving: running
+                .get(&installation.plugin)
+                .map(|running| running.version.to_string()),
             health,
             breaker: breaker.to_string(),
             config: serde_json::from_str(&installation.config).map_err(corrupt)?,

@@ -4,6 +4,7 @@
 
 mod api;
 mod endpoints;
+mod replicas;
 mod spaces;
 mod trust;
 

@@ -90,6 +90,25 @@ impl TestApp {
         self.server = Some(server);
     }
 
+    /// Another replica of this server: the same configuration (so the same database, blob
+    /// store and key files) on a data directory of its own, signed in as the same admin.
+    pub(crate) async fn replica(&self) -> TestApp {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut replica = TestApp {
+            server: None,
+            base: String::new(),
+            client: aerie_test_support::http::client(),
+            config: Config {
+                data_dir: data_dir.path().to_path_buf(),
+                ..self.config.clone()
+            },
+            _data_dir: data_dir,
+            admin: self.admin.clone(),
+        };
+        replica.boot().await;
+        replica
+    }
+
     pub(crate) async fn restart(&mut self) {
         self.server.take().unwrap().stop().await.unwrap();
         self.boot().await;
