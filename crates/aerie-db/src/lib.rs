@@ -207,6 +207,24 @@ impl Database {
         }
     }
 
+    /// Waits until no other replica holds `lock`, then holds it until the answer is dropped:
+    /// a PostgreSQL advisory lock, taken in a transaction of its own so that it is released
+    /// however the holder ends. On SQLite, which one replica serves, there is no one to wait
+    /// for.
+    pub async fn exclusive(&self, lock: ExclusiveLock) -> DbResult<Exclusive> {
+        if self.backend != Backend::Postgres {
+            return Ok(Exclusive { _held: None });
+        }
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock as i64)
+            .execute(&mut *transaction)
+            .await?;
+        Ok(Exclusive {
+            _held: Some(transaction),
+        })
+    }
+
     /// Starts a write transaction, queueing behind other writers on SQLite.
     async fn write(&self) -> DbResult<WriteTransaction> {
         let guard = match &self.write_lock {
@@ -219,6 +237,23 @@ impl Database {
             _guard: guard,
         })
     }
+}
+
+/// The work only one replica does at a time ([`Database::exclusive`]); the value is the
+/// advisory lock's key, fixed forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum ExclusiveLock {
+    /// Rotating the master key.
+    MasterKeyRotation = 0x6165_7269_6501,
+    /// Creating the first administrator of an empty database.
+    FirstAdministrator = 0x6165_7269_6502,
+}
+
+/// Held while one replica does work no other may do at the same time.
+pub struct Exclusive {
+    /// The transaction the lock lives in; rolled back, and the lock released, when dropped.
+    _held: Option<Transaction<'static, Any>>,
 }
 
 /// A write transaction, holding SQLite's writer lock until it ends.

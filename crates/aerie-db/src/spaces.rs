@@ -1063,6 +1063,14 @@ impl Database {
             .collect()
     }
 
+    /// The master keys that wrap some space's data key, by id.
+    pub async fn master_keys_in_use(&self) -> DbResult<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT master_key_id FROM spaces ORDER BY master_key_id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    }
+
     /// Replaces every given space's wrapped data key, in one transaction: a master key
     /// rotation either re-wraps them all or none.
     pub async fn rewrap_space_keys(

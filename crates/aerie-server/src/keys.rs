@@ -78,9 +78,24 @@ impl MasterKeys {
                     None => {
                         let keyring = Keyring::new(vec![MasterKey::generate()])
                             .expect("one key is a keyring");
-                        write_file(file, &keyring)?;
-                        tracing::info!(path = %file.display(), "created a master key file; back it up, secrets cannot be read without it");
-                        keyring
+                        let created =
+                            create_private_file(file, &keyring.to_text()).map_err(|source| {
+                                KeyError::Io {
+                                    path: file.to_path_buf(),
+                                    source,
+                                }
+                            })?;
+                        if created {
+                            tracing::info!(path = %file.display(), "created a master key file; back it up, secrets cannot be read without it");
+                            keyring
+                        } else {
+                            // Another replica sharing the file created it first: its key is
+                            // the one every replica uses.
+                            read_file(file)?.ok_or_else(|| KeyError::Io {
+                                path: file.to_path_buf(),
+                                source: std::io::ErrorKind::NotFound.into(),
+                            })?
+                        }
                     }
                 };
                 (keyring, Source::File(file.to_path_buf()))
@@ -108,6 +123,17 @@ impl MasterKeys {
         Arc::clone(&self.keyring.read().unwrap_or_else(|err| err.into_inner()))
     }
 
+    /// Reads the key file again, so a key another replica rotated to is the one this
+    /// replica wraps with (keys from the environment do not change).
+    pub fn refresh(&self) -> Result<(), KeyError> {
+        if let Source::File(path) = &self.source
+            && let Some(keyring) = read_file(path)?
+        {
+            *self.keyring.write().unwrap_or_else(|err| err.into_inner()) = Arc::new(keyring);
+        }
+        Ok(())
+    }
+
     /// Unwraps a space's data key, reading the key file again if another replica rotated
     /// to a key this one does not hold yet.
     pub fn unwrap(&self, wrapped: &WrappedKey, owner: &str) -> Result<DataKey, SealError> {
@@ -129,11 +155,14 @@ impl MasterKeys {
 
     /// Starts a rotation: a new key goes first in the key file (the old ones stay, so every
     /// replica can still unwrap), and is returned as the keyring to re-wrap with. With keys
-    /// from the environment the key to rotate to must already be first there.
+    /// from the environment the key to rotate to must already be first there. The caller
+    /// holds the rotation lock every replica takes, so the file read here is not changed by
+    /// another rotation before it is written back.
     pub fn begin_rotation(&self) -> Result<Arc<Keyring>, KeyError> {
         let Source::File(path) = &self.source else {
             return Ok(self.keyring());
         };
+        self.refresh()?;
         let current = self.keyring();
         let mut keys = vec![MasterKey::generate()];
         keys.extend(current.keys().iter().cloned());
@@ -143,25 +172,26 @@ impl MasterKeys {
         Ok(keyring)
     }
 
-    /// Ends a rotation once every data key is wrapped by the primary: the other keys leave
-    /// the key file. Returns the ids of the keys retired.
-    pub fn finish_rotation(&self) -> Result<Vec<String>, KeyError> {
+    /// Ends a rotation: the keys other than the primary leave the key file, except those
+    /// that still wrap a data key (`in_use`, by id: a space another replica created while the
+    /// rotation ran). Returns the ids of the keys retired.
+    pub fn finish_rotation(&self, in_use: &[String]) -> Result<Vec<String>, KeyError> {
         if self.from_environment() {
             // The environment is the operator's to change.
             return Ok(Vec::new());
         }
         let current = self.keyring();
-        let retired: Vec<String> = current.keys()[1..]
+        let (kept, retired): (Vec<&MasterKey>, Vec<&MasterKey>) = current.keys()[1..]
             .iter()
-            .map(|key| key.id().to_string())
-            .collect();
+            .partition(|key| in_use.iter().any(|id| id == key.id()));
         if let Source::File(path) = &self.source {
-            let primary_only =
-                Keyring::new(vec![current.primary().clone()]).expect("one key is a keyring");
-            write_file(path, &primary_only)?;
-            *self.keyring.write().unwrap_or_else(|err| err.into_inner()) = Arc::new(primary_only);
+            let mut keys = vec![current.primary().clone()];
+            keys.extend(kept.into_iter().cloned());
+            let remaining = Keyring::new(keys).expect("the primary is kept");
+            write_file(path, &remaining)?;
+            *self.keyring.write().unwrap_or_else(|err| err.into_inner()) = Arc::new(remaining);
         }
-        Ok(retired)
+        Ok(retired.iter().map(|key| key.id().to_string()).collect())
     }
 
     /// Whether the keys come from the environment.
@@ -195,6 +225,25 @@ fn write_file(path: &Path, keyring: &Keyring) -> Result<(), KeyError> {
 
 /// Writes a key file whole or not at all: a temporary file (mode 0600) renamed into place.
 pub(crate) fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    private_temp_file(path, text)?
+        .persist(path)
+        .map_err(|err| err.error)?;
+    Ok(())
+}
+
+/// Creates a key file whole, unless one is there already: then nothing is written and the
+/// answer is `false`. Replicas sharing the file that start together race here; one wins, the
+/// others read its key.
+pub(crate) fn create_private_file(path: &Path, text: &str) -> std::io::Result<bool> {
+    match private_temp_file(path, text)?.persist_noclobber(path) {
+        Ok(_) => Ok(true),
+        Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(err.error),
+    }
+}
+
+/// `text` in a temporary file (mode 0600) beside `path`, written and synced.
+fn private_temp_file(path: &Path, text: &str) -> std::io::Result<tempfile::NamedTempFile> {
     let directory = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(directory)?;
     let mut file = tempfile::NamedTempFile::new_in(directory)?;
@@ -206,6 +255,63 @@ pub(crate) fn write_private_file(path: &Path, text: &str) -> std::io::Result<()>
     }
     file.write_all(text.as_bytes())?;
     file.as_file().sync_all()?;
-    file.persist(path).map_err(|err| err.error)?;
-    Ok(())
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_creating_the_key_file_at_once_all_end_with_the_winners_key() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("master.key");
+            let start = std::sync::Barrier::new(4);
+            let primaries: Vec<String> = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            let keys = MasterKeys::load(None, &path).unwrap();
+                            keys.keyring().primary().id().to_string()
+                        })
+                    })
+                    .collect();
+                racers
+                    .into_iter()
+                    .map(|racer| racer.join().unwrap())
+                    .collect()
+            });
+            let stored = read_file(&path).unwrap().unwrap();
+            assert_eq!(stored.keys().len(), 1, "round {round}");
+            for primary in &primaries {
+                assert_eq!(primary, stored.primary().id(), "round {round}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_keys_that_still_wrap_a_data_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let keys = MasterKeys::load(None, &path).unwrap();
+        let old = keys.keyring().primary().id().to_string();
+        let other_replica = MasterKeys::load(None, &path).unwrap();
+        let rotated = keys.begin_rotation().unwrap();
+        // The other replica reads the file again before it wraps: the new key.
+        other_replica.refresh().unwrap();
+        assert_eq!(
+            other_replica.keyring().primary().id(),
+            rotated.primary().id()
+        );
+        assert!(
+            keys.finish_rotation(std::slice::from_ref(&old))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(read_file(&path).unwrap().unwrap().keys().len(), 2);
+        assert_eq!(keys.finish_rotation(&[]).unwrap(), [old]);
+        assert_eq!(read_file(&path).unwrap().unwrap().keys().len(), 1);
+    }
 }

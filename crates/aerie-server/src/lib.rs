@@ -552,6 +552,11 @@ async fn first_admin(
     db: &Database,
     password: Option<String>,
 ) -> Result<Option<String>, StartError> {
+    // Replicas starting together on an empty database would each count no user and each
+    // create an administrator: one at a time, the others then count the first one's.
+    let _first = db
+        .exclusive(aerie_db::ExclusiveLock::FirstAdministrator)
+        .await?;
     if db.count_users().await? > 0 {
         return Ok(None);
     }

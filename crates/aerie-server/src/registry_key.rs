@@ -65,10 +65,14 @@ impl RegistryKey {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let generated = generate_keys(None).map_err(invalid)?;
-                crate::keys::write_private_file(file, &generated.secret_text).map_err(io)?;
-                tracing::info!(path = %file.display(), key_id = %generated.public.key_id(),
-                    "created the registry's signing key; back it up, certifications are signed with it");
-                generated.secret_text
+                if crate::keys::create_private_file(file, &generated.secret_text).map_err(io)? {
+                    tracing::info!(path = %file.display(), key_id = %generated.public.key_id(),
+                        "created the registry's signing key; back it up, certifications are signed with it");
+                    generated.secret_text
+                } else {
+                    // Another replica sharing the file created it first.
+                    std::fs::read_to_string(file).map_err(io)?
+                }
             }
             Err(err) => return Err(io(err)),
         };

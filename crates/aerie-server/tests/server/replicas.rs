@@ -9,26 +9,39 @@ use serde_json::{Value, json};
 
 use crate::spaces::{Backend, TestApp};
 
-/// Two replicas sharing everything a deployment shares.
-async fn replicas() -> (TestApp, TestApp, tempfile::TempDir) {
+/// A configuration every replica of one deployment shares: one PostgreSQL database, one
+/// bucket, one pair of key files (in the directory returned), each replica on a data
+/// directory of its own.
+fn shared_config() -> (aerie_server::Config, tempfile::TempDir, tempfile::TempDir) {
     let keys = tempfile::tempdir().unwrap();
     let s3 = aerie_test_support::s3();
     let (bucket, endpoint) = (s3.fresh_bucket(), s3.endpoint());
-    let master_key = keys.path().join("master.key");
-    let registry_key = keys.path().join("registry.key");
-    let a = TestApp::start_with(Backend::Postgres, |config| {
+    let (config, data_dir) = TestApp::config_for(Backend::Postgres, |config| {
         config.blobs.store = "s3".into();
         config.blobs.s3_bucket = Some(bucket);
         config.blobs.s3_endpoint = Some(endpoint);
         config.blobs.s3_allow_http = true;
         config.blobs.s3_access_key_id = Some("test".into());
         config.blobs.s3_secret_access_key = Some("test".into());
-        config.master_key_file = Some(master_key);
-        config.registry_key_file = Some(registry_key);
-    })
-    .await;
+        config.master_key_file = Some(keys.path().join("master.key"));
+        config.registry_key_file = Some(keys.path().join("registry.key"));
+    });
+    (config, data_dir, keys)
+}
+
+/// Two replicas sharing everything a deployment shares.
+async fn replicas() -> (TestApp, TestApp, tempfile::TempDir) {
+    let (config, data_dir, keys) = shared_config();
+    let a = TestApp::on(config, data_dir).await;
     let b = a.replica().await;
     (a, b, keys)
+}
+
+/// How many keys a master key file holds.
+fn master_keys(text: &str) -> usize {
+    text.lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .count()
 }
 
 /// Asks `check` until it holds, at most a minute (a bound for a broken build, not a figure:
@@ -247,4 +260,98 @@ async fn changes_to_one_space_through_two_replicas_at_once_end_in_one_state() {
         })
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_started_together_share_one_key_and_a_rotation_loses_no_secret() {
+    // Two replicas start at the same moment on an empty database and key files neither has
+    // made: one administrator, one master key, one registry key.
+    let (config, data_dir, keys) = shared_config();
+    let second_dir = tempfile::tempdir().unwrap();
+    let second = aerie_server::Config {
+        data_dir: second_dir.path().to_path_buf(),
+        ..config.clone()
+    };
+    let (mut a, mut b) = tokio::join!(
+        TestApp::on(config, data_dir),
+        TestApp::on(second, second_dir)
+    );
+    let master = std::fs::read_to_string(keys.path().join("master.key")).unwrap();
+    assert_eq!(master_keys(&master), 1, "{master}");
+    let (_, a_key) = a
+        .call(Method::GET, "/api/v1/registry/key", None, None)
+        .await;
+    let (_, b_key) = b
+        .call(Method::GET, "/api/v1/registry/key", None, None)
+        .await;
+    assert_eq!(a_key, b_key);
+
+    a.publish("greeter", "0.1.0").await;
+    a.publish("greeter-client", "0.1.0").await;
+    let ada = a.user("ada").await;
+    let secret = |space: &str| {
+        format!(
+            "{}/secrets/access-token",
+            TestApp::installation_path(space, "examples/greeter-client")
+        )
+    };
+    let make = async |app: &TestApp, space: String| {
+        app.space(&ada, &space).await;
+        let (status, body) = app
+            .install(&ada, &space, json!({ "plugin": "examples/greeter-client" }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &secret(&space),
+                Some(&ada),
+                Some(json!({ "value": format!("token-{space}") })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    };
+    make(&a, "before".into()).await;
+    // A rotation through A while B makes spaces and seals their secrets.
+    let rotation = a.call(
+        Method::POST,
+        "/api/v1/admin/rotate-master-key",
+        Some(&a.admin),
+        None,
+    );
+    let making = async {
+        for round in 0..4 {
+            make(&b, format!("during{round}")).await;
+        }
+    };
+    let ((status, body), ()) = tokio::join!(rotation, making);
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    a.restart().await;
+    b.restart().await;
+    let spaces = ["before", "during0", "during1", "during2", "during3"];
+    for app in [&a, &b] {
+        for space in spaces {
+            let (status, text) = app
+                .endpoint(
+                    &format!("/s/{space}/examples/greeter-client/private"),
+                    Some(&format!("token-{space}")),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{space}: {text}");
+        }
+    }
+    // A second rotation retires every key but the new one: no space still uses them.
+    let (status, body) = b
+        .call(
+            Method::POST,
+            "/api/v1/admin/rotate-master-key",
+            Some(&b.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rewrapped"], spaces.len(), "{body}");
+    let master = std::fs::read_to_string(keys.path().join("master.key")).unwrap();
+    assert_eq!(master_keys(&master), 1, "{master}");
 }

@@ -38,6 +38,16 @@ impl TestApp {
 
     /// A server with `adjust` applied to its configuration.
     pub(crate) async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let (config, data_dir) = TestApp::config_for(backend, adjust);
+        TestApp::on(config, data_dir).await
+    }
+
+    /// The configuration of a test server on a fresh database and data directory, with
+    /// `adjust` applied.
+    pub(crate) fn config_for(
+        backend: Backend,
+        adjust: impl FnOnce(&mut Config),
+    ) -> (Config, tempfile::TempDir) {
         aerie_test_support::logs::capture();
         let data_dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
@@ -61,6 +71,11 @@ impl TestApp {
             ..Config::default()
         };
         adjust(&mut config);
+        (config, data_dir)
+    }
+
+    /// A server on `config`, whose data directory is `data_dir`, signed in as the admin.
+    pub(crate) async fn on(config: Config, data_dir: tempfile::TempDir) -> TestApp {
         let mut app = TestApp {
             server: None,
             base: String::new(),
@@ -91,22 +106,20 @@ impl TestApp {
     }
 
     /// Another replica of this server: the same configuration (so the same database, blob
-    /// store and key files) on a data directory of its own, signed in as the same admin.
+    /// store and key files) on a data directory of its own.
     pub(crate) async fn replica(&self) -> TestApp {
+        let (config, data_dir) = self.replica_config();
+        TestApp::on(config, data_dir).await
+    }
+
+    /// This server's configuration on a new data directory of its own.
+    pub(crate) fn replica_config(&self) -> (Config, tempfile::TempDir) {
         let data_dir = tempfile::tempdir().unwrap();
-        let mut replica = TestApp {
-            server: None,
-            base: String::new(),
-            client: aerie_test_support::http::client(),
-            config: Config {
-                data_dir: data_dir.path().to_path_buf(),
-                ..self.config.clone()
-            },
-            _data_dir: data_dir,
-            admin: self.admin.clone(),
+        let config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..self.config.clone()
         };
-        replica.boot().await;
-        replica
+        (config, data_dir)
     }
 
     pub(crate) async fn restart(&mut self) {
