@@ -506,7 +506,7 @@ impl Database {
     /// Records a use of the token, at most once a minute so that reads stay reads.
     pub async fn touch_token(&self, token: &ApiToken) -> DbResult<()> {
         let now = now_millis();
-        if token.last_used_at.is_some_and(|last| now - last < 60_000) {
+        if !crate::use_worth_recording(token.last_used_at, now) {
             return Ok(());
         }
         let mut transaction = self.write().await?;

@@ -239,6 +239,34 @@ impl Database {
     }
 }
 
+/// Whether a token used `now` and last recorded as used at `last_used_at` should be
+/// recorded again: at most once a minute, so that the requests a token makes stay reads.
+pub(crate) fn use_worth_recording(last_used_at: Option<i64>, now: i64) -> bool {
+    last_used_at.is_none_or(|last| now - last >= 60_000)
+}
+
+/// The tables whose rows a transaction may lock with [`lock_row`].
+#[derive(Clone, Copy)]
+enum Locked {
+    Spaces,
+    Namespaces,
+}
+
+/// Locks one row of `table` until the transaction ends, so that transactions reading and then
+/// changing what hangs from it (its members) run one after the other instead of each deciding
+/// from what it read before the other wrote. (SQLite runs one writer at a time already.)
+async fn lock_row(transaction: &mut WriteTransaction, table: Locked, id: i64) -> DbResult<()> {
+    let statement = match table {
+        Locked::Spaces => "UPDATE spaces SET id = id WHERE id = $1",
+        Locked::Namespaces => "UPDATE namespaces SET id = id WHERE id = $1",
+    };
+    sqlx::query(statement)
+        .bind(id)
+        .execute(&mut ***transaction)
+        .await?;
+    Ok(())
+}
+
 /// The work only one replica does at a time ([`Database::exclusive`]); the value is the
 /// advisory lock's key, fixed forever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -226,6 +226,9 @@ impl Database {
         role: Option<Role>,
     ) -> DbResult<()> {
         let mut transaction = self.write().await?;
+        // Two owners demoting each other at once would each count the other as the owner
+        // left: the second waits for the first and counts again.
+        crate::lock_row(&mut transaction, crate::Locked::Namespaces, namespace.id).await?;
         let current: Option<String> = sqlx::query(
             "SELECT role FROM namespace_members WHERE namespace_id = $1 AND user_id = $2",
         )

@@ -623,6 +623,9 @@ impl Database {
         role: Option<SpaceRole>,
     ) -> DbResult<()> {
         let mut transaction = self.write().await?;
+        // Two owners demoting each other at once would each count the other as the owner
+        // left: the second waits for the first and counts again.
+        crate::lock_row(&mut transaction, crate::Locked::Spaces, space.id).await?;
         let current: Option<String> =
             sqlx::query("SELECT role FROM space_members WHERE space_id = $1 AND user_id = $2")
                 .bind(space.id)
@@ -769,14 +772,19 @@ impl Database {
         row.as_ref().map(token_from_row).transpose()
     }
 
-    /// Records that a space token was used now.
-    pub async fn touch_space_token(&self, token_id: i64) -> DbResult<()> {
+    /// Records that a space token was used now, at most once a minute.
+    pub async fn touch_space_token(&self, token: &SpaceToken) -> DbResult<()> {
+        let now = now_millis();
+        if !crate::use_worth_recording(token.last_used_at, now) {
+            return Ok(());
+        }
+        let mut transaction = self.write().await?;
         sqlx::query("UPDATE space_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(now_millis())
-            .bind(token_id)
-            .execute(&self.pool)
+            .bind(now)
+            .bind(token.id)
+            .execute(&mut **transaction)
             .await?;
-        Ok(())
+        transaction.commit().await
     }
 
     /// Revokes one of the space's tokens.

@@ -136,7 +136,80 @@ contract!(
     a_certification_step_lands_only_from_the_state_seen,
     publish_buckets_empty_and_refill_and_concurrent_takes_lose_none,
     failed_logins_are_audited,
+    owners_demoting_each_other_at_once_leave_an_owner,
 );
+
+async fn owners_demoting_each_other_at_once_leave_an_owner(database: Database) {
+    let (ada, bob) = (user(&database, "ada").await, user(&database, "bob").await);
+    let space = database
+        .create_space(&actor(ada), "team", ada, "key1", b"w")
+        .await
+        .unwrap();
+    let namespace = database
+        .create_namespace(&actor(ada), "acme", ada, false, false)
+        .await
+        .unwrap();
+    let (as_ada, as_bob) = (actor(ada), actor(bob));
+    for round in 0..10 {
+        database
+            .set_space_member(&actor(ada), &space, bob, Some(SpaceRole::Owner))
+            .await
+            .unwrap();
+        database
+            .set_space_member(&actor(ada), &space, ada, Some(SpaceRole::Owner))
+            .await
+            .unwrap();
+        database
+            .set_member(&actor(ada), &namespace, bob, Some(Role::Owner))
+            .await
+            .unwrap();
+        database
+            .set_member(&actor(ada), &namespace, ada, Some(Role::Owner))
+            .await
+            .unwrap();
+        // Each removes the other at the same moment: one of them must be refused.
+        let (first, second, third, fourth) = tokio::join!(
+            database.set_space_member(&as_ada, &space, bob, None),
+            database.set_space_member(&as_bob, &space, ada, None),
+            database.set_member(&as_ada, &namespace, bob, Some(Role::Maintainer)),
+            database.set_member(&as_bob, &namespace, ada, Some(Role::Maintainer)),
+        );
+        assert_eq!(
+            [first.is_ok(), second.is_ok()]
+                .iter()
+                .filter(|ok| **ok)
+                .count(),
+            1,
+            "round {round}: {first:?} {second:?}"
+        );
+        assert_eq!(
+            [third.is_ok(), fourth.is_ok()]
+                .iter()
+                .filter(|ok| **ok)
+                .count(),
+            1,
+            "round {round}: {third:?} {fourth:?}"
+        );
+        let owners = database.space_members(space.id).await.unwrap();
+        assert_eq!(
+            owners
+                .iter()
+                .filter(|(_, role)| *role == SpaceRole::Owner)
+                .count(),
+            1,
+            "round {round}: {owners:?}"
+        );
+        let members = database.members(namespace.id).await.unwrap();
+        assert_eq!(
+            members
+                .iter()
+                .filter(|(_, role)| *role == Role::Owner)
+                .count(),
+            1,
+            "round {round}: {members:?}"
+        );
+    }
+}
 
 fn actor(user_id: i64) -> Actor {
     Actor {
@@ -923,7 +996,21 @@ async fn space_tokens_are_found_by_hash_and_revoked(database: Database) {
             .unwrap()
             .is_none()
     );
-    database.touch_space_token(token.id).await.unwrap();
+    database.touch_space_token(&found).await.unwrap();
+    let touched = database
+        .space_token_by_hash(&[7; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    let first_use = touched.last_used_at.expect("the use is recorded");
+    // A use within the minute writes nothing.
+    database.touch_space_token(&touched).await.unwrap();
+    let again = database
+        .space_token_by_hash(&[7; 32])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.last_used_at, Some(first_use));
     database
         .revoke_space_token(&actor(ada), &space, token.id)
         .await

@@ -384,7 +384,7 @@ async fn authenticate_space_token(state: &AppState, secret: &str) -> ApiResult<S
         return Err(unknown_token());
     };
     check_token_state(token.revoked_at, token.expires_at)?;
-    state.db.touch_space_token(token.id).await?;
+    state.db.touch_space_token(&token).await?;
     Ok(token)
 }
 

@@ -100,8 +100,12 @@ pub(super) async fn switch(
     space: &Space,
     steps: &[Step],
 ) -> Result<(), (PluginName, LoadError)> {
+    // A change that starts nothing (an uninstall) needs no host, even one that cannot start.
+    let Some(first) = steps.first() else {
+        return Ok(());
+    };
     let host =
-        host(state).map_err(|err| (steps[0].plugin.clone(), LoadError::NotRunning(err.message)))?;
+        host(state).map_err(|err| (first.plugin.clone(), LoadError::NotRunning(err.message)))?;
     for (done, step) in steps.iter().enumerate() {
         let previous = step
             .before

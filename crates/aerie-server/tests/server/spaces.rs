@@ -1211,8 +1211,10 @@ async fn the_authorization_matrix_holds_for_every_endpoint_and_role() {
                 Some(rank) if rank > *least => "space_role_required",
                 Some(_) => "allowed",
             };
+            // An authorized call that fails is no proof that it was allowed.
             let outcome = match got {
                 "space_not_found" | "space_role_required" | "auth_required" | "token_scope" => got,
+                _ if status.is_server_error() => "a server error",
                 _ => "allowed",
             };
             if outcome != expected {
@@ -1245,6 +1247,7 @@ async fn the_authorization_matrix_holds_for_every_endpoint_and_role() {
             };
             let outcome = match got {
                 "plugin_not_running" | "space_role_required" => got,
+                _ if status.is_server_error() => "a server error",
                 _ => "allowed",
             };
             if outcome != expected {
