@@ -135,13 +135,12 @@ impl BlobStore {
         }
     }
 
-    /// Stores `bytes` under `digest`, which the caller has computed from them. Writing a blob
-    /// that exists does nothing.
+    /// Stores `bytes` under `digest`, which the caller has computed from them. A blob that
+    /// exists is written again, whole and in place: its age starts over, so that garbage
+    /// collection, which removes only unreferenced blobs older than its grace period, does not
+    /// take it from a publish of the same bytes about to refer to it.
     pub async fn put(&self, digest: &Digest, bytes: Bytes) -> BlobResult<()> {
         let location = self.location(digest);
-        if self.store.head(&location).await.is_ok() {
-            return Ok(());
-        }
         self.store
             .put(&location, PutPayload::from_bytes(bytes))
             .await?;
@@ -176,6 +175,15 @@ impl BlobStore {
     pub async fn size(&self, digest: &Digest) -> BlobResult<Option<u64>> {
         match self.store.head(&self.location(digest)).await {
             Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// When the blob was last written (milliseconds since the epoch), if it exists.
+    pub async fn written_at(&self, digest: &Digest) -> BlobResult<Option<i64>> {
+        match self.store.head(&self.location(digest)).await {
+            Ok(meta) => Ok(Some(meta.last_modified.timestamp_millis())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(err) => Err(err.into()),
         }

@@ -51,7 +51,7 @@ macro_rules! contract {
 
 contract!(
     blobs_round_trip_by_digest,
-    writing_twice_is_idempotent,
+    writing_twice_is_idempotent_and_makes_the_blob_young_again,
     ranges_read_part_of_a_blob,
     missing_blobs_are_reported_by_digest,
     listing_finds_what_was_written_and_delete_removes_it,
@@ -68,12 +68,22 @@ async fn blobs_round_trip_by_digest(store: BlobStore) {
     assert_eq!(store.size(&digest).await.unwrap(), Some(bytes.len() as u64));
 }
 
-async fn writing_twice_is_idempotent(store: BlobStore) {
+async fn writing_twice_is_idempotent_and_makes_the_blob_young_again(store: BlobStore) {
     let (digest, bytes) = blob("same bytes");
     store.put(&digest, bytes.clone()).await.unwrap();
+    let first = store.written_at(&digest).await.unwrap().unwrap();
+    // Object stores keep whole seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     store.put(&digest, bytes.clone()).await.unwrap();
     assert_eq!(store.get(&digest).await.unwrap(), bytes);
-    assert_eq!(store.list().await.unwrap().len(), 1);
+    let listed = store.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].written_at > first,
+        "{} <= {first}",
+        listed[0].written_at
+    );
+    assert_eq!(store.written_at(&blob("never").0).await.unwrap(), None);
 }
 
 async fn ranges_read_part_of_a_blob(store: BlobStore) {

@@ -406,6 +406,15 @@ impl Database {
             .collect()
     }
 
+    /// Whether some version refers to the blob `digest`.
+    pub async fn digest_referenced(&self, digest: &str) -> DbResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM versions WHERE digest = $1 LIMIT 1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Every digest a version refers to: the blobs garbage collection must keep.
     pub async fn referenced_digests(&self) -> DbResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT digest FROM versions")

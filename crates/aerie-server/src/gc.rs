@@ -44,7 +44,18 @@ pub async fn collect_garbage(
         } else if blob.written_at > cutoff {
             report.young += 1;
         } else {
+            // Looked at again just before it goes: a publish of the same bytes since the
+            // listing wrote it again (it is young) or refers to it now.
             if !dry_run {
+                let written = blobs.written_at(&blob.digest).await?;
+                if written.is_none_or(|written| written > cutoff) {
+                    report.young += usize::from(written.is_some());
+                    continue;
+                }
+                if db.digest_referenced(&blob.digest.to_string()).await? {
+                    report.referenced += 1;
+                    continue;
+                }
                 blobs.delete(&blob.digest).await?;
             }
             report.removed_bytes += blob.size;
