@@ -65,9 +65,6 @@ pub enum LoadError {
     /// The host is not running the installation.
     #[error("{0} is not running")]
     NotRunning(String),
-    /// The compiled-component cache could not be written or read.
-    #[error("compile cache: {0}")]
-    Cache(String),
 }
 
 /// Why a call into a plugin did not produce its answer.

@@ -22,6 +22,8 @@ use crate::state::PluginState;
 pub struct RuntimeConfig {
     /// Where compiled components are cached; `None` compiles every time.
     pub cache_dir: Option<PathBuf>,
+    /// The most bytes the cache keeps: past it, the components used least recently go.
+    pub cache_max_bytes: u64,
     /// The largest memory any installation may have: the size of a pool slot.
     pub max_memory: u64,
     /// Component instances alive at once across all installations (calls in flight).
@@ -36,6 +38,7 @@ impl Default for RuntimeConfig {
     fn default() -> RuntimeConfig {
         RuntimeConfig {
             cache_dir: None,
+            cache_max_bytes: 2 * 1024 * 1024 * 1024,
             max_memory: 1024 * 1024 * 1024,
             max_instances: 1000,
             epoch_tick: Duration::from_millis(10),
@@ -84,6 +87,8 @@ pub struct Runtime {
     engine: Engine,
     /// `cache_dir/<engine key>`: a new wasmtime or engine setting starts a fresh directory.
     cache_dir: Option<PathBuf>,
+    /// The most bytes kept there.
+    cache_max_bytes: u64,
     linkers: Mutex<HashMap<Grants, Arc<Linker<PluginState>>>>,
     ticker_stop: Arc<AtomicBool>,
 }
@@ -132,6 +137,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             cache_dir,
+            cache_max_bytes: config.cache_max_bytes,
             linkers: Mutex::default(),
             ticker_stop,
         })
@@ -143,31 +149,45 @@ impl Runtime {
     }
 
     /// The compiled component with package digest `digest`: from the cache when it holds
-    /// it, else compiled (on a blocking thread) and cached.
+    /// it, else compiled and cached, all on a blocking thread (the cache is files). The cache
+    /// only saves time: a cache that cannot be written is logged and the load goes on.
     pub async fn component(
         &self,
         digest: &str,
         wasm: bytes::Bytes,
     ) -> Result<(Component, CompileSource), LoadError> {
+        let engine = self.engine.clone();
         let cached = self.cache_dir.as_ref().map(|dir| cache_path(dir, digest));
-        if let Some(path) = cached.as_ref().filter(|path| path.is_file()) {
-            match load_cached(&self.engine, path) {
-                Ok(component) => return Ok((component, CompileSource::Cache)),
-                Err(err) => {
-                    // A truncated or foreign file: compile again and replace it.
-                    tracing::warn!(path = %path.display(), error = %err, "ignoring a cached component");
+        let max_bytes = self.cache_max_bytes;
+        tokio::task::spawn_blocking(move || {
+            if let Some(path) = cached.as_ref().filter(|path| path.is_file()) {
+                match load_cached(&engine, path) {
+                    Ok(component) => {
+                        // Its use is its age: the cache keeps what was used last.
+                        let _ = std::fs::File::options()
+                            .append(true)
+                            .open(path)
+                            .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+                        return Ok((component, CompileSource::Cache));
+                    }
+                    Err(err) => {
+                        // A truncated or foreign file: compile again and replace it.
+                        tracing::warn!(path = %path.display(), error = %err, "ignoring a cached component");
+                    }
                 }
             }
-        }
-        let engine = self.engine.clone();
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
-            .await
-            .map_err(|err| LoadError::Compile(err.to_string()))?
-            .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
-        if let Some(path) = cached {
-            store_cached(&component, &path)?;
-        }
-        Ok((component, CompileSource::Compiled))
+            let component = Component::new(&engine, &wasm)
+                .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
+            if let Some(path) = cached {
+                if let Err(err) = store_cached(&component, &path) {
+                    tracing::warn!(path = %path.display(), error = %err, "could not cache a compiled component; it is compiled again at its next load");
+                }
+                evict(&path, max_bytes);
+            }
+            Ok((component, CompileSource::Compiled))
+        })
+        .await
+        .map_err(|err| LoadError::Compile(err.to_string()))?
     }
 
     /// Checks that `component` imports only what `grants` allow, naming the first import
@@ -266,16 +286,46 @@ fn load_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     unsafe { Component::deserialize_file(engine, path) }
 }
 
-fn store_cached(component: &Component, path: &Path) -> Result<(), LoadError> {
-    let cache_error = |err: &dyn std::fmt::Display| {
-        LoadError::Cache(format!("writing {}: {err}", path.display()))
-    };
-    let bytes = component.serialize().map_err(|err| cache_error(&err))?;
+fn store_cached(component: &Component, path: &Path) -> std::io::Result<()> {
+    let bytes = component.serialize().map_err(std::io::Error::other)?;
     let dir = path.parent().expect("cache paths have a directory");
-    std::fs::create_dir_all(dir).map_err(|err| cache_error(&err))?;
+    std::fs::create_dir_all(dir)?;
     // Written beside the final name and renamed: readers never see a partial file.
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|err| cache_error(&err))?;
-    std::io::Write::write_all(&mut file, &bytes).map_err(|err| cache_error(&err))?;
-    file.persist(path).map_err(|err| cache_error(&err.error))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, &bytes)?;
+    file.persist(path).map_err(|err| err.error)?;
     Ok(())
+}
+
+/// Removes the cached components used least recently until those in `kept`'s directory
+/// take at most `max_bytes`, never `kept` itself (just written).
+fn evict(kept: &Path, max_bytes: u64) {
+    let Some(dir) = kept.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "cwasm"))
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            Some((meta.modified().ok()?, meta.len(), entry.path()))
+        })
+        .collect();
+    let mut total: u64 = files.iter().map(|(_, size, _)| size).sum();
+    files.sort();
+    for (_, size, path) in files {
+        if total <= max_bytes {
+            break;
+        }
+        if path == kept {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => total = total.saturating_sub(size),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "could not evict a cached component")
+            }
+        }
+    }
 }

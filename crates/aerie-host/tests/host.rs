@@ -775,6 +775,58 @@ async fn compiled_components_come_from_the_cache_the_second_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_cache_that_cannot_be_written_costs_time_not_the_load() {
+    // The cache's place is a file: no directory can be made there.
+    let place = tempfile::NamedTempFile::new().unwrap();
+    let kv = Arc::new(MemoryKeyValue::default());
+    let host = new_host(place.path(), &kv, |_| {});
+    load_ok(&host, vec![spec("hello")]).await;
+    assert_eq!(get(&host, "examples/hello", "/").await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cache_keeps_the_components_used_last_within_its_size() {
+    let cache = tempfile::tempdir().unwrap();
+    let kv = Arc::new(MemoryKeyValue::default());
+    let cached = || -> Vec<String> {
+        let mut names: Vec<String> = walk(cache.path())
+            .into_iter()
+            .filter_map(|path| Some(path.file_name()?.to_str()?.to_string()))
+            .collect();
+        names.sort();
+        names
+    };
+    // Room for one compiled component: the next one written pushes the other out.
+    let small = |config: &mut HostConfig| config.runtime.cache_max_bytes = 1;
+    let host = new_host(cache.path(), &kv, small);
+    load_ok(&host, vec![spec("hello")]).await;
+    let first = cached();
+    assert_eq!(first.len(), 1, "{first:?}");
+    load_ok(&host, vec![spec("counter")]).await;
+    let second = cached();
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(first, second);
+    // Without a bound both stay.
+    let roomy = new_host(cache.path(), &kv, |_| {});
+    load_ok(&roomy, vec![spec("hello")]).await;
+    assert_eq!(cached().len(), 2);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_call_to_a_plugin_that_is_not_running_says_so() {
     let test = host();
     let err = get(&test.host, "examples/hello", "/").await.unwrap_err();

@@ -27,6 +27,9 @@ pub struct Config {
     pub require_signature: bool,
     /// Largest package accepted, in bytes. `AERIE_MAX_PACKAGE_SIZE`.
     pub max_package_size: u64,
+    /// Most bytes of compiled components kept on disk (in `DATA_DIR/compiled`); past it, the
+    /// least recently used go. `AERIE_COMPILE_CACHE_SIZE`.
+    pub compile_cache_size: u64,
     /// How long a browser session lasts, in hours. `AERIE_SESSION_HOURS`.
     pub session_hours: u64,
     /// Where package blobs are stored.
@@ -236,6 +239,7 @@ impl Default for Config {
             open_signup: false,
             require_signature: true,
             max_package_size: 50 * 1024 * 1024,
+            compile_cache_size: 2 * 1024 * 1024 * 1024,
             session_hours: 24 * 14,
             blobs: BlobConfig::default(),
             plugin_rate_limit: 1000,
@@ -375,6 +379,9 @@ impl Config {
             "AERIE_MAX_PACKAGE_SIZE" => {
                 self.max_package_size = value.parse().map_err(|_| invalid("expected bytes"))?
             }
+            "AERIE_COMPILE_CACHE_SIZE" => {
+                self.compile_cache_size = value.parse().map_err(|_| invalid("expected bytes"))?
+            }
             "AERIE_PLUGIN_RATE_LIMIT" => {
                 self.plugin_rate_limit = value
                     .parse()
@@ -506,6 +513,15 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("aerie.db").display()))
+    }
+
+    /// The limits every package is read with, at publish and at install alike: a package
+    /// this server accepted is one it can install.
+    pub fn package_limits(&self) -> aerie_core::package::PackageLimits {
+        aerie_core::package::PackageLimits {
+            max_compressed: self.max_package_size,
+            ..aerie_core::package::PackageLimits::default()
+        }
     }
 
     /// The master key file.

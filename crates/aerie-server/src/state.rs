@@ -140,6 +140,7 @@ impl AppState {
             aerie_host::HostConfig {
                 runtime: aerie_host::RuntimeConfig {
                     cache_dir: Some(config.data_dir.join("compiled")),
+                    cache_max_bytes: config.compile_cache_size,
                     max_memory: tenants.ceiling().memory,
                     ..aerie_host::RuntimeConfig::default()
                 },

@@ -5,7 +5,7 @@ use aerie_api_types::{
     AddKeyRequest, DeprecateRequest, KeyView, NamespaceView, PluginView, SetMemberRequest,
 };
 use aerie_core::manifest::Manifest;
-use aerie_core::package::{MANIFEST_FILE, PackageLimits, read_archive};
+use aerie_core::package::{MANIFEST_FILE, read_archive};
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
 use aerie_server::routes::{accounts, namespaces, plugins};
@@ -274,10 +274,7 @@ pub async fn upload(
             ),
         );
     };
-    let limits = PackageLimits {
-        max_compressed: state.config.max_package_size,
-        ..PackageLimits::default()
-    };
+    let limits = state.config.package_limits();
     let identity = {
         let package = package.clone();
         tokio::task::spawn_blocking(move || -> Result<(String, String), ApiError> {

@@ -7,7 +7,7 @@ use aerie_api_types::{
     VersionView,
 };
 use aerie_core::name::PluginName;
-use aerie_core::package::{PackageLimits, read_package};
+use aerie_core::package::read_package;
 use aerie_core::signature::{PublicKey, signature_key_id, verify_package};
 use aerie_db::{NewVersion, PublishOutcome, Role, VersionRecord};
 use axum::body::Body;
@@ -161,10 +161,7 @@ pub async fn publish(
     };
 
     let bytes = read_body(&state, &headers, body).await?;
-    let limits = PackageLimits {
-        max_compressed: state.config.max_package_size,
-        ..PackageLimits::default()
-    };
+    let limits = state.config.package_limits();
     let package =
         tokio::task::spawn_blocking(move || read_package(&bytes, &limits).map(|p| (p, bytes)))
             .await

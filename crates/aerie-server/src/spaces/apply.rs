@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use aerie_core::config::config_pairs;
 use aerie_core::digest::Digest;
 use aerie_core::name::PluginName;
-use aerie_core::package::{Package, PackageLimits, read_package};
+use aerie_core::package::{Package, read_package};
 use aerie_db::{
     Actor, Installation, InstallationRecord, InstallationStatus, Space, SpaceChange,
     installation_scope,
@@ -41,7 +41,13 @@ impl SpaceLocks {
 pub(super) async fn package(state: &AppState, digest: &str) -> ApiResult<Package> {
     let parsed: Digest = digest.parse().map_err(corrupt)?;
     let bytes = state.blob(&parsed).await?;
-    let package = read_package(&bytes, &PackageLimits::default()).map_err(corrupt)?;
+    // Read with the limits it was published under, off the async threads: it is
+    // decompressed, hashed and its component validated.
+    let limits = state.config.package_limits();
+    let package = tokio::task::spawn_blocking(move || read_package(&bytes, &limits))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(corrupt)?;
     if package.digest != parsed {
         return Err(corrupt(format!("the blob {digest} has another digest")));
     }
