@@ -3,7 +3,7 @@
 
 use sqlx::Row as _;
 
-use crate::{Database, DbResult, WriteTransaction, now_millis};
+use crate::{Backend, Database, DbResult, WriteTransaction, now_millis};
 
 /// One version, as the catalogue needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +43,9 @@ pub struct CatalogEntry {
     pub versions: Vec<CatalogVersion>,
 }
 
+/// The catalogue's change log, as `change_log_pruned` names it.
+const CATALOG_LOG: &str = "catalog";
+
 /// Appends `plugin_id` to the change log, inside the change's transaction.
 pub(crate) async fn record_change(
     transaction: &mut WriteTransaction,
@@ -57,39 +60,122 @@ pub(crate) async fn record_change(
 }
 
 impl Database {
-    /// The newest position in the change log (0 when empty).
+    /// A reader's position in the change log now: everything written before it is visible
+    /// to a read that starts after this answer. On SQLite, whose single writer commits changes
+    /// in id order, the newest id; on PostgreSQL, the id of the oldest transaction still
+    /// running (every transaction before it has ended), so a reader that starts from here
+    /// misses no change a transaction still open will commit.
     pub async fn catalog_position(&self) -> DbResult<i64> {
-        let row = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM catalog_changes")
+        let query = match self.backend {
+            // Ids are never reused; a log pruned empty is still read from past its pruning.
+            Backend::Sqlite => {
+                "SELECT CAST(MAX(COALESCE((SELECT MAX(id) FROM catalog_changes), 0), \
+                 COALESCE((SELECT upto FROM change_log_pruned WHERE log = 'catalog'), 0)) AS BIGINT)"
+            }
+            Backend::Postgres => "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        };
+        let row = sqlx::query(query).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The plugins changed at or after `position` (see [`Database::catalog_position`]), and
+    /// the position to read from next; `None` when changes after `position` were pruned, so
+    /// the reader must rebuild from the catalogue. Changes read once may be read again (a
+    /// transaction still open at `position`); applying one twice must do no harm.
+    pub async fn catalog_changes_since(&self, position: i64) -> DbResult<Option<(Vec<i64>, i64)>> {
+        if let Some(upto) = self.pruned_upto(CATALOG_LOG).await?
+            && match self.backend {
+                Backend::Sqlite => upto > position,
+                Backend::Postgres => upto >= position,
+            }
+        {
+            return Ok(None);
+        }
+        let rows = match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("SELECT id, plugin_id FROM catalog_changes WHERE id > $1 ORDER BY id")
+                    .bind(position)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            // One statement, one snapshot: the horizon and the changes are read together.
+            Backend::Postgres => {
+                sqlx::query(
+                    "SELECT h.horizon, c.plugin_id FROM \
+                     (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h \
+                     LEFT JOIN catalog_changes c ON c.tx >= $1 ORDER BY c.id",
+                )
+                .bind(position)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        let mut plugins = Vec::new();
+        let mut next = position;
+        for row in &rows {
+            let at: i64 = row.try_get(0)?;
+            next = match self.backend {
+                Backend::Sqlite => next.max(at),
+                Backend::Postgres => at,
+            };
+            if let Some(plugin) = row.try_get::<Option<i64>, _>(1)?
+                && !plugins.contains(&plugin)
+            {
+                plugins.push(plugin);
+            }
+        }
+        Ok(Some((plugins, next)))
+    }
+
+    /// Removes the changes logged before `before` (milliseconds since the epoch) and records
+    /// how far the log was pruned; answers how many went.
+    pub async fn prune_catalog_changes(&self, before: i64) -> DbResult<u64> {
+        let mut transaction = self.write().await?;
+        let newest_pruned = match self.backend {
+            Backend::Sqlite => "SELECT MAX(id) FROM catalog_changes WHERE at < $1",
+            Backend::Postgres => "SELECT MAX(tx) FROM catalog_changes WHERE at < $1",
+        };
+        let upto: Option<i64> = sqlx::query(newest_pruned)
+            .bind(before)
+            .fetch_one(&mut **transaction)
+            .await?
+            .try_get(0)?;
+        let Some(upto) = upto else {
+            return Ok(0);
+        };
+        let deleted = sqlx::query("DELETE FROM catalog_changes WHERE at < $1")
+            .bind(before)
+            .execute(&mut **transaction)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "INSERT INTO change_log_pruned (log, upto) VALUES ($1, $2) \
+             ON CONFLICT (log) DO UPDATE SET upto = excluded.upto \
+             WHERE excluded.upto > change_log_pruned.upto",
+        )
+        .bind(CATALOG_LOG)
+        .bind(upto)
+        .execute(&mut **transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+
+    /// This database's identity, made when it was created: what a search index records to
+    /// know it was built from this database.
+    pub async fn catalog_identity(&self) -> DbResult<String> {
+        let row = sqlx::query("SELECT id FROM catalog_identity")
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
     }
 
-    /// The plugins changed after `position` or in the last `window_millis` (a transaction
-    /// that took its id earlier may commit later; reading a window again costs an idempotent
-    /// re-index), with the newest position seen.
-    pub async fn catalog_changes_since(
-        &self,
-        position: i64,
-        window_millis: i64,
-    ) -> DbResult<(Vec<i64>, i64)> {
-        let rows = sqlx::query(
-            "SELECT id, plugin_id FROM catalog_changes WHERE id > $1 OR at > $2 ORDER BY id",
-        )
-        .bind(position)
-        .bind(now_millis() - window_millis)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut plugins = Vec::new();
-        let mut newest = position;
-        for row in &rows {
-            newest = newest.max(row.try_get::<i64, _>(0)?);
-            let plugin: i64 = row.try_get(1)?;
-            if !plugins.contains(&plugin) {
-                plugins.push(plugin);
-            }
-        }
-        Ok((plugins, newest))
+    async fn pruned_upto(&self, log: &str) -> DbResult<Option<i64>> {
+        let row = sqlx::query("SELECT upto FROM change_log_pruned WHERE log = $1")
+            .bind(log)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// The catalogue's view of up to `limit` plugins with ids above `after`, in id order: a

@@ -211,16 +211,28 @@ impl Database {
     /// a PostgreSQL advisory lock, taken in a transaction of its own so that it is released
     /// however the holder ends. On SQLite, which one replica serves, there is no one to wait
     /// for.
-    pub async fn exclusive(&self, lock: ExclusiveLock) -> DbResult<Exclusive> {
+    pub async fn exclusive(&self, lock: ReplicaLock) -> DbResult<HeldLock> {
+        self.advisory("SELECT pg_advisory_xact_lock($1)", lock)
+            .await
+    }
+
+    /// Holds `lock` beside other shared holders, waiting while one replica holds it
+    /// exclusively ([`Database::exclusive`]).
+    pub async fn shared(&self, lock: ReplicaLock) -> DbResult<HeldLock> {
+        self.advisory("SELECT pg_advisory_xact_lock_shared($1)", lock)
+            .await
+    }
+
+    async fn advisory(&self, statement: &'static str, lock: ReplicaLock) -> DbResult<HeldLock> {
         if self.backend != Backend::Postgres {
-            return Ok(Exclusive { _held: None });
+            return Ok(HeldLock { _held: None });
         }
         let mut transaction = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        sqlx::query(statement)
             .bind(lock as i64)
             .execute(&mut *transaction)
             .await?;
-        Ok(Exclusive {
+        Ok(HeldLock {
             _held: Some(transaction),
         })
     }
@@ -267,19 +279,20 @@ async fn lock_row(transaction: &mut WriteTransaction, table: Locked, id: i64) ->
     Ok(())
 }
 
-/// The work only one replica does at a time ([`Database::exclusive`]); the value is the
-/// advisory lock's key, fixed forever.
+/// Work that replicas coordinate through the database ([`Database::exclusive`],
+/// [`Database::shared`]); the value is the advisory lock's key, fixed forever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i64)]
-pub enum ExclusiveLock {
-    /// Rotating the master key.
-    MasterKeyRotation = 0x6165_7269_6501,
+pub enum ReplicaLock {
+    /// The master keys: held exclusively by a rotation, shared while a data key is wrapped
+    /// and stored.
+    MasterKeys = 0x6165_7269_6501,
     /// Creating the first administrator of an empty database.
     FirstAdministrator = 0x6165_7269_6502,
 }
 
-/// Held while one replica does work no other may do at the same time.
-pub struct Exclusive {
+/// A [`ReplicaLock`] held until dropped.
+pub struct HeldLock {
     /// The transaction the lock lives in; rolled back, and the lock released, when dropped.
     _held: Option<Transaction<'static, Any>>,
 }

@@ -1425,7 +1425,7 @@ async fn the_catalogue_change_log_orders_publishes_and_yanks(database: Database)
         .create_namespace(&actor(ada), "acme", ada, false, false)
         .await
         .unwrap();
-    assert_eq!(database.catalog_position().await.unwrap(), 0);
+    let start = database.catalog_position().await.unwrap();
     let PublishOutcome::Created(first) = database
         .publish_version(
             &actor(ada),
@@ -1449,18 +1449,46 @@ async fn the_catalogue_change_log_orders_publishes_and_yanks(database: Database)
         .await
         .unwrap();
     let after_yank = database.catalog_position().await.unwrap();
-    assert!(after_yank > after_publishes && after_publishes > 0);
-    // Nothing new since the last position, outside the re-read window.
-    let (changed, newest) = database.catalog_changes_since(after_yank, 0).await.unwrap();
-    assert_eq!((changed, newest), (Vec::new(), after_yank));
-    let (changed, newest) = database.catalog_changes_since(0, 0).await.unwrap();
-    assert_eq!((changed, newest), (vec![first.plugin_id], after_yank));
-    // A window re-reads recent changes whatever the position.
-    let (changed, _) = database
-        .catalog_changes_since(after_yank, 60_000)
+    // Positions never go back (on PostgreSQL another database's open transaction may hold
+    // them where they are).
+    assert!(after_yank >= after_publishes && after_publishes >= start);
+    // Nothing new since the last position (on PostgreSQL, changes of transactions that were
+    // open when it was taken may be read again: reading one twice does no harm).
+    let (changed, next) = database
+        .catalog_changes_since(after_yank)
         .await
+        .unwrap()
+        .unwrap();
+    let read_again = match database.backend() {
+        aerie_db::Backend::Sqlite => Vec::new(),
+        aerie_db::Backend::Postgres => vec![first.plugin_id],
+    };
+    assert!(
+        changed.iter().all(|plugin| read_again.contains(plugin)) && next >= after_yank,
+        "{changed:?} {next}"
+    );
+    let (changed, next) = database
+        .catalog_changes_since(start)
+        .await
+        .unwrap()
         .unwrap();
     assert_eq!(changed, vec![first.plugin_id]);
+    assert!(next >= after_yank);
+    // Pruned past a reader's position, the log says so: the reader rebuilds.
+    assert_eq!(
+        database
+            .prune_catalog_changes(aerie_db::now_millis() + 1)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(database.catalog_changes_since(start).await.unwrap(), None);
+    // A reader starting now reads on. (On PostgreSQL "now" is the oldest transaction still
+    // open in the cluster, which another test's may hold before the pruned changes.)
+    if database.backend() == aerie_db::Backend::Sqlite {
+        let now = database.catalog_position().await.unwrap();
+        assert!(database.catalog_changes_since(now).await.unwrap().is_some());
+    }
 
     let entry = database
         .catalog_entry(first.plugin_id)
@@ -1859,4 +1887,63 @@ async fn a_members_tokens_go_with_their_membership(database: Database) {
         (live(1).await, live(2).await, live(3).await),
         (false, false, false)
     );
+}
+
+/// On PostgreSQL a change's id is taken when it is written and commits later: a change that
+/// commits after a later one must still be read, not skipped by a reader that moved past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_committed_after_a_later_one_is_still_read_on_postgres() {
+    let url = aerie_test_support::postgres().fresh_database();
+    let database = Database::connect(&url).await.unwrap();
+    let ada = user(&database, "ada").await;
+    let namespace = database
+        .create_namespace(&actor(ada), "acme", ada, false, false)
+        .await
+        .unwrap();
+    let publish = |version: &'static str, digest: &'static str| {
+        let database = database.clone();
+        let namespace_id = namespace.id;
+        async move {
+            match database
+                .publish_version(
+                    &actor(ada),
+                    &new_version(namespace_id, version, digest, ada),
+                )
+                .await
+                .unwrap()
+            {
+                PublishOutcome::Created(created) => created,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let first = publish("1.0.0", "sha256:a").await;
+    let start = database.catalog_position().await.unwrap();
+    // A slow transaction writes a change for the plugin and stays open...
+    let raw = sqlx::postgres::PgPool::connect(&url).await.unwrap();
+    let mut slow = raw.begin().await.unwrap();
+    sqlx::query("INSERT INTO catalog_changes (plugin_id, at) VALUES ($1, $2)")
+        .bind(first.plugin_id)
+        .bind(aerie_db::now_millis())
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    // ...while another publish commits after it, with a later id.
+    let mut other = new_version(namespace.id, "1.0.0", "sha256:c", ada);
+    other.name = "other".into();
+    let PublishOutcome::Created(later) =
+        database.publish_version(&actor(ada), &other).await.unwrap()
+    else {
+        panic!("created");
+    };
+    let (changed, next) = database
+        .catalog_changes_since(start)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed, vec![later.plugin_id]);
+    slow.commit().await.unwrap();
+    // The reader reads from where it was told, and finds the change committed late.
+    let (changed, _) = database.catalog_changes_since(next).await.unwrap().unwrap();
+    assert!(changed.contains(&first.plugin_id), "{changed:?}");
 }

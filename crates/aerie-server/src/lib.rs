@@ -555,7 +555,7 @@ async fn first_admin(
     // Replicas starting together on an empty database would each count no user and each
     // create an administrator: one at a time, the others then count the first one's.
     let _first = db
-        .exclusive(aerie_db::ExclusiveLock::FirstAdministrator)
+        .exclusive(aerie_db::ReplicaLock::FirstAdministrator)
         .await?;
     if db.count_users().await? > 0 {
         return Ok(None);

@@ -15,9 +15,14 @@ use crate::error::{ApiError, ApiResult};
 /// How often the follower reads the change log.
 const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
-/// How far back the follower reads again: a change whose transaction took its id before
-/// another's may commit after it.
-const REREAD_WINDOW_MILLIS: i64 = 10_000;
+/// How long the change log keeps a change: a replica away longer rebuilds its index.
+pub const LOG_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How often the change log is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The extension of the file beside the index naming the database it was built from.
+const SOURCE_EXTENSION: &str = "built-from";
 
 /// Plugins read from the database at a time by a rebuild.
 const REBUILD_PAGE: i64 = 2_000;
@@ -91,6 +96,8 @@ async fn blocking<T: Send + 'static>(
 /// Opens the index in `dir` and brings it up to date: rebuilt whole when it is new or stale,
 /// else the changes since its position.
 pub async fn open(db: &Database, dir: std::path::PathBuf) -> ApiResult<Arc<SearchIndex>> {
+    // Beside the index, not in it: the index's directory is the index library's to manage.
+    let source_file = dir.with_extension(SOURCE_EXTENSION);
     let index = Arc::new(
         tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
             .await
@@ -105,7 +112,13 @@ pub async fn open(db: &Database, dir: std::path::PathBuf) -> ApiResult<Arc<Searc
             })?,
     );
     let logged = db.catalog_position().await?;
+    let identity = db.catalog_identity().await?;
+    let built_from = std::fs::read_to_string(&source_file).ok();
     match index.position() {
+        Some(_) if built_from.as_deref() != Some(identity.as_str()) => {
+            tracing::warn!("the search index was built from another database; rebuilding it");
+            rebuild(db, &index).await?;
+        }
         Some(position) if position as i64 <= logged => catch_up(db, &index).await?,
         Some(position) => {
             // Ahead of the database's log: the database was replaced or restored from an
@@ -120,6 +133,9 @@ pub async fn open(db: &Database, dir: std::path::PathBuf) -> ApiResult<Arc<Searc
         None => {
             rebuild(db, &index).await?;
         }
+    }
+    if built_from.as_deref() != Some(identity.as_str()) {
+        crate::keys::write_private_file(&source_file, &identity).map_err(index_error)?;
     }
     Ok(index)
 }
@@ -184,16 +200,21 @@ async fn reindex_at(
     blocking(move || index.upsert(&documents, &removed, position)).await
 }
 
-/// Applies the changes logged after the index's position.
+/// Applies the changes logged after the index's position, or rebuilds the index when the
+/// log no longer holds them all.
 pub async fn catch_up(db: &Database, index: &Arc<SearchIndex>) -> ApiResult<()> {
     let position = index.position().unwrap_or(0) as i64;
-    let (changed, newest) = db
-        .catalog_changes_since(position, REREAD_WINDOW_MILLIS)
-        .await?;
-    if changed.is_empty() && newest == position {
+    let Some((changed, next)) = db.catalog_changes_since(position).await? else {
+        tracing::warn!(
+            position,
+            "the change log was pruned past the search index's position; rebuilding it"
+        );
+        return rebuild(db, index).await.map(|_| ());
+    };
+    if changed.is_empty() && next == position {
         return Ok(());
     }
-    reindex_at(db, index, &changed, newest.max(0) as u64).await
+    reindex_at(db, index, &changed, next.max(0) as u64).await
 }
 
 /// Re-indexes one plugin now, so a change made here is searchable as soon as it is answered.
@@ -203,8 +224,9 @@ pub async fn reindex(db: &Database, index: &Arc<SearchIndex>, plugin_id: i64) ->
     reindex_at(db, index, &[plugin_id], position).await
 }
 
-/// Follows the change log until `stop`.
+/// Follows the change log until `stop`, and prunes what it no longer needs.
 pub async fn follow(db: Database, index: Arc<SearchIndex>, mut stop: watch::Receiver<bool>) {
+    let mut last_pruned: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(FOLLOW_EVERY) => {}
@@ -212,6 +234,17 @@ pub async fn follow(db: Database, index: Arc<SearchIndex>, mut stop: watch::Rece
         }
         if let Err(err) = catch_up(&db, &index).await {
             tracing::warn!(error = %err.message, "following the catalogue's changes failed; retrying");
+        }
+        if last_pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            last_pruned = Some(std::time::Instant::now());
+            let before = aerie_db::now_millis() - LOG_RETENTION.as_millis() as i64;
+            match db.prune_catalog_changes(before).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "pruned the catalogue's change log"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "pruning the catalogue's change log failed")
+                }
+            }
         }
     }
 }

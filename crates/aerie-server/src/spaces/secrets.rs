@@ -90,9 +90,12 @@ pub async fn new_space(
     name: &str,
     owner_id: i64,
 ) -> ApiResult<Space> {
+    // No rotation runs, here or on another replica, from reading the key file until the
+    // space is stored: a data key wrapped by a key a rotation retires meanwhile is lost.
+    // (The database's lock first, as a rotation takes them, or the two could wait on each
+    // other.)
+    let _not_rotating = state.db.shared(aerie_db::ReplicaLock::MasterKeys).await?;
     let _wrapping = state.keys.wrapping().await;
-    // Another replica may have rotated to a key this one has not read yet: a data key
-    // wrapped by the retiring key after that rotation re-wrapped would outlive the key.
     state.keys.refresh().map_err(ApiError::internal)?;
     let (_, wrapped) = state.keys.keyring().new_data_key(DATA_KEY_OWNER);
     Ok(state
@@ -176,21 +179,17 @@ pub async fn set_secret(
         })
 }
 
-/// Passes over the spaces a rotation makes at most: a space another replica creates while
-/// the rotation runs may be wrapped by the old key until that replica reads the key file again,
-/// and is re-wrapped by the next pass.
-const REWRAP_PASSES: usize = 5;
-
 /// Re-wraps every space's data key with a new master key (or, with keys from the
 /// environment, with the first one there), then retires the old keys that no space uses any
-/// more. One rotation runs at a time across every replica sharing the database.
+/// more. One rotation runs at a time across every replica sharing the database, and no space
+/// is created meanwhile on any of them ([`new_space`] holds the same lock, shared).
 pub async fn rotate_master_key(
     state: &AppState,
     actor: &Actor,
 ) -> ApiResult<aerie_api_types::RotationView> {
     let _exclusive = state
         .db
-        .exclusive(aerie_db::ExclusiveLock::MasterKeyRotation)
+        .exclusive(aerie_db::ReplicaLock::MasterKeys)
         .await?;
     let _rotating = state.keys.rotating().await;
     let keyring = state
@@ -198,29 +197,25 @@ pub async fn rotate_master_key(
         .begin_rotation()
         .map_err(|err| ApiError::conflict("rotation_failed", err.to_string()))?;
     let primary = keyring.primary().id().to_string();
-    let mut rewrapped = 0;
-    for pass in 0..REWRAP_PASSES {
-        let mut batch = Vec::new();
-        for space in state.db.all_spaces().await? {
-            if space.master_key_id == primary {
-                continue;
-            }
-            let key = state
-                .keys
-                .unwrap(&wrapped_key(&space), DATA_KEY_OWNER)
-                .map_err(|err| {
-                    ApiError::internal(format!("the data key of `{}`: {err}", space.name))
-                })?;
-            let wrapped = keyring.wrap(&key, DATA_KEY_OWNER);
-            batch.push((space.id, wrapped.master_key_id, wrapped.sealed));
+    let mut rewrapped = Vec::new();
+    for space in state.db.all_spaces().await? {
+        if space.master_key_id == primary {
+            continue;
         }
-        // The first pass is audited even when there is nothing to re-wrap.
-        if batch.is_empty() && pass > 0 {
-            break;
-        }
-        state.db.rewrap_space_keys(actor, &batch, &primary).await?;
-        rewrapped += batch.len();
+        let key = state
+            .keys
+            .unwrap(&wrapped_key(&space), DATA_KEY_OWNER)
+            .map_err(|err| {
+                ApiError::internal(format!("the data key of `{}`: {err}", space.name))
+            })?;
+        let wrapped = keyring.wrap(&key, DATA_KEY_OWNER);
+        rewrapped.push((space.id, wrapped.master_key_id, wrapped.sealed));
     }
+    state
+        .db
+        .rewrap_space_keys(actor, &rewrapped, &primary)
+        .await?;
+    // A key is retired only once no data key needs it.
     let in_use = state.db.master_keys_in_use().await?;
     let retired = state
         .keys
@@ -228,7 +223,7 @@ pub async fn rotate_master_key(
         .map_err(|err| ApiError::internal(err.to_string()))?;
     Ok(aerie_api_types::RotationView {
         master_key_id: primary,
-        rewrapped,
+        rewrapped: rewrapped.len(),
         retired,
     })
 }
