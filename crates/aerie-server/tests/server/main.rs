@@ -6,6 +6,7 @@ mod api;
 mod endpoints;
 mod replicas;
 mod spaces;
+mod tidy;
 mod trust;
 
 /// `path` on `server`: an API path on the API's origin; a plugin path written
