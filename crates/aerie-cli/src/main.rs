@@ -83,6 +83,14 @@ enum Command {
     Run(RunArgs),
     /// Remove package blobs that no version refers to (left by failed publishes).
     Gc(GcArgs),
+    /// Back up a server on SQLite while it serves: a snapshot of its database, the package
+    /// blobs the snapshot refers to, its key files and a manifest with their digests. Or,
+    /// with `verify`, check a backup. (On PostgreSQL use pg_dump and the bucket's
+    /// versioning: see docs/deploy.md.)
+    Backup(BackupArgs),
+    /// Restore a backup into an empty data directory (and an empty blob store), checking it
+    /// first.
+    Restore(RestoreArgs),
     /// Log in to a registry: creates an API token and stores it (mode 0600) in your
     /// configuration directory. The password comes from AERIE_PASSWORD or a prompt.
     Login(LoginArgs),
@@ -476,12 +484,46 @@ struct GcArgs {
     /// A TOML configuration file.
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// Keep unreferenced blobs younger than this (a publish in progress owns them).
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    /// Keep unreferenced blobs younger than this: a publish in progress owns them, and a
+    /// backup may be copying them (keep it longer than any backup takes).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     grace: std::time::Duration,
     /// Only report what would be removed.
     #[arg(long)]
     dry_run: bool,
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct BackupArgs {
+    #[command(subcommand)]
+    check: Option<BackupCommand>,
+    /// Where to write the backup: a directory that is empty or does not exist.
+    #[arg(required = true)]
+    dir: Option<PathBuf>,
+    /// A TOML configuration file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Read a backup whole: every file and package has the digest its manifest says, and
+    /// every version in its database has its package.
+    Verify {
+        /// The backup's directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup's directory.
+    dir: PathBuf,
+    /// A TOML configuration file (the data directory restored into, its blob store and key
+    /// file paths).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -740,6 +782,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             args.data_dir,
         ),
         Command::Gc(args) => server::gc(args.config.as_deref(), args.grace, args.dry_run),
+        Command::Backup(BackupArgs {
+            check: Some(BackupCommand::Verify { dir }),
+            ..
+        }) => server::verify_backup(&dir),
+        Command::Backup(args) => server::backup(
+            args.config.as_deref(),
+            &args.dir.expect("clap requires the directory"),
+        ),
+        Command::Restore(args) => server::restore(args.config.as_deref(), &args.dir),
         Command::Login(args) => registry::login(&target, &args.username, args.admin),
         Command::Publish(args) => {
             let package = match args.package {

@@ -164,6 +164,61 @@ pub async fn wait_for_termination() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// `aerie backup DIR`.
+pub fn backup(config_file: Option<&Path>, dir: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_file)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let (db, blobs) = open_stores(&config).await?;
+        let manifest = aerie_server::backup::backup(&config, &db, &blobs, dir).await?;
+        db.close().await;
+        let bytes: u64 = manifest.blobs.iter().map(|blob| blob.size).sum();
+        println!(
+            "Backed up the database, {} package(s) ({}) and {} key file(s) into {}",
+            manifest.blobs.len(),
+            human_size(bytes),
+            manifest.files.iter().filter(|file| file.path.starts_with("keys/")).count(),
+            dir.display()
+        );
+        if manifest.master_key_from_environment {
+            println!(
+                "The master keys come from AERIE_MASTER_KEY and are not in the backup: keep them with it."
+            );
+        }
+        Ok(())
+    })
+}
+
+/// `aerie backup verify DIR`.
+pub fn verify_backup(dir: &Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let verified = runtime.block_on(aerie_server::backup::verify(dir))?;
+    println!(
+        "The backup in {} is whole: {} file(s) and {} package(s) match their digests, and every one of its {} version(s) has its package",
+        dir.display(),
+        verified.manifest.files.len(),
+        verified.manifest.blobs.len(),
+        verified.versions
+    );
+    Ok(())
+}
+
+/// `aerie restore DIR`.
+pub fn restore(config_file: Option<&Path>, dir: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_file)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let verified = runtime.block_on(async {
+        let blobs = aerie_server::open_blobs(&config)?;
+        anyhow::Ok(aerie_server::backup::restore(&config, &blobs, dir).await?)
+    })?;
+    println!(
+        "Restored {} package(s) and the database into {}; `aerie serve` rebuilds the search index at its start",
+        verified.manifest.blobs.len(),
+        config.data_dir.display()
+    );
+    Ok(())
+}
+
 pub fn gc(config_file: Option<&Path>, grace: Duration, dry_run: bool) -> anyhow::Result<()> {
     let config = load_config(config_file)?;
     let runtime = tokio::runtime::Runtime::new()?;

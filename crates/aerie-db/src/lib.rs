@@ -75,6 +75,9 @@ pub enum DbError {
     /// The space changed after the change being written was planned: nothing was written.
     #[error("the space `{0}` changed while this change was prepared")]
     SpaceChanged(String),
+    /// The operation is not one this database's engine offers.
+    #[error("{0}")]
+    Unsupported(String),
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -197,6 +200,35 @@ impl Database {
     pub async fn ping(&self) -> DbResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Writes a consistent copy of this SQLite database to `metadata`, and of plugins' state
+    /// to `state` when it lives in a file of its own (answering whether it does), while the
+    /// database serves: each copy is one read transaction (`VACUUM INTO`), so it holds every
+    /// change committed before it and none after. PostgreSQL has its own tools for this.
+    pub async fn snapshot_into(
+        &self,
+        metadata: &std::path::Path,
+        state: &std::path::Path,
+    ) -> DbResult<bool> {
+        if self.backend != Backend::Sqlite {
+            return Err(DbError::Unsupported(
+                "a PostgreSQL database is backed up with pg_dump or point-in-time recovery".into(),
+            ));
+        }
+        let into = |path: &std::path::Path| path.to_string_lossy().into_owned();
+        sqlx::query("VACUUM INTO $1")
+            .bind(into(metadata))
+            .execute(&self.pool)
+            .await?;
+        let Some(state_store) = self.plugin_state.as_deref() else {
+            return Ok(false);
+        };
+        sqlx::query("VACUUM INTO $1")
+            .bind(into(state))
+            .execute(&state_store.pool)
+            .await?;
+        Ok(true)
     }
 
     /// Closes every connection.

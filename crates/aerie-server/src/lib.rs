@@ -29,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod consent;
 pub mod error;
@@ -374,6 +375,11 @@ pub async fn open_stores(config: &Config) -> Result<(Database, BlobStore), Start
         .await?
         .with_separate_plugin_state(&state)
         .await?;
+    Ok((db, open_blobs(config)?))
+}
+
+/// The blob store the configuration names.
+pub fn open_blobs(config: &Config) -> Result<BlobStore, StartError> {
     let blobs =
         match config.blobs.store.as_str() {
             "local" => {
@@ -405,7 +411,7 @@ pub async fn open_stores(config: &Config) -> Result<(Database, BlobStore), Start
                 )));
             }
         };
-    Ok((db, blobs))
+    Ok(blobs)
 }
 
 /// A running server.

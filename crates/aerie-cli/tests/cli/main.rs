@@ -2,6 +2,7 @@
 //! packages, real keys, and the `minisign` tool for interoperability; and the web UI the
 //! `aerie serve` binary serves, in a real Chromium ([`web`]).
 
+mod backup;
 mod web;
 
 use std::collections::BTreeMap;
