@@ -3,6 +3,7 @@
 //! `aerie serve` binary serves, in a real Chromium ([`web`]).
 
 mod backup;
+mod chaos;
 mod web;
 
 use std::collections::BTreeMap;
