@@ -151,7 +151,7 @@ fn a_replica_killed_again_and_again_loses_nothing_it_acknowledged() {
             while !stop.load(Ordering::Relaxed) {
                 step += 1;
                 let port = victim_port.load(Ordering::Relaxed);
-                if step % 2 == 0 {
+                if step.is_multiple_of(2) {
                     let version = format!("0.5.{step}");
                     let file: PathBuf = dir.join(format!("greeter-{version}.aerie"));
                     package_as_version(package("greeter"), &version, &file);
