@@ -27,6 +27,7 @@ pub struct PostgresServer {
     port: u16,
     run_as: Option<String>,
     createdb: PathBuf,
+    cluster: PathBuf,
     _server: Mutex<Child>,
 }
 
@@ -39,6 +40,12 @@ pub fn postgres() -> &'static PostgresServer {
     SERVER.get_or_init(|| {
         PostgresServer::start("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
     })
+}
+
+/// A PostgreSQL server of the caller's own, to restart ([`PostgresServer::restart`]) without
+/// disturbing other tests; it stops when dropped.
+pub fn own_postgres() -> PostgresServer {
+    PostgresServer::start("-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
 }
 
 /// A PostgreSQL server with the default durability settings (fsync on), for benchmarks.
@@ -85,14 +92,16 @@ impl PostgresServer {
         ]));
         let port = free_port();
         let postgres = bin_dir.join("postgres");
-        // `read` returns when this process's end of stdin closes: then the server stops.
+        // The server runs again whenever it stops, until `stop` exists (a restart stops it);
+        // `read` returns when this process's end of stdin closes: then it stops for good.
         let script = format!(
-            "{} -D '{}' -p {port} -k '{data}' -c listen_addresses=127.0.0.1 {settings} \
-             -c max_connections=300 \
-             >'{data}/log' 2>&1 & server=$!; read _; kill -INT $server; wait $server; \
+            "while [ ! -e '{data}/stop' ]; do {} -D '{cluster}' -p {port} -k '{data}' \
+             -c listen_addresses=127.0.0.1 {settings} -c max_connections=300 \
+             >>'{data}/log' 2>&1; sleep 0.2; done & server=$!; read _; touch '{data}/stop'; \
+             kill -INT $(head -n 1 '{cluster}/postmaster.pid') 2>/dev/null; wait $server; \
              rm -rf '{data}'",
             postgres.display(),
-            cluster.display(),
+            cluster = cluster.display(),
             data = data.display(),
         );
         let server = command(&run_as, Path::new("sh"))
@@ -113,7 +122,33 @@ impl PostgresServer {
             port,
             run_as,
             createdb: bin_dir.join("createdb"),
+            cluster,
             _server: Mutex::new(server),
+        }
+    }
+
+    /// Stops the server as an operator's restart does (a fast shutdown: sessions are cut,
+    /// open transactions rolled back) and waits until it accepts connections again.
+    pub fn restart(&self) {
+        let pid = std::fs::read_to_string(self.cluster.join("postmaster.pid"))
+            .expect("the server runs")
+            .lines()
+            .next()
+            .expect("the pid file starts with the pid")
+            .to_string();
+        let status = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "cannot stop PostgreSQL ({pid})");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "PostgreSQL did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "PostgreSQL did not start again");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -355,3 +355,93 @@ async fn replicas_started_together_share_one_key_and_a_rotation_loses_no_secret(
     let master = std::fs::read_to_string(keys.path().join("master.key")).unwrap();
     assert_eq!(master_keys(&master), 1, "{master}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_recover_from_a_database_restart_under_load_without_restarting() {
+    let database = std::sync::Arc::new(aerie_test_support::own_postgres());
+    let (mut config, data_dir, _keys) = shared_config();
+    config.database_url = Some(database.fresh_database());
+    let a = TestApp::on(config, data_dir).await;
+    let b = a.replica().await;
+    a.publish("hello", "0.1.0").await;
+    let ada = a.user("ada").await;
+    a.space(&ada, "team").await;
+    let (status, body) = a
+        .install(&ada, "team", json!({ "plugin": "examples/hello" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    eventually("B serves hello", async || {
+        let (status, _) = b.endpoint("/s/team/examples/hello/", None).await;
+        (status == StatusCode::OK, status)
+    })
+    .await;
+
+    // Requests keep coming to both replicas while the database restarts.
+    let restarting = std::sync::atomic::AtomicBool::new(true);
+    let restart = async {
+        let database = std::sync::Arc::clone(&database);
+        tokio::task::spawn_blocking(move || database.restart())
+            .await
+            .unwrap();
+        restarting.store(false, std::sync::atomic::Ordering::Relaxed);
+    };
+    let load = async {
+        let (mut answered, mut failed) = (0, 0);
+        while restarting.load(std::sync::atomic::Ordering::Relaxed) {
+            for app in [&a, &b] {
+                let (plugin, _) = app.endpoint("/s/team/examples/hello/", None).await;
+                let (api, _) = app
+                    .call(Method::GET, "/api/v1/plugins/examples/hello", None, None)
+                    .await;
+                for status in [plugin, api] {
+                    if status == StatusCode::OK {
+                        answered += 1;
+                    } else {
+                        failed += 1;
+                    }
+                }
+            }
+        }
+        (answered, failed)
+    };
+    let ((), (answered, failed)) = tokio::join!(restart, load);
+    eprintln!("during the database's restart: {answered} answered, {failed} failed");
+
+    // Afterwards both replicas write, read and follow each other again, as they are.
+    let config = format!(
+        "{}/config",
+        TestApp::installation_path("team", "examples/hello")
+    );
+    eventually("A takes a config change again", async || {
+        let (status, body) = a
+            .call(
+                Method::PUT,
+                &config,
+                Some(&ada),
+                Some(json!({ "config": { "greeting": "Back" } })),
+            )
+            .await;
+        (status == StatusCode::OK, (status, body))
+    })
+    .await;
+    eventually("B serves the change made through A", async || {
+        let (_, text) = b.endpoint("/s/team/examples/hello/you", None).await;
+        (text == "Back, you!\n", text)
+    })
+    .await;
+    eventually("B publishes again", async || {
+        let (status, body) = b.call(Method::GET, "/readyz", None, None).await;
+        (status == StatusCode::OK, (status, body))
+    })
+    .await;
+    b.publish("hello", "0.1.1").await;
+    let (status, body) = a
+        .call(
+            Method::GET,
+            "/api/v1/plugins/examples/hello/0.1.1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
