@@ -157,7 +157,13 @@ pub(super) async fn catch_up(state: &AppState, space: &Space) -> ApiResult<()> {
         let Some(record) = wanted.get(plugin) else {
             continue;
         };
-        let spec = running_spec(state, space, &record.installation).await?;
+        let spec = match running_spec(state, space, &record.installation).await {
+            Ok(spec) => spec,
+            Err(err) => {
+                tracing::error!(space = %space.name, %plugin, error = %err.message, "cannot load an installation");
+                continue;
+            }
+        };
         let same = running
             .get(plugin)
             .is_some_and(|running| running.digest == spec.digest && running.config == spec.config);

@@ -15,21 +15,25 @@ use crate::error::ApiResult;
 use crate::state::AppState;
 
 /// Loads every space's installations after a start; those that do not load are marked
-/// failed with the reason, and those that failed before and load now are active again. A space
-/// that cannot be read or written is logged and left to the follower, which tries it again;
-/// the others are restored all the same. Fails only when the spaces cannot be listed.
+/// failed with the reason, and those that failed before and load now are active again. An
+/// installation or a space that cannot be read is logged and left to the follower, which tries
+/// it again; everything else is restored all the same. Fails only when the spaces cannot be
+/// listed.
 pub async fn restore_all(state: &AppState) -> ApiResult<()> {
     let mut specs = Vec::new();
     let mut rows: HashMap<String, (i64, InstallationRecord)> = HashMap::new();
     let mut spaces: HashMap<i64, Space> = HashMap::new();
     for space in state.db.all_spaces().await? {
         match space_specs(state, &space).await {
-            Ok((space, loads)) => {
+            Ok((space, loads, complete)) => {
                 for (spec, record) in loads {
                     rows.insert(spec.id.clone(), (space.id, record));
                     specs.push(spec);
                 }
-                spaces.insert(space.id, space);
+                // A space not read whole is left to the follower, which tries it again.
+                if complete {
+                    spaces.insert(space.id, space);
+                }
             }
             Err(err) => {
                 tracing::error!(space = %space.name, error = %err.message, "cannot restore a space's plugins; the follower tries again");
@@ -96,39 +100,57 @@ pub async fn restore_all(state: &AppState) -> ApiResult<()> {
 }
 
 /// What to load of `space`: its installations that its policy still allows (those it no
-/// longer allows are marked failed, with the reason), with the space as it is then.
+/// longer allows are marked failed, with the reason), with the space as it is then and whether
+/// every installation could be read (one that could not is logged and left out).
 async fn space_specs(
     state: &AppState,
     space: &Space,
-) -> ApiResult<(Space, Vec<(InstallationSpec, InstallationRecord)>)> {
+) -> ApiResult<(Space, Vec<(InstallationSpec, InstallationRecord)>, bool)> {
     let mut space = space.clone();
     let mut loads = Vec::new();
+    let mut complete = true;
     for record in state.db.installations(space.id).await? {
         if record.installation.status == InstallationStatus::Disabled {
             continue;
         }
-        let plugin = parse_plugin(&record.installation.plugin)?;
-        if let Some((_, refusal)) =
-            policy_refusal(state, &space, &plugin, &record.installation.version).await?
-        {
-            // The policy was set, or the certification withdrawn, after it was installed.
-            tracing::warn!(space = %space.name, plugin = %plugin, "{refusal}");
-            if record.installation.status_reason.as_deref() != Some(refusal.as_str()) {
-                let change = status_change(
-                    &record.installation,
-                    InstallationStatus::Failed,
-                    Some(refusal),
-                    event(&plugin, "failed", None, None),
-                    json!({ "plugin": plugin.as_str() }),
-                );
-                space.revision = commit(state, &Actor::system(), &space, &change).await?;
+        match installation_spec(state, &mut space, &record).await {
+            Ok(Some(spec)) => loads.push((spec, record)),
+            Ok(None) => {}
+            Err(err) => {
+                complete = false;
+                tracing::error!(space = %space.name, plugin = %record.installation.plugin, error = %err.message, "cannot restore an installation");
             }
-            continue;
         }
-        loads.push((
-            running_spec(state, &space, &record.installation).await?,
-            record,
-        ));
     }
-    Ok((space, loads))
+    Ok((space, loads, complete))
+}
+
+/// What to load for one installation, or `None` when the space's policy no longer allows it
+/// (it is then marked failed, and `space`'s revision follows).
+async fn installation_spec(
+    state: &AppState,
+    space: &mut Space,
+    record: &InstallationRecord,
+) -> ApiResult<Option<InstallationSpec>> {
+    let plugin = parse_plugin(&record.installation.plugin)?;
+    if let Some((_, refusal)) =
+        policy_refusal(state, space, &plugin, &record.installation.version).await?
+    {
+        // The policy was set, or the certification withdrawn, after it was installed.
+        tracing::warn!(space = %space.name, plugin = %plugin, "{refusal}");
+        if record.installation.status_reason.as_deref() != Some(refusal.as_str()) {
+            let change = status_change(
+                &record.installation,
+                InstallationStatus::Failed,
+                Some(refusal),
+                event(&plugin, "failed", None, None),
+                json!({ "plugin": plugin.as_str() }),
+            );
+            space.revision = commit(state, &Actor::system(), space, &change).await?;
+        }
+        return Ok(None);
+    }
+    Ok(Some(
+        running_spec(state, space, &record.installation).await?,
+    ))
 }

@@ -804,6 +804,68 @@ async fn a_restart_brings_every_space_back_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_package_keeps_only_its_own_installation_from_starting() {
+    let mut app = TestApp::start(Backend::Sqlite).await;
+    app.publish("hello", "0.1.0").await;
+    app.publish("counter", "0.1.0").await;
+    let ada = app.user("ada").await;
+    for (space, plugins) in [
+        ("one", &["examples/counter", "examples/hello"][..]),
+        ("two", &["examples/hello"][..]),
+    ] {
+        app.space(&ada, space).await;
+        for plugin in plugins {
+            let (status, body) = app.install(&ada, space, json!({ "plugin": plugin })).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+    // The counter's package goes missing from the blob store.
+    let (_, version) = app
+        .call(
+            Method::GET,
+            "/api/v1/plugins/examples/counter/0.1.0",
+            None,
+            None,
+        )
+        .await;
+    let hex = version["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let blob = app
+        .config
+        .data_dir
+        .join(format!("blobs/sha256/{}/{}/{hex}", &hex[..2], &hex[2..4]));
+    std::fs::remove_file(&blob).unwrap();
+
+    app.restart().await;
+    let (status, _) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for space in ["one", "two"] {
+        let (status, text) = app
+            .endpoint(&format!("/s/{space}/examples/hello/you"), None)
+            .await;
+        assert_eq!(
+            (status, text.as_str()),
+            (StatusCode::OK, "Hello, you!\n"),
+            "{space}"
+        );
+    }
+    let (status, _) = app.endpoint("/s/one/examples/counter/", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The space still takes changes: the broken installation can be removed.
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &TestApp::installation_path("one", "examples/counter"),
+            Some(&ada),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uninstall_deletes_or_keeps_the_data_and_takes_orphaned_dependencies() {
     let app = TestApp::start(Backend::Sqlite).await;
     app.publish("counter", "0.1.0").await;
