@@ -74,15 +74,32 @@ async fn what_one_replica_changes_the_other_serves_without_a_restart() {
     let (a, b, _keys) = replicas().await;
     a.publish("greeter", "0.1.0").await;
     a.publish("greeter-client", "0.1.0").await;
+    // Published through A: searchable and downloadable through B.
+    eventually("B finds what A published", async || {
+        let (_, found) = b
+            .call(Method::GET, "/api/v1/search?q=greeter", None, None)
+            .await;
+        (found["total"] == 2, found)
+    })
+    .await;
+    let (status, _) = b
+        .call(
+            Method::GET,
+            "/api/v1/plugins/examples/greeter-client/0.1.0/download",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let ada = a.user("ada").await;
     // The space made through A; its secrets sealed through B with the shared master key.
     a.space(&ada, "team").await;
-    let (status, body) = a
+    let (status, body) = b
         .install(&ada, "team", json!({ "plugin": "examples/greeter-client" }))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    eventually("B serves what A installed", async || {
-        let (status, text) = b
+    eventually("A serves what B installed", async || {
+        let (status, text) = a
             .endpoint("/s/team/examples/greeter-client/?name=Al", None)
             .await;
         (status == StatusCode::OK, (status, text))
