@@ -645,6 +645,31 @@ pub struct RotationView {
     pub retired: Vec<String>,
 }
 
+/// Where the replica that answers stands with the spaces: how many there are, how many it runs
+/// as stored, and those it is catching up with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaView {
+    /// Spaces stored.
+    pub spaces: usize,
+    /// Spaces this replica runs at their stored revision.
+    pub current: usize,
+    /// Spaces whose stored revision this replica does not run yet (at most 100).
+    pub behind: Vec<SpaceRevisionView>,
+}
+
+/// A space's stored revision beside the one a replica runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SpaceRevisionView {
+    /// The space.
+    pub space: String,
+    /// The revision stored: raised by every change to what it runs.
+    pub stored_revision: i64,
+    /// The revision this replica runs; absent before it first loaded the space.
+    pub running_revision: Option<i64>,
+    /// How long ago the stored revision was written, in milliseconds.
+    pub lag_ms: i64,
+}
+
 /// A plugin found by a search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SearchHitView {

@@ -216,6 +216,7 @@ fn api_router(state: AppState, pages: Option<Pages>) -> axum::Router<AppState> {
         .routes(routes!(routes::downloads::by_digest))
         .routes(routes!(routes::admin::audit))
         .routes(routes!(routes::admin::users))
+        .routes(routes!(routes::admin::replica))
         .routes(routes!(routes::search::search))
         .routes(routes!(routes::reviews::list))
         .routes(routes!(

@@ -1,6 +1,6 @@
 //! Administration: the audit log and the users.
 
-use aerie_api_types::{AuditEntryView, ErrorBody, UserView};
+use aerie_api_types::{AuditEntryView, ErrorBody, ReplicaView, UserView};
 use aerie_db::AuditQuery;
 use axum::extract::{Query, State};
 use serde::Deserialize;
@@ -42,6 +42,18 @@ pub async fn audit(
         })
         .await?;
     Ok(Json(entries.into_iter().map(views::audit).collect()))
+}
+
+/// Where the replica that answers stands with the spaces: those whose stored revision it does
+/// not run yet, with how long ago each changed (administrators).
+#[utoipa::path(get, path = "/api/v1/admin/replica", tag = "admin",
+    responses((status = 200, body = ReplicaView), (status = 403, body = ErrorBody)))]
+pub async fn replica(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ReplicaView>> {
+    caller.require_admin()?;
+    Ok(Json(crate::spaces::replica_view(&state).await?))
 }
 
 /// A page of the user list.

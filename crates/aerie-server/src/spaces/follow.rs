@@ -182,6 +182,34 @@ pub(super) async fn catch_up(state: &AppState, space: &Space) -> ApiResult<()> {
     Ok(())
 }
 
+/// Most spaces [`replica_view`] lists as behind.
+const MAX_LISTED_BEHIND: usize = 100;
+
+/// Where this replica stands with the spaces, for the operator.
+pub async fn replica_view(state: &AppState) -> ApiResult<aerie_api_types::ReplicaView> {
+    let stored = state.db.space_revisions().await?;
+    let behind = state.space_revisions.behind(&stored);
+    let mut listed = Vec::new();
+    for space_id in behind.iter().take(MAX_LISTED_BEHIND) {
+        // A space deleted since it was listed is no longer behind.
+        if let Some(space) = state.db.space_by_id(*space_id).await? {
+            listed.push(aerie_api_types::SpaceRevisionView {
+                space: space.name,
+                stored_revision: space.revision,
+                running_revision: state.space_revisions.get(*space_id),
+                lag_ms: (aerie_db::now_millis() - space.changed_at).max(0),
+            });
+        }
+    }
+    let stored_ids: std::collections::HashSet<i64> = stored.iter().map(|(id, _)| *id).collect();
+    let behind_stored = behind.iter().filter(|id| stored_ids.contains(id)).count();
+    Ok(aerie_api_types::ReplicaView {
+        spaces: stored.len(),
+        current: stored.len() - behind_stored,
+        behind: listed,
+    })
+}
+
 /// Catches up with the space `space_id` as stored now, taking its lock; a space deleted
 /// elsewhere stops here.
 async fn follow_space(state: &AppState, space_id: i64) -> ApiResult<()> {

@@ -28,7 +28,7 @@ use crate::error::{ApiError, ApiResult};
 
 pub use apply::SpaceLocks;
 pub use changes::{delete_space, install, rollback, set_config, set_enabled, uninstall, update};
-pub use follow::{RECONCILE_EVERY, RunningRevisions, follow};
+pub use follow::{RECONCILE_EVERY, RunningRevisions, follow, replica_view};
 pub use resolution::requires_certified;
 pub use restore::restore_all;
 pub use secrets::{SpaceSecrets, new_space, rotate_master_key, set_secret};

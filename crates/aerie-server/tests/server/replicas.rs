@@ -174,6 +174,23 @@ async fn what_one_replica_changes_the_other_serves_without_a_restart() {
     })
     .await;
     assert_eq!(serving(&a, &ada, "team", "examples/greeter").await, "0.1.0");
+    // Each replica says where it stands: every space current, once it caught up.
+    for app in [&a, &b] {
+        eventually("the replica runs every space as stored", async || {
+            let (_, stands) = app
+                .call(Method::GET, "/api/v1/admin/replica", Some(&app.admin), None)
+                .await;
+            (
+                stands == json!({ "spaces": 1, "current": 1, "behind": [] }),
+                stands,
+            )
+        })
+        .await;
+    }
+    let (status, _) = b
+        .call(Method::GET, "/api/v1/admin/replica", Some(&ada), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // An uninstall through A stops the plugin on B.
     let (status, body) = a
