@@ -804,6 +804,83 @@ async fn a_restart_brings_every_space_back_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_larger_than_the_default_limit_installs_where_the_operator_raised_it() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.max_package_size = 64 * 1024 * 1024;
+    })
+    .await;
+    // hello with a custom section of 51 MiB that does not compress: a package past the
+    // default 50 MiB, within the 64 this server takes.
+    let hello = example_plugin("hello");
+    let mut component = hello.component.clone();
+    let mut padding = vec![0u8; 51 * 1024 * 1024];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for chunk in padding.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    let name = b"padding";
+    let mut section = leb128(name.len() as u64);
+    section.extend_from_slice(name);
+    section.extend_from_slice(&padding);
+    component.push(0);
+    component.extend(leb128(section.len() as u64));
+    component.extend(section);
+    let package = write_package(&[
+        PackageFile {
+            name: "aerie.toml".into(),
+            bytes: hello.manifest.clone().into_bytes(),
+        },
+        PackageFile {
+            name: "plugin.wasm".into(),
+            bytes: component,
+        },
+    ])
+    .unwrap();
+    assert!(package.len() > 50 * 1024 * 1024, "{}", package.len());
+    app.call(
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(&app.admin),
+        Some(json!({ "name": "examples", "require_signature": false })),
+    )
+    .await;
+    let response = app
+        .client
+        .put(app.url("/api/v1/plugins/examples/hello/0.1.0"))
+        .bearer_auth(&app.admin)
+        .body(package)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let ada = app.user("ada").await;
+    app.space(&ada, "team").await;
+    let (status, body) = app
+        .install(&ada, "team", json!({ "plugin": "examples/hello" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, text) = app.endpoint("/s/team/examples/hello/you", None).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "Hello, you!\n"));
+}
+
+/// `value` as an unsigned LEB128 number, as WebAssembly writes sizes.
+fn leb128(mut value: u64) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            bytes.push(byte);
+            return bytes;
+        }
+        bytes.push(byte | 0x80);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_package_keeps_only_its_own_installation_from_starting() {
     let mut app = TestApp::start(Backend::Sqlite).await;
     app.publish("hello", "0.1.0").await;
