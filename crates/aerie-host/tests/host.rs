@@ -789,7 +789,7 @@ async fn the_cache_keeps_the_components_used_last_within_its_size() {
     let cache = tempfile::tempdir().unwrap();
     let kv = Arc::new(MemoryKeyValue::default());
     let cached = || -> Vec<String> {
-        let mut names: Vec<String> = walk(cache.path())
+        let mut names: Vec<String> = aerie_test_support::files_under(cache.path())
             .into_iter()
             .filter_map(|path| Some(path.file_name()?.to_str()?.to_string()))
             .collect();
@@ -810,20 +810,6 @@ async fn the_cache_keeps_the_components_used_last_within_its_size() {
     let roomy = new_host(cache.path(), &kv, |_| {});
     load_ok(&roomy, vec![spec("hello")]).await;
     assert_eq!(cached().len(), 2);
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -100,7 +100,10 @@ fn a_backup_taken_while_publishing_restores_into_a_server_that_serves_everything
     // One byte changed in one package, and the backup says so.
     let damaged = dir.path().join("damaged");
     crate::copy_tree(&backup, &damaged);
-    let blob = walk(&damaged.join("blobs")).into_iter().next().unwrap();
+    let blob = aerie_test_support::files_under(&damaged.join("blobs"))
+        .into_iter()
+        .next()
+        .unwrap();
     let mut bytes = std::fs::read(&blob).unwrap();
     bytes[0] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
@@ -162,18 +165,4 @@ fn a_backup_taken_while_publishing_restores_into_a_server_that_serves_everything
     )
     .unwrap();
     assert_eq!(status, 200, "the secret opens with the restored master key");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

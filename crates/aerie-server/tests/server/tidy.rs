@@ -25,16 +25,10 @@ fn dependencies(krate: &str) -> Vec<String> {
 
 /// Every Rust source file under `dir`.
 fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(sources(&path));
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            files.push(path);
-        }
-    }
-    files
+    aerie_test_support::files_under(dir)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .collect()
 }
 
 /// The lines of `file` that are code, not comments.
