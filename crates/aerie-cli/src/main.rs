@@ -102,6 +102,9 @@ enum Command {
     Review(ReviewArgs),
     /// A plugin's downloads per day and its active installations.
     Stats(StatsArgs),
+    /// The audit log, newest first (administrators): who changed what, when and from where,
+    /// filtered by actor, action, target and time; every matching entry with --json-lines.
+    Audit(AuditArgs),
     /// Certification of versions: publishers submit them; administrators review, certify
     /// (the registry signs) or reject them; spaces can require it.
     #[command(subcommand)]
@@ -156,6 +159,32 @@ enum Command {
     /// Server administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// Only entries by this user.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only entries with this action, like `version.publish`.
+    #[arg(long)]
+    action: Option<String>,
+    /// Only entries whose target starts with this, like `plugin:acme/`.
+    #[arg(long)]
+    target: Option<String>,
+    /// Only entries at or after this time (RFC 3339, like 2026-12-01T00:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only entries before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// At most this many entries (the newest).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Print every matching entry as one JSON object a line, oldest last, paging through the
+    /// whole log (for export); --limit does not apply.
+    #[arg(long)]
+    json_lines: bool,
 }
 
 #[derive(Args)]
@@ -811,6 +840,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             },
         ),
         Command::Stats(args) => registry::stats(&target, &args.name, args.json),
+        Command::Audit(args) => registry::audit(
+            &target,
+            &registry::AuditFilter {
+                actor: args.actor,
+                action: args.action,
+                target: args.target,
+                since: args.since,
+                until: args.until,
+            },
+            args.limit,
+            args.json_lines,
+        ),
         Command::Review(args) => registry::review(&target, &args.name, args.stars, args.text),
         Command::Info(args) => registry::info(&target, &args.spec, args.json),
         Command::Yank(args) => registry::set_yanked(&target, &args.spec, true),

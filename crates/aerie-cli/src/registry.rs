@@ -668,6 +668,83 @@ pub fn review(target: &Target, name: &str, stars: i64, text: Option<String>) -> 
     Ok(())
 }
 
+/// What `aerie audit` asks the log for.
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+/// Entries asked for at a time.
+const AUDIT_PAGE: usize = 1000;
+
+/// `aerie audit`: a table of the newest `limit` entries, or every entry as JSON lines.
+pub fn audit(
+    target: &Target,
+    filter: &AuditFilter,
+    limit: usize,
+    json_lines: bool,
+) -> anyhow::Result<()> {
+    let client = target.client()?;
+    let runtime = runtime()?;
+    let params: Vec<(&str, String)> = [
+        ("actor", &filter.actor),
+        ("action", &filter.action),
+        ("target", &filter.target),
+        ("since", &filter.since),
+        ("until", &filter.until),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value.clone()?)))
+    .collect();
+    let wanted = if json_lines { usize::MAX } else { limit };
+    let mut entries = Vec::new();
+    let mut before: Option<i64> = None;
+    while entries.len() < wanted {
+        let page = AUDIT_PAGE.min(wanted - entries.len()).max(1);
+        let mut query = params.clone();
+        query.push(("limit", page.to_string()));
+        if let Some(before) = before {
+            query.push(("before", before.to_string()));
+        }
+        let got = runtime.block_on(client.audit(&query))?;
+        let last = got.last().map(|entry| entry.id);
+        let done = got.len() < page;
+        if json_lines {
+            // Written as they come: an export of a large log holds one page at a time.
+            let mut out = std::io::stdout().lock();
+            for entry in &got {
+                use std::io::Write as _;
+                writeln!(out, "{}", serde_json::to_string(entry)?)?;
+            }
+        } else {
+            entries.extend(got);
+        }
+        match last {
+            Some(last) if !done => before = Some(last),
+            _ => break,
+        }
+    }
+    if json_lines {
+        return Ok(());
+    }
+    let mut table = Table::default();
+    table.row(["WHEN", "WHO", "ACTION", "TARGET", "FROM"].map(String::from));
+    for entry in &entries {
+        table.row([
+            entry.at.clone(),
+            entry.actor.clone().unwrap_or_else(|| "-".into()),
+            entry.action.clone(),
+            entry.target.clone(),
+            entry.ip.clone().unwrap_or_default(),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(())
+}
+
 pub fn stats(target: &Target, name: &str, json: bool) -> anyhow::Result<()> {
     let name: PluginName = name.parse()?;
     let stats = runtime()?.block_on(target.client()?.stats(name.as_str()))?;

@@ -6,12 +6,13 @@
 use std::fmt;
 
 use aerie_api_types::{
-    AddKeyRequest, CertificationQueueView, CertificationRequest, CertificationView, ConfigRequest,
-    CreateNamespaceRequest, CreateSpaceRequest, CreateTokenRequest, CreatedToken, ErrorBody,
-    InstallRequest, InstallationEventView, InstallationView, KeyView, MeView, MemberView,
-    NamespaceView, PluginView, PublishResponse, RegistryKeyView, ReviewRequest, ReviewsView,
-    RotationView, SearchResponse, SecretRequest, SetSpaceMemberRequest, SpaceChangeView, SpaceView,
-    StatsView, TokenView, UpdateRequest, UpdateSpaceRequest, VersionView,
+    AddKeyRequest, AuditEntryView, CertificationQueueView, CertificationRequest, CertificationView,
+    ConfigRequest, CreateNamespaceRequest, CreateSpaceRequest, CreateTokenRequest, CreatedToken,
+    ErrorBody, InstallRequest, InstallationEventView, InstallationView, KeyView, MeView,
+    MemberView, NamespaceView, PluginView, PublishResponse, RegistryKeyView, ReviewRequest,
+    ReviewsView, RotationView, SearchResponse, SecretRequest, SetSpaceMemberRequest,
+    SpaceChangeView, SpaceView, StatsView, TokenView, UpdateRequest, UpdateSpaceRequest,
+    VersionView,
 };
 use bytes::Bytes;
 use futures::Stream;
@@ -500,6 +501,12 @@ impl Client {
     /// A plugin's rating and most recent reviews.
     pub async fn reviews(&self, name: &str) -> ClientResult<ReviewsView> {
         Client::json(self.request(Method::GET, &format!("/api/v1/plugins/{name}/reviews"))).await
+    }
+
+    /// Audit log entries matching `params` (`target`, `action`, `actor`, `since`, `until`,
+    /// `before`, `limit`), newest first (administrators).
+    pub async fn audit(&self, params: &[(&str, String)]) -> ClientResult<Vec<AuditEntryView>> {
+        Client::json(self.request(Method::GET, "/api/v1/audit").query(params)).await
     }
 
     /// A plugin's downloads per day and its active installations.

@@ -52,6 +52,12 @@ pub struct AuditQuery {
     pub target_prefix: Option<String>,
     /// Only rows with this action.
     pub action: Option<String>,
+    /// Only rows by the user with this name.
+    pub actor: Option<String>,
+    /// Only rows written at or after this time (Unix milliseconds).
+    pub since: Option<i64>,
+    /// Only rows written before this time (Unix milliseconds).
+    pub until: Option<i64>,
     /// Only rows older than this id (for paging).
     pub before_id: Option<i64>,
     /// At most this many rows.
@@ -91,6 +97,9 @@ impl Database {
              WHERE ($1 IS NULL OR substr(a.target, 1, length($2)) = $3) \
                AND ($4 IS NULL OR a.action = $5) \
                AND ($6 IS NULL OR a.id < $7) \
+               AND ($9 IS NULL OR a.actor_id = (SELECT id FROM users WHERE username = $10)) \
+               AND ($11 IS NULL OR a.at >= $12) \
+               AND ($13 IS NULL OR a.at < $14) \
              ORDER BY a.id DESC LIMIT $8",
         )
         .bind(query.target_prefix.clone())
@@ -101,6 +110,12 @@ impl Database {
         .bind(query.before_id)
         .bind(query.before_id)
         .bind(query.limit.clamp(1, 1000))
+        .bind(query.actor.clone())
+        .bind(query.actor.clone())
+        .bind(query.since)
+        .bind(query.since)
+        .bind(query.until)
+        .bind(query.until)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()

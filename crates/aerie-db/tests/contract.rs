@@ -746,10 +746,71 @@ async fn every_change_writes_an_audit_row(database: Database) {
             action: Some("version.publish".into()),
             before_id: None,
             limit: 10,
+            ..AuditQuery::default()
         })
         .await
         .unwrap();
     assert_eq!(filtered.len(), 1);
+    // By who acted, and by when.
+    let by = |actor: &str, since: Option<i64>, until: Option<i64>| AuditQuery {
+        actor: Some(actor.into()),
+        since,
+        until,
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    let at = all[0].at;
+    let count = |entries: Vec<aerie_db::AuditEntry>| entries.len();
+    assert_eq!(
+        count(
+            database
+                .audit_entries(&by("ada", None, None))
+                .await
+                .unwrap()
+        ),
+        all.iter()
+            .filter(|entry| entry.actor.as_deref() == Some("ada"))
+            .count()
+    );
+    assert_eq!(
+        count(
+            database
+                .audit_entries(&by("nobody", None, None))
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    assert!(
+        count(
+            database
+                .audit_entries(&by("ada", Some(at), None))
+                .await
+                .unwrap()
+        ) >= 1
+    );
+    assert_eq!(
+        count(
+            database
+                .audit_entries(&by("ada", Some(at + 1), None))
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            database
+                .audit_entries(&by(
+                    "ada",
+                    None,
+                    Some(all.iter().map(|entry| entry.at).min().unwrap())
+                ))
+                .await
+                .unwrap()
+        ),
+        0
+    );
     let paged = database
         .audit_entries(&AuditQuery {
             before_id: Some(all[1].id),

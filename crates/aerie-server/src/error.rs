@@ -6,8 +6,8 @@ use aerie_blob::BlobError;
 use aerie_core::package::PackageError;
 use aerie_core::signature::SignatureError;
 use aerie_db::DbError;
-use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -35,6 +35,44 @@ pub struct Json<T>(pub T);
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// A path's parameters: axum's `Path`, whose rejections (a segment that is not the number or
+/// name expected) answer in the error envelope like every other failure.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// A query string: axum's `Query`, whose rejections (a parameter of the wrong type, like
+/// `page=abc` or `certified=maybe`) answer in the error envelope like every other failure.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(err) => ApiError::bad_request(
+                "invalid_path_parameter",
+                format!("a path parameter is not valid: {}", err.body_text()),
+            ),
+            // A route whose pattern does not give what its handler takes: a bug here.
+            other => ApiError::internal(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        let text = rejection.body_text();
+        let detail = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text);
+        ApiError::bad_request(
+            "invalid_query",
+            format!("a query parameter is not valid: {detail}"),
+        )
     }
 }
 

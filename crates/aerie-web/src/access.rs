@@ -7,10 +7,11 @@ use aerie_api_types::{
     SpaceView, TokenView, UpdateSpaceRequest,
 };
 use aerie_server::AppState;
+use aerie_server::error::Path;
 use aerie_server::error::{ApiError, Json};
 use aerie_server::routes::{accounts, spaces};
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use bytes::Bytes;
 

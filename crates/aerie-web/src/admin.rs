@@ -4,9 +4,10 @@
 use aerie_api_types::{AuditEntryView, CertificationQueueEntry, CertificationRequest, UserView};
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
+use aerie_server::error::{Path, Query};
 use aerie_server::routes::{admin, certification};
 use askama::Template;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use bytes::Bytes;
 
 use crate::{
@@ -109,6 +110,7 @@ struct AuditPage {
     layout: Layout,
     target: String,
     action: String,
+    actor: String,
     entries: Vec<AuditEntryView>,
     older: Option<String>,
 }
@@ -119,6 +121,8 @@ struct AuditFilter {
     target: String,
     #[serde(default)]
     action: String,
+    #[serde(default)]
+    actor: String,
     #[serde(default)]
     before: String,
 }
@@ -150,6 +154,9 @@ pub async fn audit(
         Query(admin::AuditParams {
             target: text(&filter.target),
             action: text(&filter.action),
+            actor: text(&filter.actor),
+            since: None,
+            until: None,
             before,
             limit: Some(AUDIT_PAGE),
         }),
@@ -159,9 +166,10 @@ pub async fn audit(
     .0;
     let older = (entries.len() as i64 == AUDIT_PAGE).then(|| {
         format!(
-            "/admin/audit?target={}&action={}&before={}",
+            "/admin/audit?target={}&action={}&actor={}&before={}",
             form_encode(&filter.target),
             form_encode(&filter.action),
+            form_encode(&filter.actor),
             entries.last().map_or(0, |entry| entry.id)
         )
     });
@@ -169,6 +177,7 @@ pub async fn audit(
         layout: viewer.layout,
         target: filter.target,
         action: filter.action,
+        actor: filter.actor,
         entries,
         older,
     }))

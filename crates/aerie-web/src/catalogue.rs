@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aerie_server::error::Query;
 use axum::Extension;
-use axum::extract::{Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 
 use crate::{
     Choice, Layout, OrPage, PageResult, Viewer, day, form_encode, read_fields, render, thousands,

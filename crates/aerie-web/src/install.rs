@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use aerie_api_types::{InstallRequest, PermissionsView, SecretRequest};
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
+use aerie_server::error::{Path, Query};
 use aerie_server::routes::{pages, plugins, spaces};
 use askama::Template;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use bytes::Bytes;
 use serde_json::Value;
 

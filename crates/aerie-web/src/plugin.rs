@@ -10,9 +10,10 @@ use aerie_api_types::{
 use aerie_core::manifest::Manifest;
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
+use aerie_server::error::{Path, Query};
 use aerie_server::routes::{pages, plugins, reviews};
 use askama::Template;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use bytes::Bytes;
 
 use crate::changes::{self, Change};

@@ -7,12 +7,13 @@ use aerie_api_types::{
 use aerie_core::manifest::Manifest;
 use aerie_core::package::{MANIFEST_FILE, read_archive};
 use aerie_server::AppState;
+use aerie_server::error::Path;
 use aerie_server::error::{ApiError, Json};
 use aerie_server::routes::{accounts, namespaces, plugins};
 use askama::Template;
 use axum::body::Body;
+use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartError};
-use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine as _;

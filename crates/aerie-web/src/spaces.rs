@@ -12,9 +12,10 @@ use aerie_api_types::{
 };
 use aerie_server::AppState;
 use aerie_server::error::{ApiError, Json};
+use aerie_server::error::{Path, Query};
 use aerie_server::routes::{plugins, spaces};
 use askama::Template;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use bytes::Bytes;
 use serde_json::Value;
 

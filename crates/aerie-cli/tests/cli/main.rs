@@ -1018,6 +1018,53 @@ fn a_publish_killed_midway_leaves_no_version_without_its_package() {
     }
 }
 
+#[test]
+fn the_audit_log_is_read_by_actor_action_and_time_and_exported_as_json_lines() {
+    let dir = temp_dir();
+    let server = RunningServer::start(&dir.path().join("data"));
+    let run = |args: &[&str]| server.aerie(args, dir.path()).success();
+    run(&["login", "--admin"]);
+    run(&["namespace", "create", "examples", "--allow-unsigned"]);
+    for plugin in ["hello", "greeter"] {
+        run(&["publish", package(plugin).to_str().unwrap()]);
+    }
+    let table = run(&["audit", "--actor", "admin", "--action", "version.publish"]);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows.iter()
+            .all(|row| row.contains("version.publish") && row.contains("admin")),
+        "{table}"
+    );
+    assert!(
+        run(&["audit", "--since", "2999-01-01T00:00:00Z"])
+            .lines()
+            .count()
+            <= 1
+    );
+    // Every entry, one JSON object a line, newest first, whatever their number.
+    let exported = run(&["audit", "--json-lines"]);
+    let entries: Vec<Value> = exported
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(entries.len() >= 4, "{exported}");
+    assert!(
+        entries
+            .windows(2)
+            .all(|pair| pair[0]["id"].as_i64() > pair[1]["id"].as_i64())
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry["action"] == "namespace.create")
+    );
+    let err = server
+        .aerie(&["audit", "--since", "yesterday"], dir.path())
+        .failure();
+    assert!(err.contains("(invalid_time)"), "{err}");
+}
+
 /// GET `path` on 127.0.0.1:`port`: status and body, or `None` when nothing answers.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     http_get_with(port, path, &[])

@@ -1,12 +1,13 @@
 //! Accounts, sessions and API tokens.
 
+use crate::error::Path;
 use aerie_api_types::{
     CreateTokenRequest, CreatedToken, ErrorBody, LoginRequest, MeView, Membership,
     PasswordChangeRequest, SessionView, SignupRequest, TokenView, UserView,
 };
 use aerie_core::name::check_name;
 use aerie_db::{NewToken, now_millis};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;

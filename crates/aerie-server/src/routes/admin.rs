@@ -1,8 +1,9 @@
 //! Administration: the audit log and the users.
 
+use crate::error::Query;
 use aerie_api_types::{AuditEntryView, ErrorBody, ReplicaView, UserView};
 use aerie_db::AuditQuery;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 
 use crate::auth::Caller;
@@ -17,6 +18,12 @@ pub struct AuditParams {
     pub target: Option<String>,
     /// Only entries with this action, like `version.publish`.
     pub action: Option<String>,
+    /// Only entries by this user.
+    pub actor: Option<String>,
+    /// Only entries at or after this time, RFC 3339 (`2026-12-01T00:00:00Z`).
+    pub since: Option<String>,
+    /// Only entries before this time, RFC 3339.
+    pub until: Option<String>,
     /// Only entries older than this id.
     pub before: Option<i64>,
     /// At most this many (1 to 1000, default 100).
@@ -32,13 +39,28 @@ pub async fn audit(
     Query(params): Query<AuditParams>,
 ) -> ApiResult<Json<Vec<AuditEntryView>>> {
     caller.require_admin()?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", "limit is 1 to 1000"));
+    }
     let entries = state
         .db
         .audit_entries(&AuditQuery {
             target_prefix: params.target,
             action: params.action,
+            actor: params.actor,
+            since: params
+                .since
+                .as_deref()
+                .map(|at| time_param("since", at))
+                .transpose()?,
+            until: params
+                .until
+                .as_deref()
+                .map(|at| time_param("until", at))
+                .transpose()?,
             before_id: params.before,
-            limit: params.limit.unwrap_or(100),
+            limit,
         })
         .await?;
     Ok(Json(entries.into_iter().map(views::audit).collect()))
@@ -54,6 +76,21 @@ pub async fn replica(
 ) -> ApiResult<Json<ReplicaView>> {
     caller.require_admin()?;
     Ok(Json(crate::spaces::replica_view(&state).await?))
+}
+
+/// A time given in a query as RFC 3339, in Unix milliseconds.
+fn time_param(name: &str, text: &str) -> ApiResult<i64> {
+    let at = humantime::parse_rfc3339_weak(text).map_err(|err| {
+        ApiError::bad_request(
+            "invalid_time",
+            format!("`{name}` is a time like 2026-12-01T00:00:00Z: {err}"),
+        )
+    })?;
+    let millis = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| ApiError::bad_request("invalid_time", format!("`{name}` is before 1970")))?
+        .as_millis();
+    Ok(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
 /// A page of the user list.

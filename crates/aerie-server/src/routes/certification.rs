@@ -1,13 +1,14 @@
 //! Certification: a version's publishers submit it; server admins take it into review, then
 //! certify it (the registry signs it) or reject it, and may withdraw a certification.
 
+use crate::error::{Path, Query};
 use aerie_api_types::{
     CertificationEventView, CertificationQueueEntry, CertificationQueueView, CertificationRequest,
     CertificationView, ErrorBody, RegistryKeyView,
 };
 use aerie_core::certification::{self, CertificationAction, CertificationState};
 use aerie_db::{CertificationStep, Role, VersionRecord};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 
 use crate::auth::{Caller, Scope};
 use crate::error::{ApiError, ApiResult, Json};

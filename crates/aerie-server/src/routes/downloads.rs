@@ -4,10 +4,11 @@
 //! background), and package bytes come from memory once read. Responses are immutable and
 //! cacheable: the ETag is the digest, and single byte ranges are served.
 
+use crate::error::Path;
 use aerie_api_types::ErrorBody;
 use aerie_core::digest::Digest;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
     ETAG, IF_NONE_MATCH, RANGE,

@@ -25,7 +25,7 @@ use aerie_core::name::{PluginName, check_name};
 use aerie_db::{Space, SpaceRole, now_millis};
 use aerie_host::CallError;
 use axum::body::Body;
-use axum::extract::{Extension, Query, Request, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE,
 };
@@ -395,7 +395,9 @@ struct SessionQuery {
 /// `GET {plugin origin}/.aerie/session?ticket=...&to=PATH`: trades a ticket from the API's
 /// origin for this origin's cookie, then goes on to `PATH` on this origin.
 async fn start_session(state: &AppState, space: &str, request: Request) -> Response {
-    let Ok(Query(query)) = Query::<SessionQuery>::try_from_uri(request.uri()) else {
+    let Ok(axum::extract::Query(query)) =
+        axum::extract::Query::<SessionQuery>::try_from_uri(request.uri())
+    else {
         return ApiError::bad_request("invalid_ticket", "the link has no ticket").into_response();
     };
     let now = now_millis();

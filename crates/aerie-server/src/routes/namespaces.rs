@@ -1,5 +1,6 @@
 //! Namespaces, their members and their publisher keys.
 
+use crate::error::Path;
 use aerie_api_types::{
     AddKeyRequest, CreateNamespaceRequest, ErrorBody, KeyView, MemberView, NamespaceView,
     SetMemberRequest, UpdateNamespaceRequest,
@@ -7,7 +8,7 @@ use aerie_api_types::{
 use aerie_core::name::check_name;
 use aerie_core::signature::PublicKey;
 use aerie_db::{DbError, Namespace, Role};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::auth::{Caller, Scope};

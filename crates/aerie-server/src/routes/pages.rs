@@ -1,7 +1,8 @@
 //! A plugin's page: what people read before installing.
 
+use crate::error::Path;
 use aerie_api_types::{DependencyView, ErrorBody, PluginPageView};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use semver::Version;
 
 use crate::auth::{Caller, Scope};

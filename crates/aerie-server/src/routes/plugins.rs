@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::error::{Path, Query};
 use aerie_api_types::{
     DeprecateRequest, DownloadDayView, ErrorBody, PluginView, PublishResponse, StatsView,
     VersionView,
@@ -11,7 +12,7 @@ use aerie_core::package::read_package;
 use aerie_core::signature::{PublicKey, signature_key_id, verify_package};
 use aerie_db::{NewVersion, PublishOutcome, Role, VersionRecord};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header::{self, CONTENT_LENGTH};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,7 +1,8 @@
 //! Ratings and reviews: one per user per plugin, editable, deletable.
 
+use crate::error::{Path, Query};
 use aerie_api_types::{ErrorBody, ReviewRequest, ReviewView, ReviewsView};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use crate::auth::{Caller, Scope};

@@ -1,8 +1,9 @@
 //! `GET /api/v1/search`: the catalogue, searched.
 
+use crate::error::Query;
 use aerie_api_types::{ErrorBody, FacetCountView, FacetsView, SearchHitView, SearchResponse};
 use aerie_search::{MAX_OFFSET, MAX_PAGE_SIZE, SearchQuery, Sort};
-use axum::extract::{Query, State};
+use axum::extract::State;
 
 use crate::error::{ApiError, ApiResult, Json};
 use crate::state::AppState;

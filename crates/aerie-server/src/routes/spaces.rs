@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::{Path, Query};
 use aerie_api_types::{
     ConfigRequest, CreateSpaceRequest, CreateSpaceTokenRequest, CreatedSpaceToken, ErrorBody,
     InstallRequest, InstallationEventView, InstallationView, MemberView, RotationView,
@@ -15,7 +16,7 @@ use aerie_api_types::{
 };
 use aerie_core::name::{PluginName, check_name};
 use aerie_db::{NewSpaceToken, Space, SpaceRole, SpaceToken};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;

@@ -1472,6 +1472,136 @@ async fn the_audit_log_records_changes_for_administrators(backend: Backend) {
     assert_eq!(entries[0]["actor"], "ada");
     assert_eq!(entries[0]["ip"], "127.0.0.1");
     assert!(entries[0]["token_id"].is_i64());
+
+    // By actor and by time: ada's publish, within the hour around it and not after it.
+    let published_at = entries[0]["at"].as_str().unwrap().to_string();
+    let by = |query: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let (status, entries) = app
+                .json(
+                    Method::GET,
+                    &format!("/api/v1/audit?{query}"),
+                    Some(admin),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{query}: {entries}");
+            entries
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|entry| entry["action"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(
+        by("actor=ada".into())
+            .await
+            .contains(&"version.publish".to_string())
+    );
+    assert!(by("actor=nobody".into()).await.is_empty());
+    assert!(by("actor=ada&action=version.publish".into()).await.len() == 1);
+    assert_eq!(
+        by(format!(
+            "actor=ada&action=version.publish&since={published_at}"
+        ))
+        .await,
+        ["version.publish"]
+    );
+    assert!(
+        by(format!(
+            "actor=ada&action=version.publish&until={published_at}"
+        ))
+        .await
+        .is_empty()
+    );
+    assert!(by("since=2999-01-01T00:00:00Z".into()).await.is_empty());
+    for (query, expected) in [
+        ("since=yesterday", "invalid_time"),
+        ("until=2026-13-45T00:00:00Z", "invalid_time"),
+        ("limit=0", "invalid_limit"),
+        ("limit=abc", "invalid_query"),
+    ] {
+        let (status, body) = app
+            .json(
+                Method::GET,
+                &format!("/api/v1/audit?{query}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, expected),
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_path_and_query_parameters_are_answered_in_the_error_envelope() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin().await;
+    for (method, path, expected) in [
+        (Method::GET, "/api/v1/search?page=abc", "invalid_query"),
+        (
+            Method::GET,
+            "/api/v1/search?certified=maybe",
+            "invalid_query",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/tokens/not-a-number",
+            "invalid_path_parameter",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/spaces/team/installations/acme/hello?keep_data=maybe",
+            "invalid_query",
+        ),
+        (Method::GET, "/api/v1/audit?limit=abc", "invalid_query"),
+    ] {
+        let (status, body) = app.json(method.clone(), path, Some(&admin), None).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, expected),
+            "{method} {path}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    let (_, body) = app
+        .json(Method::GET, "/api/v1/search?page=abc", None, None)
+        .await;
+    insta::assert_json_snapshot!(body, @r#"
+    {
+      "error": {
+        "code": "invalid_query",
+        "message": "a query parameter is not valid: page: invalid digit found in string"
+      }
+    }
+    "#);
+    let (_, body) = app
+        .json(
+            Method::DELETE,
+            "/api/v1/tokens/not-a-number",
+            Some(&admin),
+            None,
+        )
+        .await;
+    insta::assert_json_snapshot!(body, @r#"
+    {
+      "error": {
+        "code": "invalid_path_parameter",
+        "message": "a path parameter is not valid: Invalid URL: Cannot parse `not-a-number` to a `i64`"
+      }
+    }
+    "#);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
