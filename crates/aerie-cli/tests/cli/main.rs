@@ -1065,6 +1065,39 @@ fn the_audit_log_is_read_by_actor_action_and_time_and_exported_as_json_lines() {
     assert!(err.contains("(invalid_time)"), "{err}");
 }
 
+#[test]
+fn the_systemd_unit_verifies_and_keeps_its_exposure_low() {
+    // Checked as installed, with the binary where the unit says it is: this build's.
+    let unit = fs::read_to_string(repo().join("deploy/systemd/aerie.service")).unwrap();
+    let dir = temp_dir();
+    let path = dir.path().join("aerie.service");
+    fs::write(
+        &path,
+        unit.replace("/usr/local/bin/aerie", env!("CARGO_BIN_EXE_aerie")),
+    )
+    .unwrap();
+    let analyze = |args: &[&str]| {
+        Command::new("systemd-analyze")
+            .args(args)
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze runs (the test command installs systemd)")
+    };
+    let verified = analyze(&["verify"]);
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    // systemd's exposure score, 0 (locked down) to 10: the unit stays under 2.
+    let security = analyze(&["security", "--offline=true", "--threshold=20"]);
+    assert!(
+        security.status.success(),
+        "{}",
+        String::from_utf8_lossy(&security.stdout)
+    );
+}
+
 /// GET `path` on 127.0.0.1:`port`: status and body, or `None` when nothing answers.
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     http_get_with(port, path, &[])
