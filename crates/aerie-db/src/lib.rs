@@ -107,6 +107,19 @@ pub struct Database {
     plugin_state: Option<Arc<Database>>,
     /// The PostgreSQL URL, for the listeners that need a connection of their own.
     postgres_url: Option<Arc<str>>,
+    /// Writes waiting for the writer lock now.
+    writers_waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// What [`Database::pool_stats`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections the pool holds.
+    pub connections: u32,
+    /// Of those, idle.
+    pub idle: usize,
+    /// Writes waiting for SQLite's one writer.
+    pub writers_waiting: usize,
 }
 
 /// Which tables a database holds.
@@ -167,6 +180,7 @@ impl Database {
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             plugin_state: None,
             postgres_url: (backend == Backend::Postgres).then(|| Arc::from(url.as_str())),
+            writers_waiting: Arc::default(),
         };
         database.migrate(schema).await?;
         Ok(database)
@@ -189,6 +203,17 @@ impl Database {
             }
         }
         Ok(())
+    }
+
+    /// The pool's connections now, and the writes queued for SQLite's one writer.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            connections: self.pool.size(),
+            idle: self.pool.num_idle(),
+            writers_waiting: self
+                .writers_waiting
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// The engine this database runs on.
@@ -272,7 +297,13 @@ impl Database {
     /// Starts a write transaction, queueing behind other writers on SQLite.
     async fn write(&self) -> DbResult<WriteTransaction> {
         let guard = match &self.write_lock {
-            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
+            Some(lock) => {
+                use std::sync::atomic::Ordering;
+                self.writers_waiting.fetch_add(1, Ordering::Relaxed);
+                let guard = Arc::clone(lock).lock_owned().await;
+                self.writers_waiting.fetch_sub(1, Ordering::Relaxed);
+                Some(guard)
+            }
             None => None,
         };
         let transaction = self.pool.begin().await?;

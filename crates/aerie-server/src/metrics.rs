@@ -1,5 +1,7 @@
-//! Prometheus metrics at `/metrics`: every HTTP request by route and status with its latency,
-//! and the plugin host's per-installation calls, failures, latency, breaker and health state.
+//! Prometheus metrics at `/metrics`: every HTTP request's duration by method, route and status
+//! (`http_server_request_duration_seconds`, as OpenTelemetry's HTTP conventions name it), the
+//! blob store's failures, the database pool, spaces followed from other replicas, and the
+//! plugin host's per-installation calls, failures, latency, breaker and health state.
 
 use std::time::Instant;
 
@@ -18,28 +20,44 @@ use sha2::{Digest as _, Sha256};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// A request's labels, named as OpenTelemetry's HTTP conventions name them (dots become
+/// underscores in Prometheus).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    /// The route's pattern (`/api/v1/plugins/{namespace}/{name}`), or `unmatched`: bounded,
-    /// whatever paths clients send.
-    route: String,
-    status: u16,
+    /// The method, from a closed set ([`method_label`]).
+    http_request_method: &'static str,
+    /// The route's pattern (`/api/v1/plugins/{namespace}/{name}`), `plugin_origin` or
+    /// `unmatched`: bounded, whatever paths clients send.
+    http_route: String,
+    http_response_status_code: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct RouteLabels {
-    method: String,
-    route: String,
+struct BlobLabels {
+    /// `read` or `write`.
+    operation: &'static str,
 }
 
 /// The server's metrics registry.
 pub struct ServerMetrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    requests: Family<RequestLabels, Histogram, fn() -> Histogram>,
     space_lag: Histogram,
     spaces_behind: Gauge,
+    blob_errors: Family<BlobLabels, Counter>,
+    pool_connections: Gauge,
+    pool_idle: Gauge,
+    writers_waiting: Gauge,
+}
+
+/// OpenTelemetry's advised buckets for HTTP server durations, in seconds.
+fn request_histogram() -> Histogram {
+    Histogram::new(
+        [
+            0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+        ]
+        .into_iter(),
+    )
 }
 
 fn latency_histogram() -> Histogram {
@@ -51,20 +69,13 @@ impl ServerMetrics {
     /// A registry with the HTTP metrics and the host's.
     pub fn new(host: &aerie_host::HostMetrics) -> ServerMetrics {
         let mut registry = Registry::default();
-        let requests = Family::<RequestLabels, Counter>::default();
-        let request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(latency_histogram);
-        let http = registry.sub_registry_with_prefix("aerie_http");
-        http.register(
-            "requests",
-            "HTTP requests answered, by method, route and status",
-            requests.clone(),
-        );
-        http.register_with_unit(
-            "request_duration",
-            "Time to answer an HTTP request (to the response head), by method and route",
+        let requests: Family<RequestLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(request_histogram);
+        registry.register_with_unit(
+            "http_server_request_duration",
+            "Time to answer an HTTP request (to the response head), by method, route and status; its count is the requests answered",
             Unit::Seconds,
-            request_seconds.clone(),
+            requests.clone(),
         );
         let space_lag = latency_histogram();
         let spaces_behind = Gauge::default();
@@ -80,14 +91,48 @@ impl ServerMetrics {
             "Spaces whose stored revision this replica was catching up with at its last comparison",
             spaces_behind.clone(),
         );
+        let blob_errors = Family::<BlobLabels, Counter>::default();
+        registry.register(
+            "aerie_blob_store_errors",
+            "Blob store operations that failed (a package is missing or the store does not answer), by operation",
+            blob_errors.clone(),
+        );
+        let (pool_connections, pool_idle, writers_waiting) =
+            (Gauge::default(), Gauge::default(), Gauge::default());
+        let database = registry.sub_registry_with_prefix("aerie_database");
+        database.register(
+            "connections",
+            "Connections the metadata store's pool holds",
+            pool_connections.clone(),
+        );
+        database.register(
+            "connections_idle",
+            "Of those, connections idle",
+            pool_idle.clone(),
+        );
+        database.register(
+            "writers_waiting",
+            "Writes waiting for SQLite's one writer (0 on PostgreSQL)",
+            writers_waiting.clone(),
+        );
         host.register(&mut registry);
         ServerMetrics {
             registry,
             requests,
-            request_seconds,
             space_lag,
             spaces_behind,
+            blob_errors,
+            pool_connections,
+            pool_idle,
+            writers_waiting,
         }
+    }
+
+    /// A blob store operation (`read` or `write`) failed.
+    pub fn blob_failed(&self, operation: &'static str) {
+        self.blob_errors
+            .get_or_create(&BlobLabels { operation })
+            .inc();
     }
 
     /// A space changed elsewhere is served here, `lag` after it was committed.
@@ -100,7 +145,11 @@ impl ServerMetrics {
         self.spaces_behind.set(count as i64);
     }
 
-    fn render(&self) -> String {
+    fn render(&self, db: &aerie_db::Database) -> String {
+        let pool = db.pool_stats();
+        self.pool_connections.set(i64::from(pool.connections));
+        self.pool_idle.set(pool.idle as i64);
+        self.writers_waiting.set(pool.writers_waiting as i64);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
@@ -133,7 +182,7 @@ pub async fn count_requests(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = method_label(request.method()).to_string();
+    let method = method_label(request.method());
     let route = match request.extensions().get::<MatchedPath>() {
         Some(path) => path.as_str(),
         None if request
@@ -147,22 +196,15 @@ pub async fn count_requests(
     }
     .to_string();
     let response = next.run(request).await;
-    let metrics = &state.metrics;
-    metrics
-        .request_seconds
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    metrics
+    state
+        .metrics
         .requests
         .get_or_create(&RequestLabels {
-            method,
-            route,
-            status: response.status().as_u16(),
+            http_request_method: method,
+            http_route: route,
+            http_response_status_code: response.status().as_u16(),
         })
-        .inc();
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
@@ -203,7 +245,7 @@ pub async fn serve(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
         )],
-        state.metrics.render(),
+        state.metrics.render(&state.db),
     )
         .into_response()
 }

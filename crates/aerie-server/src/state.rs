@@ -247,11 +247,21 @@ impl AppState {
         if let Some(bytes) = self.blob_cache.get(digest) {
             return Ok(bytes);
         }
-        let bytes = self.blobs.get(digest).await?;
+        let bytes = self.blobs.get(digest).await.inspect_err(|_| {
+            self.metrics.blob_failed("read");
+        })?;
         if bytes.len() <= CACHED_BLOB_MAX {
             self.blob_cache.insert(*digest, bytes.clone());
         }
         Ok(bytes)
+    }
+
+    /// Stores a package blob, counting a failure.
+    pub async fn put_blob(&self, digest: &Digest, bytes: Bytes) -> ApiResult<()> {
+        self.blobs.put(digest, bytes).await.inspect_err(|_| {
+            self.metrics.blob_failed("write");
+        })?;
+        Ok(())
     }
 
     /// A version, from a short-lived cache when possible.

@@ -206,8 +206,7 @@ pub async fn publish(
     // The blob first, then one transaction: a crash in between leaves an unreferenced blob
     // for `aerie gc`, never a version without its package.
     state
-        .blobs
-        .put(&package.digest, bytes::Bytes::from(bytes))
+        .put_blob(&package.digest, bytes::Bytes::from(bytes))
         .await?;
     let manifest_json = serde_json::to_string(&package.manifest).map_err(ApiError::internal)?;
     let new = NewVersion {

@@ -332,10 +332,11 @@ async fn metrics_count_plugin_calls_by_outcome_and_http_requests_by_route() {
     assert_eq!(calls("examples/hello", "ok"), Some(1.0), "{text}");
     assert_eq!(calls("testing/crash", "trap"), Some(1.0), "{text}");
     assert_eq!(calls("testing/crash", "ok"), None, "{text}");
+    // Requests by OpenTelemetry's HTTP conventions: method, route template, status.
     assert_eq!(
         sample(
             &text,
-            r#"aerie_http_requests_total{method="GET",route="plugin_origin",status="502"}"#
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="plugin_origin",http_response_status_code="502"}"#
         ),
         Some(1.0),
         "{text}"
@@ -344,11 +345,18 @@ async fn metrics_count_plugin_calls_by_outcome_and_http_requests_by_route() {
     assert_eq!(
         sample(
             &text,
-            r#"aerie_http_requests_total{method="GET",route="/metrics",status="401"}"#
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/metrics",http_response_status_code="401"}"#
         ),
         Some(2.0),
         "{text}"
     );
+    for series in [
+        "aerie_database_connections ",
+        "aerie_database_writers_waiting ",
+        "aerie_spaces_behind ",
+    ] {
+        assert!(text.contains(series), "{series} in {text}");
+    }
     assert!(text.ends_with("# EOF\n"));
     server.stop().await.unwrap();
 }
