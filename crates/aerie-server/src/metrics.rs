@@ -52,12 +52,9 @@ pub struct ServerMetrics {
 
 /// OpenTelemetry's advised buckets for HTTP server durations, in seconds.
 fn request_histogram() -> Histogram {
-    Histogram::new(
-        [
-            0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-        ]
-        .into_iter(),
-    )
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    ])
 }
 
 fn latency_histogram() -> Histogram {
