@@ -89,6 +89,10 @@ impl ServerMetrics {
             spaces_behind.clone(),
         );
         let blob_errors = Family::<BlobLabels, Counter>::default();
+        // Both series exist from the start, at zero: a rate over them is 0, not absent.
+        for operation in ["read", "write"] {
+            blob_errors.get_or_create(&BlobLabels { operation });
+        }
         registry.register(
             "aerie_blob_store_errors",
             "Blob store operations that failed (a package is missing or the store does not answer), by operation",

@@ -275,6 +275,76 @@ async fn an_installation_over_its_rate_limit_gets_429() {
     server.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_alert_rules_pass_their_tests_and_ask_only_for_series_the_server_exports() {
+    let rules = aerie_test_support::plugins::repository().join("deploy/prometheus");
+    for args in [
+        &["check", "rules", "aerie-rules.yml"][..],
+        &["test", "rules", "aerie-rules.test.yml"],
+    ] {
+        let output = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(&rules)
+            .output()
+            .expect("promtool runs (the test command installs Debian's prometheus)");
+        assert!(
+            output.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // Every Aerie series a rule reads is one the server exports, under that name.
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    run(&server, vec![spec("hello")]).await;
+    let client = aerie_test_support::http::client();
+    client
+        .get(url(&server, "/s/default/examples/hello/"))
+        .send()
+        .await
+        .unwrap();
+    let exposition = client
+        .get(url(&server, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported: Vec<&str> = exposition
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
+        .collect();
+    let text = std::fs::read_to_string(rules.join("aerie-rules.yml")).unwrap();
+    let mut asked = Vec::new();
+    for (start, _) in text.match_indices(['a', 'h']) {
+        let rest = &text[start..];
+        if !(rest.starts_with("aerie_") || rest.starts_with("http_server_"))
+            || text[..start].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
+        {
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        asked.push(name);
+    }
+    assert!(asked.len() >= 5, "{asked:?}");
+    for name in asked {
+        let family = ["_bucket", "_count", "_sum", "_total"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name);
+        assert!(
+            exported.contains(&family),
+            "a rule reads {name}, which /metrics does not export ({exported:?})"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
 /// The value of `series` (a name and its labels, as exposed) in a `/metrics` exposition.
 fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition
