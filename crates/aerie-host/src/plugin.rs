@@ -100,6 +100,9 @@ impl LoadedPlugin {
             space: context.space.clone(),
             plugin: context.manifest.plugin.name.to_string(),
         };
+        // Healthy until a check says otherwise, as `health` starts; the series exists from
+        // the load on.
+        metrics.healthy(&labels, true);
         LoadedPlugin {
             version: context.manifest.plugin.version.clone(),
             slots: Arc::new(Semaphore::new(context.limits.concurrency as usize)),

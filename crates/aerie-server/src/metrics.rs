@@ -91,7 +91,9 @@ impl ServerMetrics {
         let blob_errors = Family::<BlobLabels, Counter>::default();
         // Both series exist from the start, at zero: a rate over them is 0, not absent.
         for operation in ["read", "write"] {
-            blob_errors.get_or_create(&BlobLabels { operation }).inc_by(0);
+            blob_errors
+                .get_or_create(&BlobLabels { operation })
+                .inc_by(0);
         }
         registry.register(
             "aerie_blob_store_errors",

@@ -276,7 +276,7 @@ async fn an_installation_over_its_rate_limit_gets_429() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_alert_rules_pass_their_tests_and_ask_only_for_series_the_server_exports() {
+async fn the_alert_rules_and_the_dashboard_read_only_series_the_server_exports() {
     let rules = aerie_test_support::plugins::repository().join("deploy/prometheus");
     for args in [
         &["check", "rules", "aerie-rules.yml"][..],
@@ -316,22 +316,37 @@ async fn the_alert_rules_pass_their_tests_and_ask_only_for_series_the_server_exp
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
         .collect();
-    let text = std::fs::read_to_string(rules.join("aerie-rules.yml")).unwrap();
-    let mut asked = Vec::new();
-    for (start, _) in text.match_indices(['a', 'h']) {
-        let rest = &text[start..];
-        if !(rest.starts_with("aerie_") || rest.starts_with("http_server_"))
-            || text[..start].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
-        {
-            continue;
-        }
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        asked.push(name);
+    let rules_text = std::fs::read_to_string(rules.join("aerie-rules.yml")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            aerie_test_support::plugins::repository().join("deploy/grafana/aerie.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let dashboard_text: String = panels
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+        .map(|target| format!("{}\n", target["expr"].as_str().unwrap()))
+        .collect();
+    assert!(panels.len() >= 10, "{dashboard}");
+    // The recordings the dashboard reads are the rules' own.
+    for recorded in names_in(&dashboard_text, "aerie:") {
+        assert!(
+            rules_text.contains(&format!("record: {recorded}")),
+            "the dashboard reads {recorded}, which no rule records"
+        );
     }
-    assert!(asked.len() >= 5, "{asked:?}");
+    let asked: Vec<String> = ["aerie_", "http_server_"]
+        .iter()
+        .flat_map(|prefix| {
+            let mut names = names_in(&rules_text, prefix);
+            names.extend(names_in(&dashboard_text, prefix));
+            names
+        })
+        .collect();
+    assert!(asked.len() >= 10, "{asked:?}");
     for name in asked {
         let family = ["_bucket", "_count", "_sum", "_total"]
             .iter()
@@ -343,6 +358,21 @@ async fn the_alert_rules_pass_their_tests_and_ask_only_for_series_the_server_exp
         );
     }
     server.stop().await.unwrap();
+}
+
+/// The series or recording names starting with `prefix` in PromQL `text`.
+fn names_in(text: &str, prefix: &str) -> Vec<String> {
+    text.match_indices(prefix)
+        .filter(|(start, _)| {
+            !text[..*start].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':')
+        })
+        .map(|(start, _)| {
+            text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect()
+        })
+        .collect()
 }
 
 /// The value of `series` (a name and its labels, as exposed) in a `/metrics` exposition.
