@@ -1690,7 +1690,13 @@ async fn a_certification_step_lands_only_from_the_state_seen(database: Database)
         )
         .await
         .unwrap();
-    assert!(database.catalog_position().await.unwrap() > position);
+    // The certification is in the catalogue's change log: a follower re-indexes the plugin.
+    let (changed, _) = database
+        .catalog_changes_since(position)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(changed.contains(&version.plugin_id), "{changed:?}");
     let certification = database.certification(version.id).await.unwrap().unwrap();
     assert_eq!(certification.state, "certified");
     assert_eq!(certification.submitted_by.as_deref(), Some("ada"));
