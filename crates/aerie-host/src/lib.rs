@@ -30,7 +30,7 @@ pub use capabilities::{KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets
 pub use error::{CallError, LoadError};
 pub use host::{Host, HostConfig, LoadReport, PluginLoad, RunningPlugin, Serving};
 pub use limiter::{ComponentCaps, KeyValueLimits};
-pub use metrics::{CallKind, HostMetrics};
+pub use metrics::{CallKind, HostMetrics, InstallationSeries};
 pub use outbound::NetworkPolicy;
 pub use plugin::{Health, ResponseBody};
 pub use runtime::{CompileSource, Grants, Runtime, RuntimeConfig};

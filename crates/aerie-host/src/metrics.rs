@@ -77,9 +77,32 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.5, 13))
 }
 
+/// Which installations have series of their own. Those that do not are counted together under
+/// `space="*"` and `plugin="*"`, so the number of series stays bounded however many
+/// installations run; their breakers and health are counted by the embedder instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InstallationSeries {
+    /// None: a series for all of them together.
+    #[default]
+    None,
+    /// Every installation (a few, or an operator who wants them).
+    All,
+}
+
+/// The label value of installations counted together.
+const TOGETHER: &str = "*";
+
+impl InstallationLabels {
+    /// Whether these are one installation's own labels.
+    fn own(&self) -> bool {
+        self.plugin != TOGETHER
+    }
+}
+
 /// The host's metrics. Cheap to clone: clones count into the same series.
 #[derive(Debug, Clone)]
 pub struct HostMetrics {
+    series: InstallationSeries,
     calls: Family<OutcomeLabels, Counter>,
     call_seconds: HistogramFamily<KindLabels>,
     in_flight: Family<InstallationLabels, Gauge>,
@@ -90,7 +113,15 @@ pub struct HostMetrics {
 
 impl Default for HostMetrics {
     fn default() -> HostMetrics {
+        HostMetrics::new(InstallationSeries::default())
+    }
+}
+
+impl HostMetrics {
+    /// Metrics with series of their own for the installations `series` says.
+    pub fn new(series: InstallationSeries) -> HostMetrics {
         HostMetrics {
+            series,
             calls: Family::default(),
             call_seconds: Family::new_with_constructor(latency_histogram),
             in_flight: Family::default(),
@@ -99,9 +130,21 @@ impl Default for HostMetrics {
             load_seconds: Family::new_with_constructor(latency_histogram),
         }
     }
-}
 
-impl HostMetrics {
+    /// The labels an installation's calls are counted under.
+    pub(crate) fn labels(&self, space: &str, plugin: &str) -> InstallationLabels {
+        match self.series {
+            InstallationSeries::All => InstallationLabels {
+                space: space.to_string(),
+                plugin: plugin.to_string(),
+            },
+            InstallationSeries::None => InstallationLabels {
+                space: TOGETHER.to_string(),
+                plugin: TOGETHER.to_string(),
+            },
+        }
+    }
+
     /// Registers every metric in `registry` (names start with `aerie_plugin_`).
     pub fn register(&self, registry: &mut Registry) {
         let registry = registry.sub_registry_with_prefix("aerie_plugin");
@@ -174,12 +217,18 @@ impl HostMetrics {
     }
 
     pub(crate) fn breaker_open(&self, installation: &InstallationLabels, open: bool) {
+        if !installation.own() {
+            return;
+        }
         self.breaker_open
             .get_or_create(installation)
             .set(i64::from(open));
     }
 
     pub(crate) fn healthy(&self, installation: &InstallationLabels, healthy: bool) {
+        if !installation.own() {
+            return;
+        }
         self.healthy
             .get_or_create(installation)
             .set(i64::from(healthy));
@@ -191,8 +240,12 @@ impl HostMetrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Drops the state gauges of an installation that no longer runs.
+    /// Drops the state gauges of an installation that no longer runs (counted together, they
+    /// are every other installation's too).
     pub(crate) fn forget(&self, installation: &InstallationLabels) {
+        if !installation.own() {
+            return;
+        }
         self.in_flight.remove(installation);
         self.breaker_open.remove(installation);
         self.healthy.remove(installation);

@@ -96,10 +96,7 @@ impl LoadedPlugin {
             service: service::GuestIndices::new(&pre).ok(),
             lifecycle: lifecycle::GuestIndices::new(&pre).ok(),
         };
-        let labels = InstallationLabels {
-            space: context.space.clone(),
-            plugin: context.manifest.plugin.name.to_string(),
-        };
+        let labels = metrics.labels(&context.space, context.manifest.plugin.name.as_str());
         // Healthy until a check says otherwise, as `health` starts; the series exists from
         // the load on.
         metrics.healthy(&labels, true);

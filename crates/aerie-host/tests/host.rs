@@ -71,7 +71,8 @@ impl TestHost {
 fn host_with(config: impl FnOnce(&mut HostConfig)) -> TestHost {
     let cache = tempfile::tempdir().unwrap();
     let kv = Arc::new(MemoryKeyValue::default());
-    let metrics = HostMetrics::default();
+    // Each installation's own series, to read them one by one.
+    let metrics = HostMetrics::new(aerie_host::InstallationSeries::All);
     let host = new_host(cache.path(), &kv, |host_config| {
         host_config.metrics = metrics.clone();
         config(host_config);

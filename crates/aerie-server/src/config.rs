@@ -27,6 +27,11 @@ pub struct Config {
     pub require_signature: bool,
     /// Largest package accepted, in bytes. `AERIE_MAX_PACKAGE_SIZE`.
     pub max_package_size: u64,
+    /// Whether each plugin installation has metric series of its own (`all`), or all are
+    /// counted together (`none`, the default: a bounded number of series however many
+    /// installations run). `AERIE_PLUGIN_METRICS`.
+    #[serde(deserialize_with = "installation_series::deserialize")]
+    pub plugin_metrics: aerie_host::InstallationSeries,
     /// Most bytes of compiled components kept on disk (in `DATA_DIR/compiled`); past it, the
     /// least recently used go. `AERIE_COMPILE_CACHE_SIZE`.
     pub compile_cache_size: u64,
@@ -240,6 +245,7 @@ impl Default for Config {
             require_signature: true,
             max_package_size: 50 * 1024 * 1024,
             compile_cache_size: 2 * 1024 * 1024 * 1024,
+            plugin_metrics: aerie_host::InstallationSeries::None,
             session_hours: 24 * 14,
             blobs: BlobConfig::default(),
             plugin_rate_limit: 1000,
@@ -378,6 +384,10 @@ impl Config {
             "AERIE_REQUIRE_SIGNATURE" => self.require_signature = flag(&value)?,
             "AERIE_MAX_PACKAGE_SIZE" => {
                 self.max_package_size = value.parse().map_err(|_| invalid("expected bytes"))?
+            }
+            "AERIE_PLUGIN_METRICS" => {
+                self.plugin_metrics = installation_series::parse(&value)
+                    .ok_or_else(|| invalid("expected all or none"))?
             }
             "AERIE_COMPILE_CACHE_SIZE" => {
                 self.compile_cache_size = value.parse().map_err(|_| invalid("expected bytes"))?
@@ -679,5 +689,26 @@ mod tests {
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
         let err = Config::load(Some(&file), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+    }
+}
+
+/// `plugin_metrics` as written: `all` or `none`.
+mod installation_series {
+    use aerie_host::InstallationSeries;
+    use serde::Deserialize as _;
+
+    pub fn parse(text: &str) -> Option<InstallationSeries> {
+        match text.trim() {
+            "all" => Some(InstallationSeries::All),
+            "none" => Some(InstallationSeries::None),
+            _ => None,
+        }
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<InstallationSeries, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse(&text).ok_or_else(|| serde::de::Error::custom("expected all or none"))
     }
 }

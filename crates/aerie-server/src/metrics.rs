@@ -48,6 +48,8 @@ pub struct ServerMetrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     writers_waiting: Gauge,
+    breakers_open: Gauge,
+    unhealthy: Gauge,
 }
 
 /// OpenTelemetry's advised buckets for HTTP server durations, in seconds.
@@ -118,8 +120,21 @@ impl ServerMetrics {
             "Writes waiting for SQLite's one writer (0 on PostgreSQL)",
             writers_waiting.clone(),
         );
+        let (breakers_open, unhealthy) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "aerie_plugin_breakers_open",
+            "Installations running here whose circuit breaker refuses calls (open or trying one call)",
+            breakers_open.clone(),
+        );
+        registry.register(
+            "aerie_plugin_unhealthy",
+            "Installations running here whose last health check failed",
+            unhealthy.clone(),
+        );
         host.register(&mut registry);
         ServerMetrics {
+            breakers_open,
+            unhealthy,
             registry,
             requests,
             space_lag,
@@ -148,8 +163,32 @@ impl ServerMetrics {
         self.spaces_behind.set(count as i64);
     }
 
-    fn render(&self, db: &aerie_db::Database) -> String {
-        let pool = db.pool_stats();
+    fn render(&self, state: &AppState) -> String {
+        // Counted at each scrape from what runs, whether or not installations have series of
+        // their own: the alerts read these.
+        let running = state
+            .plugins
+            .running()
+            .map(|host| host.running())
+            .unwrap_or_default();
+        self.breakers_open.set(
+            running
+                .iter()
+                .filter(|plugin| {
+                    !matches!(
+                        plugin.breaker,
+                        aerie_host::breaker::BreakerState::Closed { .. }
+                    )
+                })
+                .count() as i64,
+        );
+        self.unhealthy.set(
+            running
+                .iter()
+                .filter(|plugin| matches!(plugin.health, aerie_host::Health::Unhealthy { .. }))
+                .count() as i64,
+        );
+        let pool = state.db.pool_stats();
         self.pool_connections.set(i64::from(pool.connections));
         self.pool_idle.set(pool.idle as i64);
         self.writers_waiting.set(pool.writers_waiting as i64);
@@ -248,7 +287,7 @@ pub async fn serve(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
         )],
-        state.metrics.render(&state.db),
+        state.metrics.render(&state),
     )
         .into_response()
 }

@@ -133,7 +133,7 @@ impl AppState {
             .expect("the server checks the outbound policy before it builds its state");
         let plugin_rate = std::num::NonZeroU32::new(config.plugin_rate_limit)
             .map(|rate| governor::RateLimiter::keyed(governor::Quota::per_second(rate)));
-        let host_metrics = aerie_host::HostMetrics::default();
+        let host_metrics = aerie_host::HostMetrics::new(config.plugin_metrics);
         let metrics = crate::metrics::ServerMetrics::new(&host_metrics);
         let tenants = &config.plugin_limits;
         let plugins = crate::plugins::PluginHost::new(

@@ -316,7 +316,22 @@ async fn the_alert_rules_and_the_dashboard_read_only_series_the_server_exports()
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
         .collect();
-    let rules_text = std::fs::read_to_string(rules.join("aerie-rules.yml")).unwrap();
+    // By default installations are counted together: the series stay bounded however many
+    // there are.
+    assert!(
+        exposition.contains(
+            r#"aerie_plugin_calls_total{space="*",plugin="*",kind="http",outcome="ok"} 1"#
+        ),
+        "{exposition}"
+    );
+    assert!(!exposition.contains("examples/hello"), "{exposition}");
+    // The rules without their comments.
+    let rules_text: String = std::fs::read_to_string(rules.join("aerie-rules.yml"))
+        .unwrap()
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect();
     let dashboard: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             aerie_test_support::plugins::repository().join("deploy/grafana/aerie.json"),
@@ -386,7 +401,8 @@ fn sample(exposition: &str, series: &str) -> Option<f64> {
 async fn metrics_count_plugin_calls_by_outcome_and_http_requests_by_route() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |config| {
-        config.metrics_token = Some(aerie_server::config::Redacted("scrape-me".into()))
+        config.metrics_token = Some(aerie_server::config::Redacted("scrape-me".into()));
+        config.plugin_metrics = aerie_host::InstallationSeries::All;
     })
     .await;
     run(&server, vec![spec("hello"), spec("crash")]).await;
