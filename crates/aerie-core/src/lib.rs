@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod manifest;
 pub mod name;
 pub mod package;
+pub mod range;
 pub mod sealed;
 pub mod shown;
 pub mod signature;
