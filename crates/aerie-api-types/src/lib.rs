@@ -30,8 +30,10 @@ pub struct ErrorDetail {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SignupRequest {
     /// Login name: 1–64 characters of lowercase letters, digits and `-`.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")]
     pub username: String,
-    /// At least 10 characters.
+    /// 10 to 1024 characters.
+    #[schema(min_length = 10, max_length = 1024)]
     pub password: String,
     /// Contact address.
     #[serde(default)]
@@ -72,6 +74,7 @@ pub struct PasswordChangeRequest {
     /// The password now.
     pub current_password: String,
     /// The new password (10 to 1024 characters).
+    #[schema(min_length = 10, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -158,6 +161,7 @@ pub struct CreatedToken {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateNamespaceRequest {
     /// Its name: 1–64 characters of lowercase letters, digits and `-`.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")]
     pub name: String,
     /// Require a signature by a registered key on every version (default: the server's policy).
     #[serde(default)]
@@ -316,7 +320,8 @@ pub struct PublishResponse {
 /// A deprecation.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeprecateRequest {
-    /// Why, and what to use instead.
+    /// Why, and what to use instead: up to 500 characters, not all blank.
+    #[schema(max_length = 500, pattern = "\\S")]
     pub message: String,
 }
 
@@ -381,6 +386,7 @@ pub struct AuditEntryView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateSpaceRequest {
     /// Its name, in URLs: 1–64 characters of lowercase letters, digits and `-`.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")]
     pub name: String,
 }
 
@@ -787,9 +793,11 @@ pub struct ReviewsView {
 pub struct CertificationRequest {
     /// `submit` (the version's publishers), or `start_review`, `certify`, `reject` (server
     /// admins).
+    #[schema(pattern = "^(submit|start_review|certify|reject)$")]
     pub action: String,
-    /// Why: required to reject, kept with any step.
+    /// Why: required to reject, kept with any step; up to 2000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
 

@@ -53,6 +53,70 @@ pub use state::AppState;
 use crate::auth::hash_password;
 use crate::error::{ApiError, Json};
 
+/// Adds to every operation of the OpenAPI `document` the answers any of them may give, in the
+/// one error envelope: 401 for a token that does not authenticate, 429 past a budget; 400 for a
+/// malformed parameter or body, 404 for a missing thing the path names, 415 and 422 for a body
+/// that is not JSON or not of the shape asked, where the operation takes them.
+fn document_common_answers(document: &mut serde_json::Value) {
+    let error = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ErrorBody" } } }
+        })
+    };
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for method in ["get", "put", "post", "delete", "patch", "head", "options"] {
+            let Some(operation) = item.get_mut(method).and_then(|op| op.as_object_mut()) else {
+                continue;
+            };
+            let parameters_in = |place: &str| {
+                operation
+                    .get("parameters")
+                    .and_then(|parameters| parameters.as_array())
+                    .is_some_and(|parameters| parameters.iter().any(|p| p["in"] == place))
+            };
+            let (in_path, in_query) = (parameters_in("path"), parameters_in("query"));
+            let takes_body = operation.contains_key("requestBody");
+            let responses = operation
+                .entry("responses")
+                .or_insert_with(|| serde_json::json!({}));
+            let Some(responses) = responses.as_object_mut() else {
+                continue;
+            };
+            if in_path || in_query || takes_body {
+                responses
+                    .entry("400")
+                    .or_insert_with(|| error("A parameter or the body is not valid"));
+            }
+            if in_path {
+                responses.entry("404").or_insert_with(|| {
+                    error("What the path names does not exist, or is not yours to see")
+                });
+            }
+            if takes_body {
+                responses
+                    .entry("415")
+                    .or_insert_with(|| error("The body is not `application/json`"));
+                responses.entry("422").or_insert_with(|| {
+                    error("The body is JSON of another shape, or its values are refused")
+                });
+            }
+            responses
+                .entry("401")
+                .or_insert_with(|| error("The token or session does not authenticate"));
+            responses
+                .entry("429")
+                .or_insert_with(|| error("Over a budget; `Retry-After` says when to try again"));
+        }
+    }
+}
+
 /// The OpenAPI document's frame; the paths come from the handlers.
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -264,7 +328,8 @@ fn api_router(state: AppState, pages: Option<Pages>) -> axum::Router<AppState> {
         .routes(routes!(routes::spaces::lockfile))
         .routes(routes!(routes::spaces::rotate_master_key))
         .split_for_parts();
-    let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
+    let mut document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
+    document_common_answers(&mut document);
     let api = api
         .route(
             "/api/openapi.json",

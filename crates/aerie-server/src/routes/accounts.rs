@@ -366,7 +366,8 @@ async fn check_credentials(
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens",
     request_body = CreateTokenRequest,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 pub async fn create_token(
     State(state): State<AppState>,
     address: ClientAddress,

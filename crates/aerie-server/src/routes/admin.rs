@@ -21,12 +21,15 @@ pub struct AuditParams {
     /// Only entries by this user.
     pub actor: Option<String>,
     /// Only entries at or after this time, RFC 3339 (`2026-12-01T00:00:00Z`).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only entries before this time, RFC 3339.
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// Only entries older than this id.
     pub before: Option<i64>,
     /// At most this many (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -98,12 +101,14 @@ fn time_param(name: &str, text: &str) -> ApiResult<i64> {
 pub struct UserQuery {
     /// Only users whose name starts with this (letters, digits and `-`, as names are).
     #[serde(default)]
+    #[param(pattern = "^[a-z0-9-]{0,64}$")]
     pub prefix: Option<String>,
     /// Only users after this name, for the next page.
     #[serde(default)]
     pub after: Option<String>,
     /// At most this many (1 to 200, default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -184,12 +184,15 @@ pub async fn step(
 pub struct QueueQuery {
     /// Only this state (default `submitted`); `all` for every state.
     #[serde(default)]
+    #[param(pattern = "^(submitted|in_review|certified|rejected|all)$")]
     pub state: Option<String>,
     /// Versions skipped.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Versions returned, 1 to 200 (default 50).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -61,7 +61,7 @@ pub async fn by_version(
 
 /// Downloads a package by its digest: an immutable URL.
 #[utoipa::path(get, path = "/api/v1/blobs/{digest}", tag = "downloads",
-    params(("digest" = String, Path, description = "sha256:...")),
+    params(("digest" = String, Path, description = "sha256:...", pattern = "^sha256:[0-9a-f]{64}$")),
     responses((status = 200, description = "The package", content_type = "application/gzip"),
         (status = 206, description = "Part of the package"), (status = 304),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -32,12 +32,15 @@ pub struct SearchParams {
     pub certified: Option<bool>,
     /// `relevance` (default), `downloads`, `rating`, `updated` or `newest`.
     #[serde(default)]
+    #[param(pattern = "^(relevance|downloads|rating|updated|newest)$")]
     pub sort: Option<String>,
-    /// The page, from 1.
+    /// The page, from 1; pages reach 10,000 results deep (`page` × `per_page`).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 10000)]
     pub page: Option<usize>,
     /// Results per page, 1 to 100 (default 20).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<usize>,
 }
 

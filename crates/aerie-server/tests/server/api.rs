@@ -755,6 +755,29 @@ async fn a_published_version_is_read_and_downloaded_with_cache_headers(backend: 
     let (status, openapi) = app.json(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(openapi["paths"]["/api/v1/plugins/{namespace}/{name}/{version}"]["put"].is_object());
+    // Every operation documents the answers any may give, in the error envelope: a malformed
+    // parameter, a missing thing the path names, a token that does not authenticate, a budget.
+    let delete_token = &openapi["paths"]["/api/v1/tokens/{id}"]["delete"]["responses"];
+    for status in ["400", "401", "404", "429"] {
+        assert_eq!(
+            delete_token[status]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody",
+            "{status}: {delete_token}"
+        );
+    }
+    let create_space = &openapi["paths"]["/api/v1/spaces"]["post"]["responses"];
+    for status in ["415", "422"] {
+        assert!(create_space[status].is_object(), "{status}: {create_space}");
+    }
+    // Limits the server enforces are in the document, so a client knows them beforehand.
+    let per_page = openapi["paths"]["/api/v1/search"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "per_page")
+        .unwrap()
+        .clone();
+    assert_eq!(per_page["schema"]["maximum"], 100, "{per_page}");
 }
 
 async fn versions_are_immutable_and_concurrent_publishes_create_one(backend: Backend) {
