@@ -87,7 +87,7 @@ impl ServerMetrics {
         );
         spaces.register(
             "behind",
-            "Spaces whose stored revision this replica was catching up with at its last comparison",
+            "Spaces this replica could not catch up with at its last comparison of every space",
             spaces_behind.clone(),
         );
         let blob_errors = Family::<BlobLabels, Counter>::default();
@@ -158,7 +158,7 @@ impl ServerMetrics {
         self.space_lag.observe(lag.as_secs_f64());
     }
 
-    /// How many spaces this replica is catching up with.
+    /// How many spaces this replica could not catch up with at its last full comparison.
     pub fn spaces_behind(&self, count: usize) {
         self.spaces_behind.set(count as i64);
     }

@@ -81,16 +81,14 @@ pub(super) async fn commit(
         }
         Err(err) => {
             state.space_revisions.forget(space.id);
-            match state.db.space_by_id(space.id).await {
-                Ok(Some(stored)) => {
-                    if let Err(caught) = catch_up(state, &stored).await {
-                        tracing::warn!(space = %space.name, error = %caught.message, "could not catch up after a change that was not written");
-                    }
+            let caught_up = async {
+                if let Some(stored) = state.db.space_by_id(space.id).await? {
+                    catch_up(state, &stored).await?;
                 }
-                Ok(None) => {}
-                Err(read) => {
-                    tracing::warn!(space = %space.name, error = %read, "could not catch up after a change that was not written");
-                }
+                ApiResult::Ok(())
+            };
+            if let Err(caught) = caught_up.await {
+                tracing::warn!(space = %space.name, error = %caught.message, "could not catch up after a change that was not written");
             }
             Err(err.into())
         }
@@ -201,11 +199,13 @@ pub async fn replica_view(state: &AppState) -> ApiResult<aerie_api_types::Replic
             });
         }
     }
-    let stored_ids: std::collections::HashSet<i64> = stored.iter().map(|(id, _)| *id).collect();
-    let behind_stored = behind.iter().filter(|id| stored_ids.contains(id)).count();
+    let current = stored
+        .iter()
+        .filter(|(id, revision)| state.space_revisions.get(*id) == Some(*revision))
+        .count();
     Ok(aerie_api_types::ReplicaView {
         spaces: stored.len(),
-        current: stored.len() - behind_stored,
+        current,
         behind: listed,
     })
 }
@@ -239,14 +239,14 @@ async fn follow_space(state: &AppState, space_id: i64) -> ApiResult<()> {
 /// those that differ.
 async fn follow_all(state: &AppState) -> ApiResult<()> {
     let stored = state.db.space_revisions().await?;
-    let behind = state.space_revisions.behind(&stored);
-    state.metrics.spaces_behind(behind.len());
-    for space_id in behind {
+    let mut still_behind = 0;
+    for space_id in state.space_revisions.behind(&stored) {
         if let Err(err) = follow_space(state, space_id).await {
+            still_behind += 1;
             tracing::warn!(space_id, error = %err.message, "could not catch up with a space");
         }
     }
-    state.metrics.spaces_behind(0);
+    state.metrics.spaces_behind(still_behind);
     Ok(())
 }
 
