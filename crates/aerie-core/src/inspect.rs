@@ -17,6 +17,17 @@ use wasmparser::{
 use crate::PLUGIN_API_VERSION;
 use crate::manifest::Manifest;
 
+/// The WebAssembly features the host's engine runs components with, and so the features a
+/// published component may use: WebAssembly 3.0 and the component model, without shared
+/// memory and threads, exception handling, garbage-collected types or the component model's
+/// async. A component the registry accepts is one the host compiles; the host's tests check
+/// that its engine enables exactly these.
+pub const HOST_FEATURES: WasmFeatures = WasmFeatures::WASM3
+    .difference(WasmFeatures::GC_TYPES)
+    .difference(WasmFeatures::EXCEPTIONS)
+    .difference(WasmFeatures::THREADS)
+    .union(WasmFeatures::COMPONENT_MODEL);
+
 /// A permission a plugin must declare in its manifest to use an interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -400,8 +411,7 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
         return Err(InspectError::NotWasm);
     }
     let invalid = |err: wasmparser::BinaryReaderError| InspectError::Invalid(err.to_string());
-    let features = WasmFeatures::default() | WasmFeatures::COMPONENT_MODEL;
-    let mut validator = Validator::new_with_features(features);
+    let mut validator = Validator::new_with_features(HOST_FEATURES);
     let mut function_bodies = Vec::new();
     // (name, is an instance) of the outermost component's imports and exports; nested modules
     // and components are implementation details.
@@ -421,14 +431,14 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
                     let import = import.map_err(invalid)?;
                     let is_instance =
                         matches!(import.ty, wasmparser::ComponentTypeRef::Instance(_));
-                    imports.push((import.name.full_name().into_owned(), is_instance));
+                    imports.push((full_name(&import.name), is_instance));
                 }
             }
             Payload::ComponentExportSection(section) if depth == 0 => {
                 for export in section {
                     let export = export.map_err(invalid)?;
                     let is_instance = export.kind == wasmparser::ComponentExternalKind::Instance;
-                    exports.push((export.name.full_name().into_owned(), is_instance));
+                    exports.push((full_name(&export.name), is_instance));
                 }
             }
             _ => {}
@@ -462,6 +472,18 @@ pub fn inspect_component(bytes: &[u8]) -> Result<ComponentInfo, InspectError> {
         return Err(InspectError::NoEntryPoint);
     }
     Ok(info)
+}
+
+/// The full name of an import or export: its name, with the version suffix appended when the
+/// name is a versioned interface name and the item does not name an interface it implements
+/// (`a:b/c@0.2` with the suffix `.1` is `a:b/c@0.2.1`).
+fn full_name(name: &wasmparser::ComponentExternName<'_>) -> String {
+    match name.version_suffix {
+        Some(suffix) if name.implements.is_none() && name.name.contains('@') => {
+            format!("{}{suffix}", name.name)
+        }
+        _ => name.name.to_owned(),
+    }
 }
 
 /// Validates function bodies on all cores: they are most of a component's bytes, and each is

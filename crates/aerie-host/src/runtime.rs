@@ -329,3 +329,21 @@ fn evict(kept: &Path, max_bytes: u64) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Runtime, RuntimeConfig};
+
+    #[test]
+    fn the_engine_runs_exactly_the_features_the_registry_accepts_at_publish() {
+        let runtime = Runtime::new(&RuntimeConfig {
+            max_instances: 4,
+            ..RuntimeConfig::default()
+        })
+        .unwrap();
+        assert_eq!(
+            runtime.engine().get_wasm_features(),
+            aerie_core::inspect::HOST_FEATURES,
+        );
+    }
+}
