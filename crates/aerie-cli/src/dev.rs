@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use crate::build;
-use crate::server::{init_logging, installation_of, wait_for_termination};
+use crate::server::{installation_of, wait_for_termination};
 
 /// How long to wait after a change for the editor to finish writing.
 const SETTLE: Duration = Duration::from_millis(300);
@@ -22,7 +22,7 @@ pub fn dev(dir: &Path, listen: SocketAddr, profile: &str) -> anyhow::Result<()> 
         .with_context(|| format!("cannot find the plugin project {}", dir.display()))?;
     let first = build::build(&dir, profile, None)?;
     let target_dir = first.target_dir.clone();
-    init_logging();
+    let _telemetry = crate::telemetry::init();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let config = Config {

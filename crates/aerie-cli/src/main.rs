@@ -23,6 +23,7 @@ mod output;
 mod registry;
 mod server;
 mod spaces;
+mod telemetry;
 
 /// Aerie: build, publish and run WebAssembly plugins.
 ///

@@ -19,22 +19,6 @@ fn load_config(file: Option<&Path>) -> anyhow::Result<Config> {
     Ok(Config::load(file, std::env::vars())?)
 }
 
-/// Logs go to stderr: JSON with `AERIE_LOG_FORMAT=json`, readable otherwise; the level from
-/// `AERIE_LOG` (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AERIE_LOG")
-        // The resolver narrates every step at `info`.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pubgrub=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("AERIE_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 pub fn serve(config_file: Option<&Path>) -> anyhow::Result<()> {
     run(config_file, &[], None, None)
 }
@@ -88,7 +72,7 @@ pub fn run(
         .iter()
         .map(|path| installation(path, &config.plugin_limits))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    init_logging();
+    let _telemetry = crate::telemetry::init();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();

@@ -140,6 +140,7 @@ pub struct NewToken {
 
 impl Database {
     /// Creates a user. Fails with [`DbError::Conflict`] if the name is taken.
+    #[tracing::instrument(name = "db.create_user", skip_all)]
     pub async fn create_user(
         &self,
         actor: &Actor,
@@ -194,6 +195,7 @@ impl Database {
     }
 
     /// The user called `username`.
+    #[tracing::instrument(name = "db.user_by_name", skip_all)]
     pub async fn user_by_name(&self, username: &str) -> DbResult<Option<User>> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -208,6 +210,7 @@ impl Database {
 
     /// Users whose name starts with `prefix` (letters, digits and `-` only, as names are), by
     /// name, after `after` (a name, for paging), at most `limit`.
+    #[tracing::instrument(name = "db.users", skip_all)]
     pub async fn users(&self, prefix: &str, after: &str, limit: i64) -> DbResult<Vec<User>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -224,6 +227,7 @@ impl Database {
     }
 
     /// How many users exist.
+    #[tracing::instrument(name = "db.count_users", skip_all)]
     pub async fn count_users(&self) -> DbResult<i64> {
         Ok(sqlx::query("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
@@ -232,6 +236,7 @@ impl Database {
     }
 
     /// Records a refused sign-in for `username` (which may name no user) and why.
+    #[tracing::instrument(name = "db.record_failed_login", skip_all)]
     pub async fn record_failed_login(
         &self,
         actor: &Actor,
@@ -251,6 +256,7 @@ impl Database {
     }
 
     /// Stores a session whose cookie value hashes to `hash`, begun from `origin`.
+    #[tracing::instrument(name = "db.create_session", skip_all)]
     pub async fn create_session(
         &self,
         user_id: i64,
@@ -278,6 +284,7 @@ impl Database {
     /// The unexpired session whose cookie value hashes to `hash`: its id and its user. Its
     /// last use is written at most every few minutes, so a busy session does not write on
     /// every request.
+    #[tracing::instrument(name = "db.session_user", skip_all)]
     pub async fn session_user(&self, hash: &[u8]) -> DbResult<Option<(i64, User)>> {
         let now = now_millis();
         let row = sqlx::query(concat!(
@@ -307,6 +314,7 @@ impl Database {
     }
 
     /// The user of the unexpired session with row id `id`.
+    #[tracing::instrument(name = "db.session_user_by_id", skip_all)]
     pub async fn session_user_by_id(&self, id: i64) -> DbResult<Option<User>> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -322,6 +330,7 @@ impl Database {
     }
 
     /// The unexpired sessions of `user_id`, newest first.
+    #[tracing::instrument(name = "db.sessions_of", skip_all)]
     pub async fn sessions_of(&self, user_id: i64) -> DbResult<Vec<Session>> {
         let rows = sqlx::query(
             "SELECT id, created_at, expires_at, last_seen_at, ip, user_agent FROM sessions \
@@ -349,6 +358,7 @@ impl Database {
 
     /// Ends sessions of `user_id`: the one with row id `only`, or all of them but `keep`.
     /// Returns how many ended; recorded in the audit log.
+    #[tracing::instrument(name = "db.end_sessions", skip_all)]
     pub async fn end_sessions(
         &self,
         actor: &Actor,
@@ -381,6 +391,7 @@ impl Database {
 
     /// Replaces `user_id`'s password hash and ends every session but `keep`, in one
     /// transaction with its audit row.
+    #[tracing::instrument(name = "db.change_password", skip_all)]
     pub async fn change_password(
         &self,
         actor: &Actor,
@@ -413,6 +424,7 @@ impl Database {
     }
 
     /// Ends the session whose cookie value hashes to `hash`.
+    #[tracing::instrument(name = "db.delete_session", skip_all)]
     pub async fn delete_session(&self, hash: &[u8]) -> DbResult<()> {
         let mut transaction = self.write().await?;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1 OR expires_at <= $2")
@@ -425,6 +437,7 @@ impl Database {
 
     /// Creates an API token. Fails with [`DbError::Conflict`] if the owner already has a
     /// token with that name.
+    #[tracing::instrument(name = "db.create_token", skip_all)]
     pub async fn create_token(&self, actor: &Actor, token: &NewToken) -> DbResult<ApiToken> {
         let mut transaction = self.write().await?;
         let created_at = now_millis();
@@ -488,6 +501,7 @@ impl Database {
 
     /// The token whose secret hashes to `hash`, with its owner, whatever its state: the caller
     /// decides what an expired or revoked token means.
+    #[tracing::instrument(name = "db.token_by_hash", skip_all)]
     pub async fn token_by_hash(&self, hash: &[u8]) -> DbResult<Option<(ApiToken, User)>> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -504,6 +518,7 @@ impl Database {
     }
 
     /// Records a use of the token, at most once a minute so that reads stay reads.
+    #[tracing::instrument(name = "db.touch_token", skip_all)]
     pub async fn touch_token(&self, token: &ApiToken) -> DbResult<()> {
         let now = now_millis();
         if !crate::use_worth_recording(token.last_used_at, now) {
@@ -519,6 +534,7 @@ impl Database {
     }
 
     /// The user's tokens, newest first, revoked ones included.
+    #[tracing::instrument(name = "db.tokens_of", skip_all)]
     pub async fn tokens_of(&self, user_id: i64) -> DbResult<Vec<ApiToken>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -532,6 +548,7 @@ impl Database {
     }
 
     /// Revokes the user's token `token_id`. Revoking twice is not an error.
+    #[tracing::instrument(name = "db.revoke_token", skip_all)]
     pub async fn revoke_token(&self, actor: &Actor, user_id: i64, token_id: i64) -> DbResult<()> {
         let mut transaction = self.write().await?;
         let updated = sqlx::query(

@@ -90,6 +90,7 @@ pub(crate) async fn record(
 
 impl Database {
     /// Audit rows matching `query`, newest first.
+    #[tracing::instrument(name = "db.audit_entries", skip_all)]
     pub async fn audit_entries(&self, query: &AuditQuery) -> DbResult<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT a.id, a.at, u.username, a.token_id, a.ip, a.action, a.target, a.details \

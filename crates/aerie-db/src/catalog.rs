@@ -65,6 +65,7 @@ impl Database {
     /// in id order, the newest id; on PostgreSQL, the id of the oldest transaction still
     /// running (every transaction before it has ended), so a reader that starts from here
     /// misses no change a transaction still open will commit.
+    #[tracing::instrument(name = "db.catalog_position", skip_all)]
     pub async fn catalog_position(&self) -> DbResult<i64> {
         let query = match self.backend {
             // Ids are never reused; a log pruned empty is still read from past its pruning.
@@ -82,6 +83,7 @@ impl Database {
     /// the position to read from next; `None` when changes after `position` were pruned, so
     /// the reader must rebuild from the catalogue. Changes read once may be read again (a
     /// transaction still open at `position`); applying one twice must do no harm.
+    #[tracing::instrument(name = "db.catalog_changes_since", skip_all)]
     pub async fn catalog_changes_since(&self, position: i64) -> DbResult<Option<(Vec<i64>, i64)>> {
         if let Some(upto) = self.pruned_upto(CATALOG_LOG).await?
             && match self.backend {
@@ -129,6 +131,7 @@ impl Database {
 
     /// Removes the changes logged before `before` (milliseconds since the epoch) and records
     /// how far the log was pruned; answers how many went.
+    #[tracing::instrument(name = "db.prune_catalog_changes", skip_all)]
     pub async fn prune_catalog_changes(&self, before: i64) -> DbResult<u64> {
         let mut transaction = self.write().await?;
         let newest_pruned = match self.backend {
@@ -163,6 +166,7 @@ impl Database {
 
     /// This database's identity, made when it was created: what a search index records to
     /// know it was built from this database.
+    #[tracing::instrument(name = "db.catalog_identity", skip_all)]
     pub async fn catalog_identity(&self) -> DbResult<String> {
         let row = sqlx::query("SELECT id FROM catalog_identity")
             .fetch_one(&self.pool)
@@ -180,6 +184,7 @@ impl Database {
 
     /// The catalogue's view of up to `limit` plugins with ids above `after`, in id order: a
     /// whole catalogue is read page by page, so no reader holds all of it.
+    #[tracing::instrument(name = "db.catalog_entries_after", skip_all)]
     pub async fn catalog_entries_after(
         &self,
         after: i64,
@@ -200,6 +205,7 @@ impl Database {
     }
 
     /// The catalogue's view of one plugin, if it has any version.
+    #[tracing::instrument(name = "db.catalog_entry", skip_all)]
     pub async fn catalog_entry(&self, plugin_id: i64) -> DbResult<Option<CatalogEntry>> {
         Ok(self
             .catalog_entries_between(plugin_id, plugin_id)

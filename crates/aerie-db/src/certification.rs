@@ -97,6 +97,7 @@ fn certification_from_row(row: &sqlx::any::AnyRow, first: usize) -> DbResult<Cer
 
 impl Database {
     /// The version's certification, if it was ever submitted.
+    #[tracing::instrument(name = "db.certification", skip_all)]
     pub async fn certification(&self, version_id: i64) -> DbResult<Option<Certification>> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -110,6 +111,7 @@ impl Database {
     }
 
     /// The version's certification history, oldest first.
+    #[tracing::instrument(name = "db.certification_events", skip_all)]
     pub async fn certification_events(&self, version_id: i64) -> DbResult<Vec<CertificationEvent>> {
         let rows = sqlx::query(
             "SELECT e.at, u.username, e.from_state, e.to_state, e.reason \
@@ -133,6 +135,7 @@ impl Database {
     }
 
     /// Versions in `state` (every state when `None`), oldest change first: the admins' queue.
+    #[tracing::instrument(name = "db.certification_queue", skip_all)]
     pub async fn certification_queue(
         &self,
         state: Option<&str>,
@@ -167,6 +170,7 @@ impl Database {
 
     /// Moves `version` one step, if it is still in `step.from_state`; fails with
     /// [`DbError::Conflict`] when another step landed first.
+    #[tracing::instrument(name = "db.record_certification_step", skip_all)]
     pub async fn record_certification_step(
         &self,
         actor: &Actor,

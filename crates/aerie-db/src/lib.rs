@@ -134,6 +134,7 @@ enum Schema {
 impl Database {
     /// Connects to `url` (`sqlite://PATH` creates the file if needed; `postgres://...`) and
     /// runs the migrations.
+    #[tracing::instrument(name = "db.connect", skip_all)]
     pub async fn connect(url: &str) -> DbResult<Database> {
         Database::open(url, Schema::Metadata).await
     }
@@ -222,6 +223,7 @@ impl Database {
     }
 
     /// Whether the database answers.
+    #[tracing::instrument(name = "db.ping", skip_all)]
     pub async fn ping(&self) -> DbResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -231,6 +233,7 @@ impl Database {
     /// to `state` when it lives in a file of its own (answering whether it does), while the
     /// database serves: each copy is one read transaction (`VACUUM INTO`), so it holds every
     /// change committed before it and none after. PostgreSQL has its own tools for this.
+    #[tracing::instrument(name = "db.snapshot_into", skip_all)]
     pub async fn snapshot_into(
         &self,
         metadata: &std::path::Path,
@@ -257,6 +260,7 @@ impl Database {
     }
 
     /// Closes every connection.
+    #[tracing::instrument(name = "db.close", skip_all)]
     pub async fn close(&self) {
         self.pool.close().await;
         if let Some(state) = &self.plugin_state {
@@ -268,6 +272,7 @@ impl Database {
     /// a PostgreSQL advisory lock, taken in a transaction of its own so that it is released
     /// however the holder ends. On SQLite, which one replica serves, there is no one to wait
     /// for.
+    #[tracing::instrument(name = "db.exclusive", skip_all)]
     pub async fn exclusive(&self, lock: ReplicaLock) -> DbResult<HeldLock> {
         self.advisory("SELECT pg_advisory_xact_lock($1)", lock)
             .await
@@ -275,6 +280,7 @@ impl Database {
 
     /// Holds `lock` beside other shared holders, waiting while one replica holds it
     /// exclusively ([`Database::exclusive`]).
+    #[tracing::instrument(name = "db.shared", skip_all)]
     pub async fn shared(&self, lock: ReplicaLock) -> DbResult<HeldLock> {
         self.advisory("SELECT pg_advisory_xact_lock_shared($1)", lock)
             .await

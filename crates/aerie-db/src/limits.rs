@@ -32,6 +32,7 @@ pub enum Take {
 impl Database {
     /// Takes one publish from `namespace_id`'s bucket, which starts full. Concurrent takes,
     /// from any replica, each see the other's.
+    #[tracing::instrument(name = "db.take_publish", skip_all)]
     pub async fn take_publish(&self, namespace_id: i64, budget: PublishBudget) -> DbResult<Take> {
         let full = i64::from(budget.burst) * 1000;
         let refill_ms = budget.refill_ms.max(1);

@@ -100,6 +100,7 @@ pub struct PublisherKey {
 
 impl Database {
     /// Creates a namespace owned by `owner_id`.
+    #[tracing::instrument(name = "db.create_namespace", skip_all)]
     pub async fn create_namespace(
         &self,
         actor: &Actor,
@@ -156,6 +157,7 @@ impl Database {
     }
 
     /// The namespace called `name`.
+    #[tracing::instrument(name = "db.namespace", skip_all)]
     pub async fn namespace(&self, name: &str) -> DbResult<Option<Namespace>> {
         let row = sqlx::query(
             "SELECT id, name, require_signature, private, created_at FROM namespaces WHERE name = $1",
@@ -167,6 +169,7 @@ impl Database {
     }
 
     /// The namespaces `user_id` belongs to, with the role held in each.
+    #[tracing::instrument(name = "db.namespaces_of", skip_all)]
     pub async fn namespaces_of(&self, user_id: i64) -> DbResult<Vec<(Namespace, Role)>> {
         let rows = sqlx::query(
             "SELECT n.id, n.name, n.require_signature, n.private, n.created_at, m.role \
@@ -187,6 +190,7 @@ impl Database {
     }
 
     /// The role `user_id` holds in the namespace, if any.
+    #[tracing::instrument(name = "db.role_in", skip_all)]
     pub async fn role_in(&self, namespace_id: i64, user_id: i64) -> DbResult<Option<Role>> {
         let row = sqlx::query(
             "SELECT role FROM namespace_members WHERE namespace_id = $1 AND user_id = $2",
@@ -200,6 +204,7 @@ impl Database {
     }
 
     /// The namespace's members and their roles, owners first.
+    #[tracing::instrument(name = "db.members", skip_all)]
     pub async fn members(&self, namespace_id: i64) -> DbResult<Vec<(String, Role)>> {
         let rows = sqlx::query(
             "SELECT u.username, m.role FROM namespace_members m JOIN users u ON u.id = m.user_id \
@@ -218,6 +223,7 @@ impl Database {
 
     /// Gives `user_id` the role `role` in the namespace, or removes them with `None`. The last
     /// owner cannot be removed or demoted.
+    #[tracing::instrument(name = "db.set_member", skip_all)]
     pub async fn set_member(
         &self,
         actor: &Actor,
@@ -280,6 +286,7 @@ impl Database {
     }
 
     /// Changes the namespace's settings: signature policy and visibility.
+    #[tracing::instrument(name = "db.update_namespace", skip_all)]
     pub async fn update_namespace(
         &self,
         actor: &Actor,
@@ -317,6 +324,7 @@ impl Database {
     }
 
     /// The names of the plugins in the namespace, sorted.
+    #[tracing::instrument(name = "db.plugins_in", skip_all)]
     pub async fn plugins_in(&self, namespace_id: i64) -> DbResult<Vec<String>> {
         let rows = sqlx::query("SELECT name FROM plugins WHERE namespace_id = $1 ORDER BY name")
             .bind(namespace_id)
@@ -326,6 +334,7 @@ impl Database {
     }
 
     /// Registers a publisher key on the namespace.
+    #[tracing::instrument(name = "db.add_key", skip_all)]
     pub async fn add_key(
         &self,
         actor: &Actor,
@@ -368,6 +377,7 @@ impl Database {
     }
 
     /// The namespace's keys, revoked ones included.
+    #[tracing::instrument(name = "db.keys", skip_all)]
     pub async fn keys(&self, namespace_id: i64) -> DbResult<Vec<PublisherKey>> {
         let rows = sqlx::query(
             "SELECT k.id, k.key_id, k.public_key, u.username, k.created_at, k.revoked_at \
@@ -392,6 +402,7 @@ impl Database {
     }
 
     /// Revokes the key `key_id`: versions signed with it stay, new ones are refused.
+    #[tracing::instrument(name = "db.revoke_key", skip_all)]
     pub async fn revoke_key(
         &self,
         actor: &Actor,

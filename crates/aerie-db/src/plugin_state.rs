@@ -70,6 +70,7 @@ impl Database {
     /// Keeps plugins' key-value state in the SQLite database at `url`, a file of its own, so
     /// that their writes never queue behind the registry's (or the registry's behind theirs).
     /// State kept in this database before is copied there the first time.
+    #[tracing::instrument(name = "db.with_separate_plugin_state", level = "debug", skip_all)]
     pub async fn with_separate_plugin_state(mut self, url: &str) -> DbResult<Database> {
         if self.backend != Backend::Sqlite {
             return Ok(self);
@@ -117,6 +118,7 @@ impl Database {
     }
 
     /// The value at `key`, if set.
+    #[tracing::instrument(name = "db.state_get", level = "debug", skip_all)]
     pub async fn state_get(
         &self,
         scope: &str,
@@ -138,6 +140,7 @@ impl Database {
     }
 
     /// What the space of `scope` holds now.
+    #[tracing::instrument(name = "db.state_usage", level = "debug", skip_all)]
     pub async fn state_usage(&self, scope: &str) -> DbResult<StateUsage> {
         let row = sqlx::query("SELECT keys, bytes FROM plugin_state_usage WHERE space = $1")
             .bind(space_of(scope))
@@ -154,6 +157,7 @@ impl Database {
 
     /// Sets `key` to `value`, unless that would take the space of `scope` past `quota`
     /// ([`DbError::QuotaExceeded`], and nothing is written).
+    #[tracing::instrument(name = "db.state_set", level = "debug", skip_all)]
     pub async fn state_set(
         &self,
         scope: &str,
@@ -193,6 +197,7 @@ impl Database {
     }
 
     /// Removes `key`; removing an absent key succeeds.
+    #[tracing::instrument(name = "db.state_delete", level = "debug", skip_all)]
     pub async fn state_delete(&self, scope: &str, bucket: &str, key: &str) -> DbResult<()> {
         let store = self.state_store();
         let mut transaction = store.write().await?;
@@ -217,6 +222,7 @@ impl Database {
     }
 
     /// Up to `limit` keys of the bucket from offset `offset`.
+    #[tracing::instrument(name = "db.state_keys", level = "debug", skip_all)]
     pub async fn state_keys(
         &self,
         scope: &str,
@@ -247,6 +253,7 @@ impl Database {
     /// Adds `delta` to the counter at `key` (decimal text; absent is 0) and returns the new
     /// value. Concurrent increments, from any replica, never lose an update: the space's usage
     /// row is locked first, then the counter is read. A new counter counts against `quota`.
+    #[tracing::instrument(name = "db.state_increment", level = "debug", skip_all)]
     pub async fn state_increment(
         &self,
         scope: &str,
@@ -313,6 +320,7 @@ impl Database {
 
     /// Deletes all state of `scope` (an uninstall that does not keep data); returns how many
     /// keys went.
+    #[tracing::instrument(name = "db.state_clear", level = "debug", skip_all)]
     pub async fn state_clear(&self, scope: &str) -> DbResult<u64> {
         self.clear_state(scope, scope).await
     }

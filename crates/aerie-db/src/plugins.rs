@@ -156,6 +156,7 @@ impl Database {
     /// Versions are immutable: publishing the same bytes again returns the existing version,
     /// other bytes for an existing version fail with [`DbError::Conflict`]. Of concurrent
     /// publishes of one version exactly one creates it.
+    #[tracing::instrument(name = "db.publish_version", skip_all)]
     pub async fn publish_version(
         &self,
         actor: &Actor,
@@ -237,6 +238,7 @@ impl Database {
     }
 
     /// One version of a plugin.
+    #[tracing::instrument(name = "db.version", skip_all)]
     pub async fn version(
         &self,
         namespace: &str,
@@ -256,6 +258,7 @@ impl Database {
     }
 
     /// Every version of a plugin, yanked ones included, in publishing order.
+    #[tracing::instrument(name = "db.versions", skip_all)]
     pub async fn versions(&self, namespace: &str, name: &str) -> DbResult<Vec<VersionRecord>> {
         let rows = sqlx::query(concat!(
             version_select!(),
@@ -269,6 +272,7 @@ impl Database {
     }
 
     /// The version whose package has this digest.
+    #[tracing::instrument(name = "db.version_by_digest", skip_all)]
     pub async fn version_by_digest(&self, digest: &str) -> DbResult<Option<VersionRecord>> {
         let row = sqlx::query(concat!(
             version_select!(),
@@ -281,6 +285,7 @@ impl Database {
     }
 
     /// A plugin with its download total.
+    #[tracing::instrument(name = "db.plugin", skip_all)]
     pub async fn plugin(&self, namespace: &str, name: &str) -> DbResult<Option<PluginSummary>> {
         let row = sqlx::query(
             "SELECT p.id, n.name, p.name, p.created_at, p.updated_at, \
@@ -307,6 +312,7 @@ impl Database {
     }
 
     /// Yanks or unyanks a version.
+    #[tracing::instrument(name = "db.set_yanked", skip_all)]
     pub async fn set_yanked(
         &self,
         actor: &Actor,
@@ -339,6 +345,7 @@ impl Database {
     }
 
     /// Deprecates a version with a message, or lifts the deprecation with `None`.
+    #[tracing::instrument(name = "db.set_deprecated", skip_all)]
     pub async fn set_deprecated(
         &self,
         actor: &Actor,
@@ -366,6 +373,7 @@ impl Database {
     }
 
     /// Adds download counts, `(version id, day, count)`, in one transaction.
+    #[tracing::instrument(name = "db.add_downloads", skip_all)]
     pub async fn add_downloads(&self, counts: &[(i64, i64, i64)]) -> DbResult<()> {
         if counts.is_empty() {
             return Ok(());
@@ -386,6 +394,7 @@ impl Database {
     }
 
     /// A plugin's downloads per day and version, oldest first.
+    #[tracing::instrument(name = "db.downloads", skip_all)]
     pub async fn downloads(&self, plugin_id: i64) -> DbResult<Vec<DownloadDay>> {
         let rows = sqlx::query(
             "SELECT d.day, v.version, d.count FROM download_counts d \
@@ -407,6 +416,7 @@ impl Database {
     }
 
     /// Whether some version refers to the blob `digest`.
+    #[tracing::instrument(name = "db.digest_referenced", skip_all)]
     pub async fn digest_referenced(&self, digest: &str) -> DbResult<bool> {
         let row = sqlx::query("SELECT 1 FROM versions WHERE digest = $1 LIMIT 1")
             .bind(digest)
@@ -416,6 +426,7 @@ impl Database {
     }
 
     /// Every digest a version refers to: the blobs garbage collection must keep.
+    #[tracing::instrument(name = "db.referenced_digests", skip_all)]
     pub async fn referenced_digests(&self) -> DbResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT digest FROM versions")
             .fetch_all(&self.pool)

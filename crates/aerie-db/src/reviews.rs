@@ -25,6 +25,7 @@ pub struct Review {
 
 impl Database {
     /// Writes `user_id`'s review of the plugin, replacing theirs if they wrote one.
+    #[tracing::instrument(name = "db.set_review", skip_all)]
     pub async fn set_review(
         &self,
         actor: &Actor,
@@ -62,6 +63,7 @@ impl Database {
     }
 
     /// Deletes `user_id`'s review of the plugin.
+    #[tracing::instrument(name = "db.delete_review", skip_all)]
     pub async fn delete_review(
         &self,
         actor: &Actor,
@@ -91,6 +93,7 @@ impl Database {
     }
 
     /// The plugin's reviews, newest change first.
+    #[tracing::instrument(name = "db.reviews", skip_all)]
     pub async fn reviews(&self, plugin_id: i64, limit: i64, offset: i64) -> DbResult<Vec<Review>> {
         let rows = sqlx::query(
             "SELECT u.username, r.stars, r.body, r.created_at, r.updated_at FROM reviews r \
@@ -116,6 +119,7 @@ impl Database {
     }
 
     /// The plugin's average rating and number of ratings (0 and 0 when unrated).
+    #[tracing::instrument(name = "db.rating", skip_all)]
     pub async fn rating(&self, plugin_id: i64) -> DbResult<(f64, i64)> {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(stars), 0) AS BIGINT), COUNT(*) FROM reviews \

@@ -387,6 +387,7 @@ fn space_target(space: &Space) -> String {
 
 impl Database {
     /// Creates a space owned by `owner_id`, with its wrapped data key.
+    #[tracing::instrument(name = "db.create_space", skip_all)]
     pub async fn create_space(
         &self,
         actor: &Actor,
@@ -447,6 +448,7 @@ impl Database {
     }
 
     /// The space called `name`.
+    #[tracing::instrument(name = "db.space", skip_all)]
     pub async fn space(&self, name: &str) -> DbResult<Option<Space>> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -460,6 +462,7 @@ impl Database {
     }
 
     /// The space with row id `id`.
+    #[tracing::instrument(name = "db.space_by_id", skip_all)]
     pub async fn space_by_id(&self, id: i64) -> DbResult<Option<Space>> {
         let row = sqlx::query(concat!(
             "SELECT ",
@@ -473,6 +476,7 @@ impl Database {
     }
 
     /// Every space, by name.
+    #[tracing::instrument(name = "db.all_spaces", skip_all)]
     pub async fn all_spaces(&self) -> DbResult<Vec<Space>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -485,6 +489,7 @@ impl Database {
     }
 
     /// The spaces `user_id` belongs to, with the role held in each, by name.
+    #[tracing::instrument(name = "db.spaces_of", skip_all)]
     pub async fn spaces_of(&self, user_id: i64) -> DbResult<Vec<(Space, SpaceRole)>> {
         let rows = sqlx::query(concat!(
             "SELECT ",
@@ -506,6 +511,7 @@ impl Database {
     }
 
     /// The role `user_id` holds in the space, if any.
+    #[tracing::instrument(name = "db.space_role", skip_all)]
     pub async fn space_role(&self, space_id: i64, user_id: i64) -> DbResult<Option<SpaceRole>> {
         let row =
             sqlx::query("SELECT role FROM space_members WHERE space_id = $1 AND user_id = $2")
@@ -518,6 +524,7 @@ impl Database {
     }
 
     /// Sets the space's trust policy.
+    #[tracing::instrument(name = "db.set_space_policy", skip_all)]
     pub async fn set_space_policy(
         &self,
         actor: &Actor,
@@ -546,6 +553,7 @@ impl Database {
     }
 
     /// Renames a space.
+    #[tracing::instrument(name = "db.rename_space", skip_all)]
     pub async fn rename_space(&self, actor: &Actor, space: &Space, name: &str) -> DbResult<()> {
         let mut transaction = self.write().await?;
         let renamed = sqlx::query("UPDATE spaces SET name = $1 WHERE id = $2")
@@ -575,6 +583,7 @@ impl Database {
 
     /// Deletes a space with everything in it: members, tokens, installations, secrets,
     /// events and its plugins' key-value state.
+    #[tracing::instrument(name = "db.delete_space", skip_all)]
     pub async fn delete_space(&self, actor: &Actor, space: &Space) -> DbResult<()> {
         let mut transaction = self.write().await?;
         sqlx::query("DELETE FROM spaces WHERE id = $1")
@@ -597,6 +606,7 @@ impl Database {
     }
 
     /// The space's members and their roles, owners first.
+    #[tracing::instrument(name = "db.space_members", skip_all)]
     pub async fn space_members(&self, space_id: i64) -> DbResult<Vec<(String, SpaceRole)>> {
         let rows = sqlx::query(
             "SELECT u.username, m.role FROM space_members m JOIN users u ON u.id = m.user_id \
@@ -615,6 +625,7 @@ impl Database {
 
     /// Gives `user_id` the role `role` in the space, or removes them with `None`. The last
     /// owner cannot be removed or demoted.
+    #[tracing::instrument(name = "db.set_space_member", skip_all)]
     pub async fn set_space_member(
         &self,
         actor: &Actor,
@@ -701,6 +712,7 @@ impl Database {
     }
 
     /// Creates a space token.
+    #[tracing::instrument(name = "db.create_space_token", skip_all)]
     pub async fn create_space_token(
         &self,
         actor: &Actor,
@@ -751,6 +763,7 @@ impl Database {
     }
 
     /// The space's tokens, by name.
+    #[tracing::instrument(name = "db.space_tokens", skip_all)]
     pub async fn space_tokens(&self, space_id: i64) -> DbResult<Vec<SpaceToken>> {
         let rows = sqlx::query(concat!(
             token_select!(),
@@ -764,6 +777,7 @@ impl Database {
 
     /// The space token with this hash, whatever its state: the caller checks expiry and
     /// revocation.
+    #[tracing::instrument(name = "db.space_token_by_hash", skip_all)]
     pub async fn space_token_by_hash(&self, hash: &[u8]) -> DbResult<Option<SpaceToken>> {
         let row = sqlx::query(concat!(token_select!(), "WHERE t.token_hash = $1"))
             .bind(hash)
@@ -773,6 +787,7 @@ impl Database {
     }
 
     /// Records that a space token was used now, at most once a minute.
+    #[tracing::instrument(name = "db.touch_space_token", skip_all)]
     pub async fn touch_space_token(&self, token: &SpaceToken) -> DbResult<()> {
         let now = now_millis();
         if !crate::use_worth_recording(token.last_used_at, now) {
@@ -788,6 +803,7 @@ impl Database {
     }
 
     /// Revokes one of the space's tokens.
+    #[tracing::instrument(name = "db.revoke_space_token", skip_all)]
     pub async fn revoke_space_token(
         &self,
         actor: &Actor,
@@ -819,6 +835,7 @@ impl Database {
     }
 
     /// Active installations of `plugin` in every space, per version (any order).
+    #[tracing::instrument(name = "db.active_installations", skip_all)]
     pub async fn active_installations(&self, plugin: &str) -> DbResult<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT version, COUNT(*) FROM installations WHERE plugin = $1 AND status = 'active' \
@@ -833,6 +850,7 @@ impl Database {
     }
 
     /// The space's installations, by plugin name.
+    #[tracing::instrument(name = "db.installations", skip_all)]
     pub async fn installations(&self, space_id: i64) -> DbResult<Vec<InstallationRecord>> {
         let rows = sqlx::query(concat!(
             installation_select!(),
@@ -845,6 +863,7 @@ impl Database {
     }
 
     /// One installation of the space.
+    #[tracing::instrument(name = "db.installation", skip_all)]
     pub async fn installation(
         &self,
         space_id: i64,
@@ -866,6 +885,7 @@ impl Database {
     /// transaction, and answers the space's new revision. The change must have been planned
     /// from `space.revision`: if the space changed since (on another replica), nothing is
     /// written and the answer is [`DbError::SpaceChanged`].
+    #[tracing::instrument(name = "db.commit_space", skip_all)]
     pub async fn commit_space(
         &self,
         actor: &Actor,
@@ -940,6 +960,7 @@ impl Database {
     }
 
     /// Every space's id and revision: what a replica compares with what it runs.
+    #[tracing::instrument(name = "db.space_revisions", skip_all)]
     pub async fn space_revisions(&self) -> DbResult<Vec<(i64, i64)>> {
         let rows = sqlx::query("SELECT id, revision FROM spaces ORDER BY id")
             .fetch_all(&self.pool)
@@ -950,6 +971,7 @@ impl Database {
     }
 
     /// A listener for the spaces other replicas change, on PostgreSQL; `None` on SQLite.
+    #[tracing::instrument(name = "db.space_listener", skip_all)]
     pub async fn space_listener(&self) -> DbResult<Option<SpaceListener>> {
         let Some(url) = self.postgres_url.as_deref() else {
             return Ok(None);
@@ -960,6 +982,7 @@ impl Database {
     }
 
     /// The sealed secrets of an installation, by name.
+    #[tracing::instrument(name = "db.installation_secrets", skip_all)]
     pub async fn installation_secrets(
         &self,
         installation_id: i64,
@@ -977,6 +1000,7 @@ impl Database {
 
     /// Sets (`Some`) or removes (`None`) one sealed secret of an installation, with its event
     /// and audit row (which name the secret, never its value).
+    #[tracing::instrument(name = "db.set_installation_secret", skip_all)]
     pub async fn set_installation_secret(
         &self,
         actor: &Actor,
@@ -1037,6 +1061,7 @@ impl Database {
     }
 
     /// The installation's events, newest first.
+    #[tracing::instrument(name = "db.installation_events", skip_all)]
     pub async fn installation_events(
         &self,
         space_id: i64,
@@ -1072,6 +1097,7 @@ impl Database {
     }
 
     /// The master keys that wrap some space's data key, by id.
+    #[tracing::instrument(name = "db.master_keys_in_use", skip_all)]
     pub async fn master_keys_in_use(&self) -> DbResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT master_key_id FROM spaces ORDER BY master_key_id")
             .fetch_all(&self.pool)
@@ -1081,6 +1107,7 @@ impl Database {
 
     /// Replaces every given space's wrapped data key, in one transaction: a master key
     /// rotation either re-wraps them all or none.
+    #[tracing::instrument(name = "db.rewrap_space_keys", skip_all)]
     pub async fn rewrap_space_keys(
         &self,
         actor: &Actor,

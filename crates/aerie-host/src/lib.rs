@@ -25,6 +25,7 @@ mod plugin;
 mod runtime;
 mod spec;
 mod state;
+mod telemetry;
 
 pub use capabilities::{KeyPage, KeyValue, MemoryKeyValue, Secrets, StaticSecrets, StoreError};
 pub use error::{CallError, LoadError};

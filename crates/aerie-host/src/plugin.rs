@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument as _;
 
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
@@ -303,6 +304,7 @@ impl LoadedPlugin {
     }
 
     /// Serves one HTTP request with the plugin's `wasi:http/incoming-handler`.
+    #[tracing::instrument(name = "plugin.http", skip_all, fields(plugin = %self.context.label))]
     pub async fn handle_http<B>(
         self: &Arc<Self>,
         request: http::Request<B>,
@@ -350,25 +352,28 @@ impl LoadedPlugin {
         let (done_sender, done) = tokio::sync::oneshot::channel();
         let plugin = Arc::clone(self);
         let remaining = admitted.deadline.saturating_duration_since(Instant::now());
-        tokio::spawn(async move {
-            let started = admitted.started;
-            let outcome = match tokio::time::timeout(
-                remaining,
-                handler.call_handle(&mut store, request, out),
-            )
-            .await
-            {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(err)) => Err(plugin.classify(&err)),
-                Err(_) => Err(CallError::Timeout {
-                    plugin: plugin.label(),
-                    timeout: plugin.context.limits.timeout,
-                }),
-            };
-            plugin.record(CallKind::Http, started, &outcome);
-            drop(admitted);
-            let _ = done_sender.send(outcome);
-        });
+        tokio::spawn(
+            async move {
+                let started = admitted.started;
+                let outcome = match tokio::time::timeout(
+                    remaining,
+                    handler.call_handle(&mut store, request, out),
+                )
+                .await
+                {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(err)) => Err(plugin.classify(&err)),
+                    Err(_) => Err(CallError::Timeout {
+                        plugin: plugin.label(),
+                        timeout: plugin.context.limits.timeout,
+                    }),
+                };
+                plugin.record(CallKind::Http, started, &outcome);
+                drop(admitted);
+                let _ = done_sender.send(outcome);
+            }
+            .instrument(tracing::Span::current()),
+        );
 
         match receiver.await {
             Ok(Ok(response)) => Ok(self.limit_body(response, done)),
@@ -440,6 +445,7 @@ impl LoadedPlugin {
     }
 
     /// Calls the plugin's service `name`.
+    #[tracing::instrument(name = "plugin.service", skip_all, fields(plugin = %self.context.label, service = name, depth))]
     pub async fn call_service(
         &self,
         name: &str,

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use aerie_core::manifest::{Manifest, OutboundHost};
 use aerie_core::name::PluginName;
 use async_trait::async_trait;
+use tracing::Instrument as _;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -191,17 +192,30 @@ impl WasiHttpHooks for OutboundPolicy {
             .and_then(|options| options.first_byte_timeout)
             .map_or(remaining, |asked| asked.min(remaining));
         let label = self.label.clone();
-        Box::new(async move {
-            let uri = request.uri().clone();
-            let outcome = client.send(request, first_byte).await;
-            if let Err(err) = &outcome {
-                tracing::warn!(target: "aerie::plugin", plugin = %label, %uri, error = %err, "outbound request failed");
+        let span = tracing::info_span!(
+            target: "aerie::plugin",
+            "outbound",
+            otel.kind = "client",
+            plugin = %self.label,
+            method = %request.method(),
+            host = request.uri().host().unwrap_or(""),
+        );
+        let mut request = request;
+        crate::telemetry::carry_trace(&span, request.headers_mut());
+        Box::new(
+            async move {
+                let uri = request.uri().clone();
+                let outcome = client.send(request, first_byte).await;
+                if let Err(err) = &outcome {
+                    tracing::warn!(target: "aerie::plugin", plugin = %label, %uri, error = %err, "outbound request failed");
+                }
+                Ok((
+                    outcome?,
+                    Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
+                ))
             }
-            Ok((
-                outcome?,
-                Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
+            .instrument(span),
+        )
     }
 }
 

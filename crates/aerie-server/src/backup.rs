@@ -244,6 +244,17 @@ async fn referenced_in(file: &Path) -> BackupResult<Vec<String>> {
     Ok(referenced?)
 }
 
+/// Whether a manifest's `path` stays inside the backup directory: relative, and made of
+/// names only (no `..`, no root), so that a crafted manifest cannot have a restore read a file
+/// from elsewhere.
+fn inside(path: &str) -> bool {
+    let path = Path::new(path);
+    path.components().next().is_some()
+        && path
+            .components()
+            .all(|component| matches!(component, std::path::Component::Normal(_)))
+}
+
 /// Reads the backup in `dir` whole: every file and blob has the digest its manifest says, and
 /// every version in the database has its blob.
 pub async fn verify(dir: &Path) -> BackupResult<Verified> {
@@ -258,6 +269,12 @@ pub async fn verify(dir: &Path) -> BackupResult<Verified> {
         )));
     }
     for file in manifest.files.iter().chain(&manifest.blobs) {
+        if !inside(&file.path) {
+            return Err(BackupError::Damaged(format!(
+                "{MANIFEST} names {:?}, which is not a file inside the backup",
+                file.path
+            )));
+        }
         let (digest, size) = digest_of_file(&dir.join(&file.path))?;
         if digest != file.digest || size != file.size {
             return Err(BackupError::Damaged(format!(
@@ -335,4 +352,53 @@ pub async fn restore(config: &Config, blobs: &BlobStore, dir: &Path) -> BackupRe
         std::fs::rename(&partial, &target).map_err(io(&target))?;
     }
     Ok(verified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_manifest_naming_a_file_outside_the_backup_is_refused_before_anything_is_read() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        std::fs::write(&secret, "not the backup's").unwrap();
+        let (digest, size) = digest_of_file(&secret).unwrap();
+        for path in [
+            // The backup directory is made inside `outside`.
+            "../secret".to_string(),
+            secret.display().to_string(),
+            String::new(),
+        ] {
+            let backup = tempfile::tempdir_in(outside.path()).unwrap();
+            let manifest = BackupManifest {
+                format: FORMAT,
+                aerie_version: "test".to_string(),
+                taken_at: 0,
+                files: vec![BackedUpFile {
+                    path: path.clone(),
+                    digest: digest.clone(),
+                    size,
+                }],
+                blobs: Vec::new(),
+                master_key_from_environment: true,
+            };
+            std::fs::write(
+                backup.path().join(MANIFEST),
+                serde_json::to_string(&manifest).unwrap(),
+            )
+            .unwrap();
+            match verify(backup.path()).await {
+                Err(BackupError::Damaged(message)) => {
+                    assert!(
+                        message.contains("not a file inside the backup"),
+                        "{message}"
+                    )
+                }
+                other => panic!("{path:?}: {other:?}"),
+            }
+        }
+        assert!(inside("blobs/sha256/ab/abcd"));
+        assert!(!inside("blobs/../../etc/passwd"));
+    }
 }

@@ -45,6 +45,7 @@ pub mod search;
 pub mod serve;
 pub mod spaces;
 pub mod state;
+pub mod telemetry;
 pub mod views;
 
 pub use config::Config;
@@ -136,19 +137,28 @@ fn document_common_answers(document: &mut serde_json::Value) {
 struct ApiDoc;
 
 /// Everything the server answers: requests to a space's plugin origin go to the plugin
-/// endpoints, every other request to the API. The two routers are separate, each with the
-/// same outer layers, so a request is routed once.
+/// endpoints, every other request to the API. The two are separate, each with the same outer
+/// layers, so a request is routed once; cloning the app (once per request) is one `Arc`.
 #[derive(Clone)]
-pub struct App {
-    api: axum::Router,
-    plugins: axum::Router,
+pub struct App(Arc<Origins>);
+
+/// A router with its outer layers, boxed once as a whole (not per route).
+type Endpoint = tower::util::BoxCloneSyncService<
+    axum::extract::Request,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
+struct Origins {
+    api: Endpoint,
+    plugins: Endpoint,
     origin: plugin_origin::PluginOrigin,
 }
 
 impl tower::Service<axum::extract::Request> for App {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
-    type Future = tower::util::Oneshot<axum::Router, axum::extract::Request>;
+    type Future = tower::util::Oneshot<Endpoint, axum::extract::Request>;
 
     fn poll_ready(
         &mut self,
@@ -169,15 +179,15 @@ impl tower::Service<axum::extract::Request> for App {
                     .and_then(|host| host.to_str().ok())
             });
         let space =
-            authority.and_then(|authority| self.origin.space_of(authority).map(str::to_string));
+            authority.and_then(|authority| self.0.origin.space_of(authority).map(str::to_string));
         let target = match space {
             Some(space) => {
                 request
                     .extensions_mut()
                     .insert(routes::endpoints::OriginSpace(space));
-                self.plugins.clone()
+                self.0.plugins.clone()
             }
-            None => self.api.clone(),
+            None => self.0.api.clone(),
         };
         tower::ServiceExt::oneshot(target, request)
     }
@@ -200,27 +210,45 @@ pub fn router(state: AppState, pages: Option<Pages>) -> App {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,
-        ));
-    App {
-        api: with_outer_layers(api_router(state.clone(), pages), &state),
-        plugins: with_outer_layers(plugins, &state),
+        ))
+        .with_state(state.clone());
+    let api = api_router(state.clone(), pages);
+    App(Arc::new(Origins {
+        // The API's budgets apply to every path it answers, matched or not.
+        api: with_outer_layers(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    limits::api_limits,
+                ))
+                .service(api),
+        ),
+        plugins: with_outer_layers(plugins),
         origin: state.plugin_origin.clone(),
-    }
+    }))
 }
 
-/// `router` with the layers every request goes through: request ids, tracing, `nosniff`,
-/// panics caught, and the body limit.
-fn with_outer_layers(router: axum::Router<AppState>, state: &AppState) -> axum::Router {
-    router
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("a handler panicked").into_response()
-        }))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            axum::http::header::X_CONTENT_TYPE_OPTIONS,
-            axum::http::HeaderValue::from_static("nosniff"),
+/// `service` with the layers every request goes through: request ids, tracing, `nosniff`,
+/// panics caught, and the body limit. They wrap the router as a whole: added to the router
+/// itself, each would be boxed around every route and cloned for every request.
+fn with_outer_layers<S>(service: S) -> Endpoint
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    Endpoint::new(
+        tower::ServiceBuilder::new()
+        .map_response(|response: axum::http::Response<_>| response.map(axum::body::Body::new))
+        .layer(SetRequestIdLayer::x_request_id(
+            SequentialRequestId::default(),
         ))
-        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request
                 .headers()
@@ -232,14 +260,25 @@ fn with_outer_layers(router: axum::Router<AppState>, state: &AppState) -> axum::
                 .get(axum::http::header::HOST)
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("");
-            tracing::info_span!("request", method = %request.method(), host = %host, path = %request.uri().path(), request_id = %id)
+            let span = tracing::info_span!("request", otel.kind = "server", method = %request.method(), host = %host, path = %request.uri().path(), request_id = %id);
+            telemetry::continue_trace(&span, request.headers());
+            span
         }))
-        .layer(SetRequestIdLayer::x_request_id(SequentialRequestId::default()))
-        .with_state(state.clone())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            axum::http::header::X_CONTENT_TYPE_OPTIONS,
+            axum::http::HeaderValue::from_static("nosniff"),
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .service(service),
+    )
 }
 
 /// The API's router and its OpenAPI document, with the web UI's pages when given.
-fn api_router(state: AppState, pages: Option<Pages>) -> axum::Router<AppState> {
+fn api_router(state: AppState, pages: Option<Pages>) -> axum::Router {
     let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(routes::accounts::signup))
         .routes(routes!(routes::accounts::login, routes::accounts::logout))
@@ -352,10 +391,6 @@ fn api_router(state: AppState, pages: Option<Pages>) -> axum::Router<AppState> {
     }
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        limits::api_limits,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
         metrics::count_requests,
     ))
     .with_state(state)
@@ -365,14 +400,14 @@ fn api_router(state: AppState, pages: Option<Pages>) -> axum::Router<AppState> {
 /// enough to find a request in the logs without a system call per request.
 #[derive(Clone)]
 struct SequentialRequestId {
-    prefix: String,
+    prefix: Arc<str>,
     next: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for SequentialRequestId {
     fn default() -> SequentialRequestId {
         SequentialRequestId {
-            prefix: format!("{:x}", aerie_db::now_millis()),
+            prefix: format!("{:x}", aerie_db::now_millis()).into(),
             next: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }

@@ -250,15 +250,26 @@ pub async fn count_requests(
     response
 }
 
+/// Whether a scrape without a token comes from the server's own machine: the connection's
+/// `peer` and the `client` behind trusted proxies must both be loopback, so that neither a
+/// client elsewhere claiming loopback in `X-Forwarded-For` nor one a local proxy forwards
+/// passes.
+fn on_this_machine(peer: Option<std::net::IpAddr>, client: Option<std::net::IpAddr>) -> bool {
+    peer.is_some_and(|ip| ip.is_loopback()) && client.is_some_and(|ip| ip.is_loopback())
+}
+
 /// `GET /metrics`: the Prometheus exposition, behind the metrics token when one is set, and
 /// otherwise only for scrapers on the server's own machine: the series name spaces and
 /// plugins, private ones included.
 pub async fn serve(
     State(state): State<AppState>,
     address: crate::auth::ClientAddress,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    if state.config.metrics_token.is_none() && !address.0.is_some_and(|ip| ip.is_loopback()) {
+    if state.config.metrics_token.is_none()
+        && !on_this_machine(peer.map(|peer| peer.0.0.ip()), address.0)
+    {
         return ApiError::unauthorized(
             "metrics_token_required",
             "metrics are served to other machines only with a metrics token: set AERIE_METRICS_TOKEN and send it as `Authorization: Bearer`",
@@ -290,4 +301,21 @@ pub async fn serve(
         state.metrics.render(&state),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_this_machine;
+
+    #[test]
+    fn a_scrape_without_a_token_must_come_from_this_machine_however_it_is_forwarded() {
+        let local = Some("127.0.0.1".parse().unwrap());
+        let elsewhere = Some("192.0.2.7".parse().unwrap());
+        assert!(on_this_machine(local, local));
+        // Through a proxy on this machine, for a client elsewhere.
+        assert!(!on_this_machine(local, elsewhere));
+        // A client elsewhere claiming loopback in X-Forwarded-For.
+        assert!(!on_this_machine(elsewhere, local));
+        assert!(!on_this_machine(None, local));
+    }
 }

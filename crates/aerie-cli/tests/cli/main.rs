@@ -4,6 +4,7 @@
 
 mod backup;
 mod chaos;
+mod telemetry;
 mod web;
 
 use std::collections::BTreeMap;

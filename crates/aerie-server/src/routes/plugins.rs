@@ -1,6 +1,7 @@
 //! Plugins and versions: publish, read, yank, deprecate, resolve, stats.
 
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 use crate::error::{Path, Query};
 use aerie_api_types::{
@@ -139,7 +140,7 @@ fn check_outbound_hosts(
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[tracing::instrument(skip_all, fields(plugin = %format!("{namespace}/{name}@{version}")))]
+#[tracing::instrument(name = "publish", skip_all, fields(plugin = %format!("{namespace}/{name}@{version}")))]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,12 +162,16 @@ pub async fn publish(
         None => None,
     };
 
-    let bytes = read_body(&state, &headers, body).await?;
+    let bytes = read_body(&state, &headers, body)
+        .instrument(tracing::info_span!("publish.receive"))
+        .await?;
     let limits = state.config.package_limits();
-    let package =
-        tokio::task::spawn_blocking(move || read_package(&bytes, &limits).map(|p| (p, bytes)))
-            .await
-            .map_err(ApiError::internal)?;
+    let validate = tracing::info_span!("publish.validate", size = bytes.len());
+    let package = tokio::task::spawn_blocking(move || {
+        validate.in_scope(|| read_package(&bytes, &limits).map(|p| (p, bytes)))
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let (package, bytes) = package?;
     check_outbound_hosts(&state, &package.manifest)?;
     let manifest = &package.manifest.plugin;
@@ -190,6 +195,7 @@ pub async fn publish(
                 &parsed_version,
                 signature,
             )
+            .instrument(tracing::info_span!("publish.signature"))
             .await?,
         ),
         None if namespace_record.require_signature => {
@@ -207,6 +213,7 @@ pub async fn publish(
     // for `aerie gc`, never a version without its package.
     state
         .put_blob(&package.digest, bytes::Bytes::from(bytes))
+        .instrument(tracing::info_span!("publish.store", digest = %package.digest))
         .await?;
     let manifest_json = serde_json::to_string(&package.manifest).map_err(ApiError::internal)?;
     let new = NewVersion {
@@ -226,6 +233,7 @@ pub async fn publish(
     let outcome = state
         .db
         .publish_version(&caller.actor(), &new)
+        .instrument(tracing::info_span!("publish.record"))
         .await
         .map_err(|err| match err {
             aerie_db::DbError::Conflict(message) => ApiError::conflict("version_exists", message),
@@ -237,7 +245,9 @@ pub async fn publish(
     };
     tracing::info!(digest = %record.digest, created, "published");
     if created {
-        crate::search::reindex(&state.db, &state.search, record.plugin_id).await?;
+        crate::search::reindex(&state.db, &state.search, record.plugin_id)
+            .instrument(tracing::info_span!("publish.index"))
+            .await?;
     }
     Ok((
         status,

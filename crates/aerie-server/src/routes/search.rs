@@ -103,10 +103,19 @@ pub async fn search(
         limit: per_page,
     };
     let index = std::sync::Arc::clone(&state.search);
-    let results = tokio::task::spawn_blocking(move || index.search(&query))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let span = tracing::info_span!("search", q = %query.text, offset, limit = per_page, total = tracing::field::Empty);
+    let results = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| {
+            let results = index.search(&query);
+            if let Ok(results) = &results {
+                tracing::Span::current().record("total", results.total);
+            }
+            results
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     Ok(Json(SearchResponse {
         total: results.total,
         exhaustive: results.exhaustive,

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument as _;
 
 use aerie_core::config::config_pairs;
 use aerie_core::digest::Digest;
@@ -101,6 +102,7 @@ pub(super) struct Step {
 
 /// Switches the host to `steps`, in order, each beside its old version; on a failure puts
 /// back what it switched and names the plugin that failed.
+#[tracing::instrument(name = "space.switch", skip_all, fields(space = %space.name, steps = steps.len()))]
 pub(super) async fn switch(
     state: &AppState,
     space: &Space,
@@ -192,6 +194,7 @@ impl ApplyError {
 }
 
 /// Applies `plan`: the host first, then the rows in one transaction.
+#[tracing::instrument(name = "space.apply", skip_all, fields(space = %space.name, action))]
 pub(super) async fn apply(
     state: &AppState,
     actor: &Actor,
@@ -238,7 +241,10 @@ pub(super) async fn apply(
         action: action.to_string(),
         details,
     };
-    if let Err(err) = super::follow::commit(state, actor, space, &change).await {
+    if let Err(err) = super::follow::commit(state, actor, space, &change)
+        .instrument(tracing::info_span!("space.commit"))
+        .await
+    {
         // Not written: the host was caught up with what is stored (the old versions, or a
         // newer change from another replica).
         return Err(ApplyError::Api(err));

@@ -88,6 +88,7 @@ pub(super) fn status_change(
 
 /// What it takes to go from `installed` to `lockfile`: packages fetched, configs checked,
 /// permissions consented, rows and events written out. Changes nothing.
+#[tracing::instrument(name = "space.plan", skip_all)]
 pub(super) async fn plan(
     state: &AppState,
     installed: &BTreeMap<PluginName, InstallationRecord>,

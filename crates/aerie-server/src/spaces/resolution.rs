@@ -192,6 +192,7 @@ pub(super) fn lockfile_of(space: &Space) -> ApiResult<Option<Lockfile>> {
 
 /// Resolves `requested` for the space, keeping the locked versions of `locked` that still
 /// fit, and only certified versions when the space requires them.
+#[tracing::instrument(name = "space.resolve", skip_all, fields(space = %space.name))]
 pub(super) async fn resolve(
     state: &AppState,
     caller: &Caller,
