@@ -1628,6 +1628,54 @@ async fn malformed_path_and_query_parameters_are_answered_in_the_error_envelope(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_must_be_a_json_object_not_an_array_of_its_fields() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin().await;
+    let (status, _) = app
+        .json(
+            Method::POST,
+            "/api/v1/namespaces",
+            Some(&admin),
+            Some(serde_json::json!({"name": "acme", "require_signature": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // serde reads a struct from a sequence of its fields; every field here is optional.
+    let (status, body) = app
+        .json(
+            Method::PATCH,
+            "/api/v1/namespaces/acme",
+            Some(&admin),
+            Some(serde_json::json!([true, true])),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        "{body}"
+    );
+    let (_, body) = app
+        .json(Method::GET, "/api/v1/namespaces/acme", Some(&admin), None)
+        .await;
+    assert_eq!(body["private"], false, "nothing changed: {body}");
+    // Nested fields still name their path.
+    let (_, body) = app
+        .json(
+            Method::PATCH,
+            "/api/v1/namespaces/acme",
+            Some(&admin),
+            Some(serde_json::json!({"private": "yes"})),
+        )
+        .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("private")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_error_envelope_is_one_shape() {
     let app = TestApp::start(Backend::Sqlite).await;
     let (status, body) = app.json(Method::GET, "/api/v1/nothing", None, None).await;
