@@ -477,24 +477,39 @@ async fn an_ungranted_import_is_refused_at_link_time_with_the_interface_named() 
 /// An HTTP server on `ip` counting its connections; each answers `answer` (a whole response
 /// head and body) and closes.
 async fn origin_at(ip: &str, answer: String) -> (u16, Arc<AtomicUsize>) {
+    let (port, connections, _) = recording_origin_at(ip, answer).await;
+    (port, connections)
+}
+
+/// [`origin_at`] that also keeps the start of each request it is sent.
+async fn recording_origin_at(
+    ip: &str,
+    answer: String,
+) -> (u16, Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
     let counted = Arc::clone(&connections);
+    let kept = Arc::clone(&requests);
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         loop {
             let (mut socket, _) = listener.accept().await.unwrap();
             counted.fetch_add(1, Ordering::SeqCst);
             let answer = answer.clone();
+            let kept = Arc::clone(&kept);
             tokio::spawn(async move {
                 let mut buffer = vec![0; 4096];
-                let _ = socket.read(&mut buffer).await;
+                let read = socket.read(&mut buffer).await.unwrap_or(0);
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&buffer[..read]).into_owned());
                 let _ = socket.write_all(answer.as_bytes()).await;
             });
         }
     });
-    (port, connections)
+    (port, connections, requests)
 }
 
 fn ok_answer(body: &str) -> String {
@@ -602,6 +617,56 @@ async fn outbound_reaches_an_allowed_host_but_never_the_operators_network() {
         assert!(body.contains("denied"), "{refused}: {body}");
     }
     assert_eq!(public_connections.load(Ordering::SeqCst), 1);
+}
+
+// One thread, so that the subscriber this test sets for its thread sees the plugin's tasks.
+#[tokio::test(flavor = "current_thread")]
+async fn an_outbound_request_carries_the_trace_of_the_call_that_made_it() {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing::Instrument as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test"))),
+    );
+    let test = host_with_public_stand_in();
+    let (port, _, requests) = recording_origin_at("127.0.0.2", ok_answer("public")).await;
+    load_ok(
+        &test.host,
+        vec![outbound_to(&[format!("api.example.test:{port}")])],
+    )
+    .await;
+    let caller = tracing::info_span!("caller");
+    let trace_id = caller
+        .context()
+        .span()
+        .span_context()
+        .trace_id()
+        .to_string();
+    let (status, body) = get(
+        &test.host,
+        "examples/outbound",
+        &format!("/fetch?url=http://api.example.test:{port}/"),
+    )
+    .instrument(caller)
+    .await
+    .unwrap();
+    assert_eq!((status, body.as_str()), (200, "200\npublic"));
+    let requests = requests.lock().unwrap();
+    let traceparent = requests[0]
+        .lines()
+        .find_map(|line| line.strip_prefix("traceparent: "))
+        .unwrap_or_else(|| panic!("no traceparent in {:?}", requests[0]));
+    assert!(
+        traceparent.starts_with(&format!("00-{trace_id}-")),
+        "{traceparent} continues {trace_id}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
