@@ -114,6 +114,7 @@ pub struct Membership {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateTokenRequest {
     /// A label, unique among the user's tokens.
+    #[schema(min_length = 1, max_length = 64, pattern = "\\S")]
     pub name: String,
     /// What it may do: `publish`, `yank`, `read-private`, `download`, `admin`.
     pub scopes: Vec<String>,
@@ -212,6 +213,7 @@ pub struct MemberView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SetMemberRequest {
     /// `owner`, `maintainer` or `member`.
+    #[schema(pattern = "^(owner|maintainer|member)$")]
     pub role: String,
 }
 
@@ -219,6 +221,7 @@ pub struct SetMemberRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddKeyRequest {
     /// A minisign public key: the `.pub` file, or only its base64 line.
+    #[schema(min_length = 1)]
     pub public_key: String,
 }
 
@@ -395,6 +398,7 @@ pub struct CreateSpaceRequest {
 pub struct UpdateSpaceRequest {
     /// A new name. Endpoints move to the new name's plugin origin; data stays.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")]
     pub name: Option<String>,
     /// Install only certified versions (checked against the registry's signature) from now
     /// on; plugins already installed are checked at their next change or start.
@@ -429,6 +433,7 @@ pub struct SpaceView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct SetSpaceMemberRequest {
     /// `owner`, `admin`, `member` or `viewer`.
+    #[schema(pattern = "^(owner|admin|member|viewer)$")]
     pub role: String,
 }
 
@@ -436,9 +441,11 @@ pub struct SetSpaceMemberRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateSpaceTokenRequest {
     /// A label, unique in the space.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")]
     pub name: String,
     /// What it may do in the space: `admin`, `member` or `viewer` (never more than the
     /// creator's own role).
+    #[schema(pattern = "^(admin|member|viewer)$")]
     pub role: String,
     /// Days until it expires; it never expires when absent.
     #[serde(default)]
@@ -522,6 +529,7 @@ pub struct RouteView {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InstallRequest {
     /// `namespace/name`.
+    #[schema(pattern = "^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?/[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$")]
     pub plugin: String,
     /// Which versions are acceptable (Cargo syntax, like `^1.2`); the newest when absent.
     #[serde(default)]
@@ -551,6 +559,7 @@ pub struct UpdateRequest {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ConfigRequest {
     /// The whole configuration, checked against the plugin's config schema.
+    #[schema(value_type = Object)]
     pub config: serde_json::Value,
 }
 
@@ -753,6 +762,7 @@ pub struct SearchResponse {
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReviewRequest {
     /// 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub stars: i64,
     /// What the reviewer says, as plain text (up to 4,000 characters; may be empty).
     #[serde(default)]

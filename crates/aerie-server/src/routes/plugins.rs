@@ -394,6 +394,7 @@ pub async fn version(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ResolveQuery {
     /// A semver requirement, like `^1.2`; any version when absent.
+    #[param(min_length = 1)]
     pub requirement: Option<String>,
 }
 

@@ -36,9 +36,11 @@ async fn visible_plugin(
 pub struct ReviewPage {
     /// Reviews skipped.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Reviews returned, 1 to 100 (default 20).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

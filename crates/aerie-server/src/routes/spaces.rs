@@ -130,7 +130,8 @@ pub async fn get(
 }
 
 /// Renames a space or changes its certification policy (owners). Its endpoints move to a
-/// new name; its data stays.
+/// new name; its data stays. What the body leaves out stays as it is (an empty body changes
+/// nothing), as for a namespace.
 #[utoipa::path(patch, path = "/api/v1/spaces/{space}", tag = "spaces",
     params(("space" = String, Path)), request_body = UpdateSpaceRequest,
     responses((status = 200, body = aerie_api_types::SpaceView), (status = 400, body = ErrorBody),
@@ -145,15 +146,6 @@ pub async fn change(
     let (mut space, role) = caller
         .require_space(&state, &name, SpaceRole::Owner)
         .await?;
-    if request.name.is_none()
-        && request.require_certified.is_none()
-        && request.require_signed.is_none()
-    {
-        return Err(ApiError::bad_request(
-            "nothing_to_change",
-            "give a new `name`, `require_certified` or `require_signed`",
-        ));
-    }
     if let Some(new_name) = &request.name {
         check_name("space", new_name)
             .map_err(|err| ApiError::bad_request("invalid_space_name", err.to_string()))?;
@@ -313,7 +305,8 @@ fn token_view(token: &SpaceToken) -> SpaceTokenView {
 #[utoipa::path(post, path = "/api/v1/spaces/{space}/tokens", tag = "spaces",
     params(("space" = String, Path)), request_body = CreateSpaceTokenRequest,
     responses((status = 201, body = CreatedSpaceToken), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The space has a token of that name")))]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
