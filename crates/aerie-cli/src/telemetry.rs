@@ -32,6 +32,10 @@ impl Drop for Telemetry {
     }
 }
 
+/// What is logged, and traced, unless `AERIE_LOG` (or `AERIE_TRACE`) says otherwise: the
+/// resolver narrates every step at `info`.
+const DEFAULT_FILTER: &str = "info,pubgrub=warn";
+
 /// Whether the environment variable `name` is set to something.
 fn is_set(name: &str) -> bool {
     std::env::var_os(name).is_some_and(|value| !value.is_empty())
@@ -39,9 +43,8 @@ fn is_set(name: &str) -> bool {
 
 /// Starts logging, and trace export when an OTLP endpoint is configured.
 pub fn init() -> Telemetry {
-    let log_filter = EnvFilter::try_from_env("AERIE_LOG")
-        // The resolver narrates every step at `info`.
-        .unwrap_or_else(|_| EnvFilter::new("info,pubgrub=warn"));
+    let log_filter =
+        EnvFilter::try_from_env("AERIE_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> =
         vec![
@@ -70,7 +73,7 @@ pub fn init() -> Telemetry {
                     .build();
                 opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
                 let filter = EnvFilter::try_from_env("AERIE_TRACE")
-                    .unwrap_or_else(|_| EnvFilter::new("info,pubgrub=warn"));
+                    .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
                 layers.push(
                     tracing_opentelemetry::layer()
                         .with_tracer(tracer_provider.tracer("aerie"))

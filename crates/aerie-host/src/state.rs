@@ -164,7 +164,7 @@ type SendResult = wasmtime_wasi_http::Result<(
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
         &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        mut request: http::Request<wasmtime_wasi_http::WasiBody>,
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _response_errors: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
@@ -200,7 +200,6 @@ impl WasiHttpHooks for OutboundPolicy {
             method = %request.method(),
             host = request.uri().host().unwrap_or(""),
         );
-        let mut request = request;
         crate::telemetry::carry_trace(&span, request.headers_mut());
         Box::new(
             async move {

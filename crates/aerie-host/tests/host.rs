@@ -619,9 +619,39 @@ async fn outbound_reaches_an_allowed_host_but_never_the_operators_network() {
     assert_eq!(public_connections.load(Ordering::SeqCst), 1);
 }
 
-// One thread, so that the subscriber this test sets for its thread sees the plugin's tasks.
-#[tokio::test(flavor = "current_thread")]
-async fn an_outbound_request_carries_the_trace_of_the_call_that_made_it() {
+#[test]
+fn an_outbound_request_carries_the_trace_of_the_call_that_made_it() {
+    // Span sites cache, for the whole process, whether any subscriber wants them, and tests on
+    // other threads without this test's subscriber race with it: it runs alone, in a process
+    // of its own (this binary again, asked for this test only).
+    const ALONE: &str = "AERIE_HOST_TEST_ALONE";
+    if std::env::var_os(ALONE).is_none() {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "an_outbound_request_carries_the_trace_of_the_call_that_made_it",
+                "--test-threads=1",
+            ])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&child.stdout);
+        assert!(
+            child.status.success() && stdout.contains("1 passed"),
+            "the test in its own process: {stdout}{}",
+            String::from_utf8_lossy(&child.stderr)
+        );
+        return;
+    }
+    // One thread, so that the subscriber this test sets for its thread sees the plugin's tasks.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(outbound_request_carries_the_callers_trace());
+}
+
+async fn outbound_request_carries_the_callers_trace() {
     use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
     use tracing::Instrument as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;

@@ -1,5 +1,5 @@
 //! Traces across processes: a request's span continues the trace its caller sent in a W3C
-//! `traceparent` header, and calls made while answering it carry the trace on.
+//! `traceparent` header (a plugin's outbound calls carry it on: `aerie_host`'s telemetry).
 //!
 //! Both are no-ops until the binary installs an OpenTelemetry layer and the W3C propagator
 //! (the `aerie` command does when an OTLP endpoint is configured).
@@ -10,6 +10,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// Makes `span` a child of the trace the caller's `headers` carry, if they carry one.
 pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
+    // A span no layer records (quiet logs, no export) has no trace to join: skip the
+    // propagator on every request then.
+    if span.is_disabled() {
+        return;
+    }
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
     });
